@@ -1,0 +1,112 @@
+"""The composition root: settings in, a wired FastAPI app out.
+
+Everything is built here and passed down (STYLE.md habit 6): the database, the
+clock, the services and the routers. The lifespan opens and closes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .config import Settings
+from .domain.clock import Clock
+from .domain.errors import Code, ImserverError
+from .metrics import Metrics
+from .services.container import Services, build_services
+from .store import migrate
+from .store.db import Database
+
+log = logging.getLogger("imserver")
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        database = db
+        if database is None:
+            url = settings.resolved_database_url()
+            if url.startswith("sqlite"):
+                settings.data_dir.mkdir(parents=True, exist_ok=True)
+            database = Database.from_url(url, sqlite_synchronous=settings.sqlite_synchronous)
+        if settings.migrate_on_start:
+            await migrate.upgrade(database)
+        services = build_services(settings, database, clock)
+        services.metrics = metrics
+        app.state.services = services
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+            if db is None:
+                await database.dispose()
+
+    app = FastAPI(
+        title="imserver",
+        version=__version__,
+        lifespan=lifespan,
+        description="Instant messaging with compliance in the message path.",
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    _install_error_handlers(app)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz(request: Request) -> JSONResponse:
+        services: Services = request.app.state.services
+        db_ok = await services.db.ping()
+        metrics.db_up.set(1 if db_ok else 0)
+        health = {"database": "ok" if db_ok else "down", **services.health()}
+        ok = all(v == "ok" for v in health.values())
+        return JSONResponse({"status": "ok" if ok else "degraded", **health}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"])
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    from .admin import routes as admin_routes
+    from .api import users
+
+    app.include_router(users.router)
+    app.include_router(admin_routes.router)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as JSON {"code", "detail"} with a stable code."""
+
+    @app.exception_handler(ImserverError)
+    async def domain_error(_: Request, exc: ImserverError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return JSONResponse(
+            {"code": Code.MALFORMED.value, "detail": "the request body or parameters are invalid", "errors": errors},
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}.get(exc.status_code, Code.MALFORMED)
+        return JSONResponse(
+            {"code": code.value, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"code": Code.INTERNAL.value, "detail": "internal error"}, status_code=500)

@@ -1,0 +1,81 @@
+"""Settings, read from ``IMSERVER_*`` environment variables (and an optional ``.env``).
+
+Settings are built once, in :mod:`imserver.app` or :mod:`imserver.cli`, and passed
+down; nothing below the composition root imports this module's instance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IMSERVER_", env_file=".env", extra="ignore")
+
+    # -- where things live -------------------------------------------------
+    # The embedded default: one SQLite file under data_dir, no setup needed.
+    data_dir: Path = Path("./data")
+    # Empty means sqlite+aiosqlite:///<data_dir>/imserver.db.
+    database_url: str = ""
+    # "memory://" (one process) or "redis://host:port/db" (many nodes).
+    broker_url: str = "memory://"
+    node_id: str = ""  # empty: hostname-pid
+
+    # -- serving ------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    migrate_on_start: bool = True
+    # WebSocket upgrades are refused (403) unless Origin is listed here; a client
+    # that sends no Origin (a native app, not a browser) is allowed.
+    allowed_origins: list[str] = Field(default_factory=lambda: ["http://localhost", "http://127.0.0.1"])
+
+    # -- SQLite durability --------------------------------------------------
+    # FULL fsyncs the WAL on every commit, so an acknowledged message survives a
+    # power cut. NORMAL is only safe against process crashes; OFF exists so the
+    # durability test can prove that it detects loss.
+    sqlite_synchronous: str = "FULL"
+
+    # -- secrets ------------------------------------------------------------
+    # Master keys wrap the per-record data keys of identity data. Format:
+    # "kid1:<base64 32 bytes>,kid2:<base64 32 bytes>"; the active key is
+    # master_key_id (default: the last listed). Empty: a key file under data_dir
+    # is created on first start (0600), so a new user runs with no setup.
+    master_keys: str = ""
+    master_key_id: str = ""
+    # Key for the HMAC of ID numbers (uniqueness without decryption). It never
+    # rotates with the master key: rotating it would break the uniqueness index.
+    hmac_key: str = ""
+
+    # -- accounts -------------------------------------------------------------
+    token_ttl_seconds: int = 30 * 24 * 3600  # 30 days, like a phone app session
+    # Art. 6: how many accounts one verified identity may back.
+    max_accounts_per_identity: int = 5
+    # "review" (queue for the reviewer role) or "http" (identity_verifier_url).
+    identity_verifier: str = "review"
+    identity_verifier_url: str = ""
+    # argon2id parameters; OWASP's minimum is m=19 MiB, t=2, p=1.
+    argon2_memory_kib: int = 19 * 1024
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+
+    # -- messaging -------------------------------------------------------------
+    group_member_cap: int = 500  # bounds fan-out-on-write per message
+    max_frame_bytes: int = 64 * 1024
+    max_body_chars: int = 8000
+    # Per-connection outbound queue, in bytes of encoded frames. A client further
+    # behind than this is closed (4008) and resumes by cursor.
+    outbound_queue_bytes: int = 1024 * 1024
+    auth_timeout_seconds: float = 10.0
+    ping_interval_seconds: float = 20.0
+    ping_timeout_seconds: float = 20.0
+    # Group commit: a batch closes after this many sends or this much waiting.
+    batch_max_size: int = 256
+    batch_max_wait_ms: float = 2.0
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'imserver.db').as_posix()}"

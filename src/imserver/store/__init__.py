@@ -1,0 +1,1 @@
+"""Persistence: the only package with SQL (STYLE.md habit 5)."""

@@ -1,0 +1,144 @@
+"""Users, operators and bearer-token sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..domain.enums import PrincipalKind, RealNameStatus, UserStatus
+from .tables import agreement_acceptances, operators, sessions, users
+
+
+async def insert_user(
+    conn: AsyncConnection, *, handle: str, nickname: str, password_hash: str, now: datetime
+) -> int | None:
+    """The new user's id, or None if the handle is taken."""
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(
+                insert(users)
+                .values(
+                    handle=handle,
+                    nickname=nickname,
+                    password_hash=password_hash,
+                    status=UserStatus.ACTIVE,
+                    realname_status=RealNameStatus.UNVERIFIED,
+                    agreement_version=None,
+                    created_at=now,
+                )
+                .returning(users.c.id)
+            )
+            return result.scalar_one()
+    except IntegrityError:
+        return None
+
+
+async def get_user(conn: AsyncConnection, user_id: int):
+    return (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
+
+
+async def get_users(conn: AsyncConnection, user_ids: list[int]):
+    rows = (await conn.execute(select(users).where(users.c.id.in_(user_ids)))).mappings().all()
+    return {r["id"]: r for r in rows}
+
+
+async def get_user_by_handle(conn: AsyncConnection, handle: str):
+    return (await conn.execute(select(users).where(users.c.handle == handle))).mappings().first()
+
+
+async def update_user(conn: AsyncConnection, user_id: int, **values) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+
+async def record_acceptance(
+    conn: AsyncConnection, *, user_id: int, version: int, now: datetime, client_ip: str | None
+) -> None:
+    await conn.execute(
+        insert(agreement_acceptances).values(user_id=user_id, version=version, accepted_at=now, client_ip=client_ip)
+    )
+    await update_user(conn, user_id, agreement_version=version)
+
+
+async def acceptances(conn: AsyncConnection, user_id: int):
+    q = select(agreement_acceptances).where(agreement_acceptances.c.user_id == user_id)
+    return (await conn.execute(q.order_by(agreement_acceptances.c.id))).mappings().all()
+
+
+# -- operators -------------------------------------------------------------------
+
+
+async def insert_operator(conn: AsyncConnection, *, handle: str, password_hash: str, role: str, now: datetime) -> int | None:
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(
+                insert(operators)
+                .values(handle=handle, password_hash=password_hash, role=role, created_at=now)
+                .returning(operators.c.id)
+            )
+            return result.scalar_one()
+    except IntegrityError:
+        return None
+
+
+async def get_operator(conn: AsyncConnection, operator_id: int):
+    return (await conn.execute(select(operators).where(operators.c.id == operator_id))).mappings().first()
+
+
+async def get_operator_by_handle(conn: AsyncConnection, handle: str):
+    return (await conn.execute(select(operators).where(operators.c.handle == handle))).mappings().first()
+
+
+async def list_operators(conn: AsyncConnection):
+    return (await conn.execute(select(operators).order_by(operators.c.id))).mappings().all()
+
+
+async def update_operator(conn: AsyncConnection, operator_id: int, **values) -> None:
+    await conn.execute(update(operators).where(operators.c.id == operator_id).values(**values))
+
+
+async def count_operators(conn: AsyncConnection) -> int:
+    return (await conn.execute(select(func.count()).select_from(operators))).scalar_one()
+
+
+# -- sessions --------------------------------------------------------------------
+
+
+async def insert_session(
+    conn: AsyncConnection, *, token_hash: str, kind: PrincipalKind, principal_id: int, now: datetime, expires_at: datetime
+) -> None:
+    await conn.execute(
+        insert(sessions).values(
+            token_hash=token_hash,
+            principal_kind=kind,
+            principal_id=principal_id,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+
+
+async def get_session(conn: AsyncConnection, token_hash: str):
+    return (await conn.execute(select(sessions).where(sessions.c.token_hash == token_hash))).mappings().first()
+
+
+async def revoke_session(conn: AsyncConnection, token_hash: str, now: datetime) -> None:
+    await conn.execute(
+        update(sessions)
+        .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def revoke_all_sessions(conn: AsyncConnection, kind: PrincipalKind, principal_id: int, now: datetime) -> None:
+    await conn.execute(
+        update(sessions)
+        .where(
+            sessions.c.principal_kind == kind,
+            sessions.c.principal_id == principal_id,
+            sessions.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )

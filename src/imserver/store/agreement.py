@@ -1,0 +1,33 @@
+"""Agreement versions (Art. 6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .tables import agreement_versions
+
+
+async def current(conn: AsyncConnection):
+    q = select(agreement_versions).order_by(agreement_versions.c.version.desc()).limit(1)
+    return (await conn.execute(q)).mappings().first()
+
+
+async def get(conn: AsyncConnection, version: int):
+    q = select(agreement_versions).where(agreement_versions.c.version == version)
+    return (await conn.execute(q)).mappings().first()
+
+
+async def list_all(conn: AsyncConnection):
+    return (await conn.execute(select(agreement_versions).order_by(agreement_versions.c.version))).mappings().all()
+
+
+async def publish(conn: AsyncConnection, *, text: str, now: datetime, operator_id: int) -> int:
+    latest = (await conn.execute(select(func.max(agreement_versions.c.version)))).scalar_one() or 0
+    version = latest + 1
+    await conn.execute(
+        insert(agreement_versions).values(version=version, text=text, published_at=now, published_by=operator_id)
+    )
+    return version

@@ -1,0 +1,116 @@
+"""Engines and transactions: SQLite (embedded default) or PostgreSQL (production).
+
+``Database.transaction()`` is the unit of work: everything inside commits
+together or not at all, and faults of the database itself (down, locked,
+connection lost) come out as :class:`~imserver.domain.errors.Unavailable`, which
+the front ends turn into 503 or an error frame. Never open a transaction while
+holding another: on SQLite the pool has a single connection (see below).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ..domain.errors import Unavailable
+
+# SQLite allows one writer at a time. One pooled connection serialises our own
+# transactions in-process instead of making them fight over the file lock
+# (SQLITE_BUSY); the group-commit writer is built around this.
+SQLITE_POOL_SIZE = 1
+# PostgreSQL: enough for the message writer plus concurrent REST calls on a
+# 2-core node; more connections only add contention there.
+PG_POOL_SIZE = 10
+PG_MAX_OVERFLOW = 10
+# How long a caller waits for a pooled connection before getting a 503.
+POOL_TIMEOUT_SECONDS = 10
+# SQLite: how long to wait on another process's lock (migrations, CLI) before failing.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL", search_path: str | None = None) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(
+            url, pool_size=SQLITE_POOL_SIZE, max_overflow=0, pool_timeout=POOL_TIMEOUT_SECONDS
+        )
+        synchronous = sqlite_synchronous.upper()
+        if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {sqlite_synchronous!r}")
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised by every test
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.close()
+            # Take transaction control from the driver, whose implicit BEGIN breaks
+            # SAVEPOINT (SQLAlchemy's documented recipe for pysqlite/aiosqlite).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn) -> None:  # pragma: no cover - exercised by every test
+            # IMMEDIATE takes the write lock up front: another process (the CLI)
+            # then waits busy_timeout instead of failing on a lock upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    connect_args: dict = {}
+    if search_path:
+        connect_args["server_settings"] = {"search_path": search_path}
+    return create_async_engine(
+        url,
+        pool_size=PG_POOL_SIZE,
+        max_overflow=PG_MAX_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, IntegrityError):
+        return False
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, OSError, ConnectionError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+class Database:
+    """The engine plus the unit of work."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
+
+    @classmethod
+    def from_url(cls, url: str, **kw) -> Database:
+        return cls(make_engine(url, **kw))
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """Commit on success, roll back on any exception; database faults become Unavailable."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except Exception as exc:
+            if _is_unavailable(exc):
+                raise Unavailable("the database is unavailable, try again") from exc
+            raise
+
+    async def ping(self) -> bool:
+        try:
+            async with self.transaction() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Unavailable:
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,48 @@
+"""Apply the Alembic migrations from code (`imserver migrate`, `imserver serve`, tests)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from .db import Database
+
+
+def migrations_dir() -> Path:
+    """Where ``migrations/`` is: IMSERVER_MIGRATIONS_DIR, the source checkout, or ./migrations."""
+    env = os.environ.get("IMSERVER_MIGRATIONS_DIR")
+    if env:
+        return Path(env)
+    checkout = Path(__file__).resolve().parents[3] / "migrations"
+    if checkout.is_dir():
+        return checkout
+    return Path.cwd() / "migrations"
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    return cfg
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    def _upgrade(sync_conn) -> None:
+        cfg = _config()
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, revision)
+
+    async with db.transaction() as conn:
+        await conn.run_sync(_upgrade)
+
+
+async def current(db: Database) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    def _current(sync_conn) -> str | None:
+        return MigrationContext.configure(sync_conn).get_current_revision()
+
+    async with db.transaction() as conn:
+        return await conn.run_sync(_current)
