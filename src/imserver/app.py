@@ -75,11 +75,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    from .admin import audit as admin_audit
+    from .admin import identity as admin_identity
     from .admin import routes as admin_routes
-    from .api import users
+    from .api import identity, users
 
     app.include_router(users.router)
+    app.include_router(identity.router)
     app.include_router(admin_routes.router)
+    app.include_router(admin_identity.router)
+    app.include_router(admin_audit.router)
     return app
 
 
