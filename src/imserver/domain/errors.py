@@ -44,9 +44,13 @@ class Code(StrEnum):
     INVALID_LEGAL_NAME = "invalid_legal_name"
     IDENTITY_LIMIT = "identity_limit"  # this identity already backs too many accounts
     IDENTITY_STATE = "identity_state"  # e.g. submitting while already verified
+    # -- identity encryption (store/keyring.py, services/identity.py) ----------------
+    IDENTITY_UNREADABLE = "identity_unreadable"  # 500: record fails authentication or its key is missing
     # -- agreement (Art. 6) ---------------------------------------------------
     AGREEMENT_VERSION_MISMATCH = "agreement_version_mismatch"
     NO_AGREEMENT = "no_agreement"
+    # -- agreement publication (foundation: agreement and audit) -------------------
+    AGREEMENT_BASELINES_MISSING = "agreement_baselines_missing"  # text omits one of the seven baselines
     # -- messaging ----------------------------------------------------------------
     NOT_A_MEMBER = "not_a_member"
     GROUP_FULL = "group_full"
@@ -64,6 +68,14 @@ class Code(StrEnum):
     CONTENT_BLOCKED = "content_blocked"
     CONTENT_REVIEW = "content_review"
     RATE_LIMITED = "rate_limited"
+    # -- wire protocol (gateway/protocol.py) ------------------------------------------
+    BAD_JSON = "bad_json"  # the text frame is not strict JSON
+    BINARY_FRAME = "binary_frame"  # frames are JSON text; a binary frame is refused
+    UNKNOWN_TYPE = "unknown_type"  # "type" names no frame of this protocol version
+    UNKNOWN_FIELD = "unknown_field"  # a field this frame type does not define
+    INVALID_FIELD = "invalid_field"  # missing, wrong type or out of range
+    FIELD_TOO_LARGE = "field_too_large"  # a string field over its length limit
+    OUT_OF_ORDER = "out_of_order"  # a valid frame at the wrong time (e.g. a second auth)
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
