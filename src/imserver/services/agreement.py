@@ -37,7 +37,11 @@ class Agreements:
         lowered = " ".join(text.lower().split())
         missing = [b for b in SEVEN_BASELINES if b not in lowered]
         if missing:
-            raise BadRequest(f"the agreement must state the seven baselines; missing: {', '.join(missing)}")
+            raise BadRequest(
+                f"the agreement must state the seven baselines; missing: {', '.join(missing)}",
+                Code.AGREEMENT_BASELINES_MISSING,
+                missing=missing,
+            )
         now = self.clock.now()
         async with self.db.transaction() as conn:
             version = await store.publish(conn, text=text, now=now, operator_id=operator_id)

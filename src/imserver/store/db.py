@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -62,6 +62,13 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", search_path: str 
 
         return engine
     connect_args: dict = {}
+    # A `search_path` query parameter (postgresql+asyncpg://.../db?search_path=imserver)
+    # runs imserver in a schema of its own; asyncpg takes it as a server setting,
+    # not as a URL option, so it is moved there.
+    parsed = make_url(url)
+    if "search_path" in parsed.query:
+        search_path = search_path or parsed.query["search_path"]
+        url = parsed.difference_update_query(["search_path"])
     if search_path:
         connect_args["server_settings"] = {"search_path": search_path}
     return create_async_engine(
