@@ -84,6 +84,83 @@ def cmd_operator_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# `imserver audit verify` exit codes: 0 intact, 1 broken (or not matching the
+# anchor), 3 could not be checked (database unreachable). 2 is argparse's usage error.
+AUDIT_BROKEN = 1
+AUDIT_UNCHECKED = 3
+
+
+def _anchor(value: str):
+    from .store.audit import Anchor
+
+    try:
+        return Anchor.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Walk the audit chain; print rows checked and the head, or the first broken row.
+
+    Read-only: no migrations are applied and no audit row is written, so it can
+    be pointed at a replica or a restored backup.
+    """
+    from .domain.clock import SystemClock
+    from .domain.errors import Unavailable
+    from .services.audit import AuditLog
+
+    async def run():
+        db = _database(settings)
+        try:
+            return await AuditLog(db, SystemClock()).verify(anchor=args.expect_head)
+        finally:
+            await db.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except Unavailable as exc:
+        print(f"audit chain not checked: {exc.detail} ({exc.__cause__!r})", file=sys.stderr)
+        return AUDIT_UNCHECKED
+    print(f"rows checked: {report.checked}")
+    print(f"head: {report.head or 'none (the log is empty)'}")
+    if report.anchor:
+        print(f"anchor: {report.anchor}")
+    if report.broken:
+        b = report.broken
+        print(f"audit chain BROKEN at row {b.row_id} ({b.kind.value}): {b.reason}", file=sys.stderr)
+        return AUDIT_BROKEN
+    print("audit chain intact" + (" and matches the anchor" if report.anchor else ""))
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    """Make a new master key active and re-wrap every identity's data key under it.
+
+    Key file (no IMSERVER_MASTER_KEYS): a new key is generated, added to
+    <data_dir>/keys.json and made active; running servers on this machine pick
+    the file up by themselves. Keys from the environment: first add the new key
+    to IMSERVER_MASTER_KEYS and name it in IMSERVER_MASTER_KEY_ID on every node
+    (restart them), then run this to re-wrap everything under it. Old keys stay
+    listed until no record names them. Record ciphertexts never change.
+    """
+    from .store import keyring
+
+    if not settings.master_keys.strip():
+        path = settings.data_dir / keyring.KEY_FILE_NAME
+        keyring.ensure_key_file(path)
+        print(f"new master key {keyring.rotate_key_file(path)} generated in {path} and made active")
+
+    async def run(services):
+        return await services.identities.rewrap_all()
+
+    result = asyncio.run(_with_services(settings, run))
+    print(f"re-wrapped {result.rewrapped} identity records under master key {result.key_id}")
+    if result.failed:
+        print(f"{len(result.failed)} records could not be unwrapped: ids {result.failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imserver", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +180,26 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--handle", required=True)
     create.add_argument("--role", required=True, choices=["reviewer", "moderator", "compliance", "admin"])
     create.set_defaults(fn=cmd_operator_create)
+
+    audit = sub.add_parser("audit", help="the hash-chained audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser(
+        "verify", help="walk the chain; exit 0 if intact, 1 naming the first changed, removed or reordered row"
+    )
+    verify.add_argument(
+        "--expect-head",
+        type=_anchor,
+        default=None,
+        metavar="ID:HASH",
+        help="a head printed by an earlier run and kept elsewhere; catches removed last rows and rewritten chains",
+    )
+    verify.set_defaults(fn=cmd_audit_verify)
+
+    keys = sub.add_parser("keys", help="master keys of identity encryption")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser(
+        "rotate", help="activate a new master key and re-wrap every identity's data key under it"
+    ).set_defaults(fn=cmd_keys_rotate)
     return parser
 
 

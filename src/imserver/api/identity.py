@@ -1,7 +1,44 @@
-"""(being written)"""
+"""A user's own identity (Art. 6 ¶1): submit it, and see where its check stands.
+
+Responses carry the status only; the fields never come back to the user side.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..domain.principals import Principal
+from ..services.container import Services
+from .deps import current_user, services
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
+
+
+class IdentityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Generous bounds: the service checks the real rules and names the field.
+    legal_name: str = Field(max_length=256)
+    id_number: str = Field(max_length=64)
+    phone: str = Field(max_length=32)
+
+
+@router.post("/identity", status_code=201)
+async def submit_identity(
+    body: IdentityIn, me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
+) -> dict:
+    status = await svc.identities.submit(
+        me.id, legal_name=body.legal_name, id_number=body.id_number, phone=body.phone
+    )
+    await svc.after_policy_change(user_id=me.id)
+    return {"status": status.value}
+
+
+@router.get("/identity")
+async def identity_status(
+    me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
+) -> dict:
+    return {"status": (await svc.identities.status(me.id)).value}
