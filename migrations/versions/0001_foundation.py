@@ -180,6 +180,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("user_id", "seq", name="pk_inbox"),
         sa.ForeignKeyConstraint(["message_id"], ["messages.id"], name="fk_inbox_message_id_messages"),
     )
+    op.create_index("ix_inbox_message", "inbox", ["message_id"])
     op.create_table(
         "inbox_counters",
         sa.Column("user_id", Id, autoincrement=False, nullable=False),

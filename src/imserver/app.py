@@ -19,6 +19,9 @@ from . import __version__
 from .config import Settings
 from .domain.clock import Clock
 from .domain.errors import Code, ImserverError
+from .gateway import endpoint as ws_endpoint
+from .gateway.hub import Hub
+from .gateway.protocol import CLOSE_REVOKED
 from .metrics import Metrics
 from .services.container import Services, build_services
 from .store import migrate
@@ -43,7 +46,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             await migrate.upgrade(database)
         services = build_services(settings, database, clock)
         services.metrics = metrics
+        hub = Hub()
+        services.messaging.fanout = hub
+        services.token_listeners.append(
+            _close_token_sockets(hub)
+        )
         app.state.services = services
+        app.state.hub = hub
         await services.start()
         try:
             yield
@@ -78,14 +87,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     from .admin import audit as admin_audit
     from .admin import identity as admin_identity
     from .admin import routes as admin_routes
-    from .api import identity, users
+    from .api import chat, identity, users
 
     app.include_router(users.router)
     app.include_router(identity.router)
+    app.include_router(chat.router)
     app.include_router(admin_routes.router)
     app.include_router(admin_identity.router)
     app.include_router(admin_audit.router)
+    app.include_router(ws_endpoint.router)
     return app
+
+
+def _close_token_sockets(hub: Hub):
+    async def listener(token_hash: str) -> None:
+        hub.close_token(token_hash, CLOSE_REVOKED, "token revoked")
+
+    return listener
 
 
 def _install_error_handlers(app: FastAPI) -> None:

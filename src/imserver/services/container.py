@@ -6,6 +6,9 @@ they never build services themselves.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,9 +17,14 @@ from ..config import Settings
 from ..domain.clock import Clock, SystemClock
 from ..domain.principals import Principal
 from ..store.db import Database
+from ..store.keyring import KeyRing
 from .accounts import Accounts
 from .agreement import Agreements
+from .identity import Identities  # real name behind (issue 2, item 4)
+from .audit import AuditLog
+from .messaging import Messaging
 from .passwords import Passwords
+from .verifiers import build_verifier
 
 # Called after a commit that changes what a user may do (policy snapshot) or
 # revokes a token; the gateway subscribes to close sockets and drop caches.
@@ -31,15 +39,39 @@ class Services:
     clock: Clock
     accounts: Accounts
     agreements: Agreements
+    identities: Identities  # real name behind: submit, review, audited reads, key rotation
+    audit: AuditLog  # the audit chain: read and verify (issue 2, item 7)
+    messaging: Messaging
+    node_id: str
     metrics: object = None  # imserver.metrics.Metrics, set by the composition root
     policy_listeners: list[PolicyListener] = field(default_factory=list)
     token_listeners: list[TokenListener] = field(default_factory=list)
 
     async def start(self) -> None:
         """Start background work (writers, expiry sweeps, broker subscriptions)."""
+        if self.metrics is not None:
+            self.messaging.writer.observe_batch = self.metrics.batch_size.observe
+        self.policy_listeners.append(self._drop_user_cache)
+        await self.messaging.start()
 
     async def stop(self) -> None:
         """Stop background work, flushing what was accepted."""
+        await self.messaging.stop()
+
+    async def _drop_user_cache(self, user_id: int) -> None:
+        self.messaging.invalidate_user(user_id)
+
+    async def send_message(
+        self, *, sender_id: int, client_msg_id: str, to_kind: str, to_id: int, body: str, origin: int = 0
+    ) -> Awaitable[tuple]:
+        """The send use case up to the queue: returns an awaitable of (Stored, Decision | None).
+
+        Errors about the send itself raise here; the awaitable resolves after the commit.
+        """
+        future = await self.messaging.enqueue(
+            sender_id=sender_id, client_msg_id=client_msg_id, to_kind=to_kind, to_id=to_id, body=body, origin=origin
+        )
+        return _with_decision(future, None)
 
     def health(self) -> dict[str, str]:
         """Component health beside the database's, for /healthz."""
@@ -57,6 +89,10 @@ class Services:
             await listener(principal.token_hash)
 
 
+async def _with_decision(future: asyncio.Future, decision) -> tuple:
+    return await future, decision
+
+
 def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     passwords = Passwords(
@@ -70,4 +106,25 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
         clock=clock,
         accounts=Accounts(db, clock, passwords, token_ttl=timedelta(seconds=settings.token_ttl_seconds)),
         agreements=Agreements(db, clock),
+        identities=Identities(
+            db,
+            clock,
+            KeyRing.from_config(
+                master_keys=settings.master_keys,
+                master_key_id=settings.master_key_id,
+                hmac_key=settings.hmac_key,
+                data_dir=settings.data_dir,
+            ),
+            build_verifier(settings.identity_verifier, settings.identity_verifier_url),
+            max_accounts=settings.max_accounts_per_identity,
+        ),
+        audit=AuditLog(db, clock),
+        messaging=Messaging(
+            db,
+            clock,
+            group_cap=settings.group_member_cap,
+            max_batch=settings.batch_max_size,
+            max_wait=settings.batch_max_wait_ms / 1000,
+        ),
+        node_id=settings.node_id or f"{socket.gethostname()}-{os.getpid()}",
     )

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.enums import PrincipalKind, RealNameStatus, UserStatus
-from .tables import agreement_acceptances, operators, sessions, users
+from .tables import agreement_acceptances, inbox_counters, operators, sessions, users
 
 
 async def insert_user(
@@ -31,7 +31,11 @@ async def insert_user(
                 )
                 .returning(users.c.id)
             )
-            return result.scalar_one()
+            user_id = result.scalar_one()
+            # The inbox counter row exists from the start, so the message writer
+            # never has to create one on the hot path.
+            await conn.execute(insert(inbox_counters).values(user_id=user_id, last_seq=0, received_seq=0))
+            return user_id
     except IntegrityError:
         return None
 

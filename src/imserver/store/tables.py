@@ -178,6 +178,7 @@ inbox = Table(
     Column("user_id", Id, primary_key=True, autoincrement=False),
     Column("seq", Id, primary_key=True, autoincrement=False),
     Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
+    Index("ix_inbox_message", "message_id"),  # idempotent-retry lookups, takedowns
 )
 
 inbox_counters = Table(

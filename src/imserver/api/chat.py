@@ -1,0 +1,68 @@
+"""Groups and history over REST (the WebSocket carries sends and live delivery)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..domain.principals import Principal
+from ..services.container import Services
+from .deps import current_user, services
+
+router = APIRouter(prefix="/api/v1", tags=["chat"])
+
+Me = Annotated[Principal, Depends(current_user)]
+Svc = Annotated[Services, Depends(services)]
+
+
+class GroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    members: list[int] = Field(default_factory=list, max_length=1000)
+
+
+class InviteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_ids: list[int] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/groups", status_code=201)
+async def create_group(body: GroupIn, me: Me, svc: Svc) -> dict:
+    group_id = await svc.messaging.create_group(me.id, body.name, body.members)
+    return {"id": group_id}
+
+
+@router.post("/groups/{group_id}/members")
+async def invite(group_id: int, body: InviteIn, me: Me, svc: Svc) -> dict:
+    added = await svc.messaging.invite(me.id, group_id, body.user_ids)
+    return {"added": added}
+
+
+@router.delete("/groups/{group_id}/members/me", status_code=204)
+async def leave(group_id: int, me: Me, svc: Svc) -> None:
+    await svc.messaging.leave(me.id, group_id)
+
+
+@router.get("/groups/{group_id}/members")
+async def members(group_id: int, me: Me, svc: Svc) -> list[dict]:
+    return await svc.messaging.members(me.id, group_id)
+
+
+@router.get("/conversations")
+async def conversations(me: Me, svc: Svc) -> list[dict]:
+    return await svc.messaging.conversations(me.id)
+
+
+@router.get("/conversations/{conversation_id}/messages")
+async def history(
+    conversation_id: int,
+    me: Me,
+    svc: Svc,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict:
+    items = await svc.messaging.history(me.id, conversation_id, before, limit)
+    next_before = items[-1]["message_id"] if len(items) == limit else None
+    return {"messages": items, "next_before": next_before}

@@ -1,0 +1,252 @@
+"""The Python client SDK: connect, authenticate, send (awaiting the ack), receive, sync, resume.
+
+    async with await Client.connect("ws://127.0.0.1:8000/ws", token) as c:
+        ack = await c.send(to_user=2, body="hi")
+        msg = await c.next_message()
+
+The client keeps the inbox cursor (the highest seq received without a gap), so
+``reconnect()`` resumes exactly where it left off. It also counts what the
+server owes it by contract: ``gaps`` (a seq skipped) and ``duplicates`` (a seq
+seen twice), which must stay zero; the tests and the benchmark read them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import websockets
+
+from ..gateway import protocol
+from ..gateway.protocol import Ack, Error, Hello, Msg, Notice, Pong, Receipt, Synced, TypingEvent
+
+# The server closes idle sockets it cannot ping; the SDK answers pings itself.
+DEFAULT_TIMEOUT = 10.0
+
+
+class ClientError(Exception):
+    """The server answered a request with an error frame, or the connection failed."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class Client:
+    def __init__(self, url: str, token: str, *, origin: str | None = None) -> None:
+        self.url = url
+        self.token = token
+        self.origin = origin
+        self.hello: Hello | None = None
+        self.cursor = 0  # highest inbox seq received in order
+        self.gaps = 0
+        self.duplicates = 0
+        self.close_code: int | None = None
+        self.errors: asyncio.Queue[Error] = asyncio.Queue()
+        self.events: asyncio.Queue[Receipt | TypingEvent | Notice] = asyncio.Queue()
+        self._messages: asyncio.Queue[Msg] = asyncio.Queue()
+        self._acks: dict[str, asyncio.Future[Ack]] = {}
+        self._waiters: dict[str, asyncio.Future] = {}  # ref -> future (sync, ping, errors)
+        self._ws = None
+        self._reader: asyncio.Task | None = None
+        self._hello: asyncio.Future[Hello] | None = None
+
+    # -- connecting -----------------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls, url: str, token: str, *, origin: str | None = None, inbox_after: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Client:
+        """Connect and authenticate; with `inbox_after`, replay from that cursor first."""
+        client = cls(url, token, origin=origin)
+        await client._open(timeout)
+        if inbox_after is not None:
+            await client.sync(inbox_after, timeout=timeout)
+        else:
+            client.cursor = client.hello.inbox_seq
+        return client
+
+    async def _open(self, timeout: float) -> None:
+        headers = {"Origin": self.origin} if self.origin else None
+        self._ws = await websockets.connect(
+            self.url, additional_headers=headers, compression=None, max_size=None, open_timeout=timeout
+        )
+        self.close_code = None
+        self._hello = asyncio.get_running_loop().create_future()
+        self._reader = asyncio.create_task(self._read(), name="imserver-client-reader")
+        await self._send_frame(protocol.Auth(token=self.token))
+        self.hello = await asyncio.wait_for(asyncio.shield(self._hello), timeout)
+
+    async def reconnect(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Reconnect and resume from the cursor: no gap, no duplicate."""
+        await self._shutdown()
+        await self._open(timeout)
+        await self.sync(self.cursor, timeout=timeout)
+
+    async def close(self) -> None:
+        await self._shutdown()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def _shutdown(self) -> None:
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        self._reader = None
+        self._fail_pending(ClientError("disconnected", "the connection closed"))
+
+    # -- requests -----------------------------------------------------------------------
+
+    async def send(
+        self,
+        body: str,
+        *,
+        to_user: int | None = None,
+        to_group: int | None = None,
+        client_msg_id: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Ack:
+        """Send a message and wait for its ack (accepted, held or rejected)."""
+        future = await self.send_nowait(body, to_user=to_user, to_group=to_group, client_msg_id=client_msg_id)
+        return await asyncio.wait_for(future, timeout)
+
+    async def send_nowait(
+        self, body: str, *, to_user: int | None = None, to_group: int | None = None, client_msg_id: str | None = None
+    ) -> asyncio.Future[Ack]:
+        """Send without waiting; the returned future resolves with the ack."""
+        if (to_user is None) == (to_group is None):
+            raise ValueError("give exactly one of to_user and to_group")
+        cmid = client_msg_id or uuid.uuid4().hex
+        to = protocol.Recipient("user", to_user) if to_user is not None else protocol.Recipient("group", to_group)
+        future = self._acks.get(cmid)
+        if future is None or future.done():
+            future = asyncio.get_running_loop().create_future()
+            self._acks[cmid] = future
+        await self._send_frame(protocol.Send(client_msg_id=cmid, to=to, body=body))
+        return future
+
+    async def sync(self, inbox_after: int | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Synced:
+        """Replay from `inbox_after` (default: the cursor); returns once caught up."""
+        after = self.cursor if inbox_after is None else inbox_after
+        self.cursor = after
+        return await self._request(protocol.Sync(inbox_after=after, id=uuid.uuid4().hex[:16]), timeout)
+
+    async def ping(self, timeout: float = DEFAULT_TIMEOUT) -> Pong:
+        nonce = uuid.uuid4().hex[:16]
+        return await self._request(protocol.Ping(nonce=nonce, id=nonce), timeout)
+
+    async def received(self, seq: int | None = None) -> None:
+        await self._send_frame(protocol.Received(seq=self.cursor if seq is None else seq))
+
+    async def read(self, conversation_id: int, message_id: int) -> None:
+        await self._send_frame(protocol.Read(conversation_id=conversation_id, message_id=message_id))
+
+    async def typing(self, conversation_id: int) -> None:
+        await self._send_frame(protocol.Typing(conversation_id=conversation_id))
+
+    async def send_raw(self, text: str | bytes) -> None:
+        """Send arbitrary data (tests of bad input)."""
+        await self._ws.send(text)
+
+    # -- receiving ----------------------------------------------------------------------
+
+    async def next_message(self, timeout: float = DEFAULT_TIMEOUT) -> Msg:
+        return await asyncio.wait_for(self._messages.get(), timeout)
+
+    async def messages(self) -> AsyncIterator[Msg]:
+        while True:
+            yield await self._messages.get()
+
+    def pending_messages(self) -> int:
+        return self._messages.qsize()
+
+    async def wait_closed(self, timeout: float = DEFAULT_TIMEOUT) -> int | None:
+        """Wait until the server closes the connection; returns the close code."""
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        return self.close_code
+
+    # -- internals ------------------------------------------------------------------------
+
+    async def _send_frame(self, frame) -> None:
+        await self._ws.send(protocol.encode_client(frame).decode())
+
+    async def _request(self, frame, timeout: float):
+        future = asyncio.get_running_loop().create_future()
+        self._waiters[frame.id] = future
+        try:
+            await self._send_frame(frame)
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._waiters.pop(frame.id, None)
+
+    async def _read(self) -> None:
+        try:
+            async for data in self._ws:
+                frame = protocol.decode_server(data)
+                self._dispatch(frame)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            code = self._ws.close_code if self._ws is not None else None
+            self.close_code = code if code is not None else 1006
+            self._fail_pending(ClientError("disconnected", f"closed with {self.close_code}"))
+
+    def _dispatch(self, frame) -> None:
+        match frame:
+            case Msg():
+                if frame.seq <= self.cursor:
+                    self.duplicates += 1
+                    return
+                if frame.seq != self.cursor + 1:
+                    self.gaps += 1
+                self.cursor = frame.seq
+                self._messages.put_nowait(frame)
+            case Ack():
+                if frame.seq is not None and not frame.duplicate and frame.status == "accepted":
+                    # The ack of a new message holds its place in this device's inbox stream.
+                    if frame.seq <= self.cursor:
+                        self.duplicates += 1
+                    elif frame.seq != self.cursor + 1:
+                        self.gaps += 1
+                    self.cursor = max(self.cursor, frame.seq)
+                future = self._acks.pop(frame.client_msg_id, None)
+                if future is not None and not future.done():
+                    future.set_result(frame)
+            case Hello():
+                if self._hello is not None and not self._hello.done():
+                    self._hello.set_result(frame)
+            case Synced() | Pong():
+                ref = frame.ref if isinstance(frame, Synced) else frame.nonce
+                future = self._waiters.get(ref)
+                if future is not None and not future.done():
+                    future.set_result(frame)
+            case Error():
+                future = self._waiters.get(frame.ref) if frame.ref else None
+                if future is not None and not future.done():
+                    future.set_exception(ClientError(frame.code, frame.detail))
+                else:
+                    self.errors.put_nowait(frame)
+                if self._hello is not None and not self._hello.done():
+                    self._hello.set_exception(ClientError(frame.code, frame.detail))
+            case _:
+                self.events.put_nowait(frame)
+
+    def _fail_pending(self, exc: ClientError) -> None:
+        for future in [*self._acks.values(), *self._waiters.values()]:
+            if not future.done():
+                future.set_exception(exc)
+        self._acks.clear()
+        if self._hello is not None and not self._hello.done():
+            self._hello.set_exception(exc)

@@ -1,0 +1,370 @@
+"""One WebSocket connection's life, over an abstract transport.
+
+States: ``awaiting_auth`` -> ``open`` -> ``closing``. The first frame must be
+``auth``; any other frame before it gets an ``out_of_order`` error and the
+connection keeps waiting (until the auth timeout closes it with 4001).
+
+Structured concurrency (STYLE.md habit 8): each connection runs in one task
+group: the reader (this coroutine's loop), the writer (drains the bounded
+outbox), the auth timer, a replay when one runs, and one small task per send
+in flight awaiting its commit to send the ack. Nothing outlives the connection.
+
+The endpoint adapts the WebSocket library to :class:`Transport`; tests can
+drive a Connection with any object that has the three methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from ..domain.enums import PrincipalKind
+from ..domain.errors import Code, ImserverError, Unauthenticated
+from ..services.events import InboxEvent
+from . import protocol
+from .hub import msg_frame
+from .outbox import Outbox
+from .stream import InboxStream
+
+if TYPE_CHECKING:
+    from ..services.container import Services
+    from .hub import Hub
+
+log = logging.getLogger("imserver.gateway")
+
+# Sends one connection may have queued for commit before its reader stops
+# reading: enough to pipeline a burst, small enough to bound memory per socket.
+MAX_INFLIGHT_SENDS = 256
+# A close that flushes queued frames first (a revoked token's last notice) gives
+# up flushing after this long: "closed within a second" (issue 3).
+CLOSE_FLUSH_SECONDS = 0.5
+
+_ids = itertools.count(1)
+
+
+class Transport(Protocol):
+    async def receive(self) -> str | bytes | None:
+        """The next message; None once the peer has gone."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class Connection:
+    def __init__(self, services: Services, hub: Hub, transport: Transport, *, client_ip: str | None = None) -> None:
+        settings = services.settings
+        self.services = services
+        self.hub = hub
+        self.transport = transport
+        self.client_ip = client_ip
+        self.auth_timeout = settings.auth_timeout_seconds
+        self.conn_id = next(_ids)
+        # Sends of this connection awaiting their ack: client_msg_id -> the send frame's id.
+        # A committed send's ack takes the place of its echo in this connection's
+        # stream, so acks and messages reach the client in seq order.
+        self._awaiting: dict[str, str | None] = {}
+        self.user_id = 0
+        self.token_hash: str | None = None
+        self.outbox = Outbox(settings.outbound_queue_bytes)
+        self.stream: InboxStream | None = None
+        self._wake = asyncio.Event()  # the writer has something to do
+        self._room = asyncio.Event()  # the outbox went below half (replay resumes)
+        self._authed = asyncio.Event()
+        self._closing: tuple[int, str, bool] | None = None  # (code, reason, flush first)
+        self._inflight = asyncio.Semaphore(MAX_INFLIGHT_SENDS)
+        self._tg: asyncio.TaskGroup | None = None
+        self._replay: asyncio.Task | None = None
+        self._replay_again = False  # a sync or gap arrived while a replay ran
+        self._sync_pending = False  # a sync frame awaits its `synced`
+        self._sync_ref: str | None = None  # that sync frame's id
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        metrics = self.services.metrics
+        metrics.connections.inc()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                writer = tg.create_task(self._writer(), name="ws-writer")
+                timer = tg.create_task(self._auth_timer(), name="ws-auth-timer")
+                await self._reader()
+                if self._closing is None:
+                    self._closing = (protocol.CLOSE_NORMAL, "", False)  # the peer went away
+                self._wake.set()
+                timer.cancel()
+                if self._replay:
+                    self._replay.cancel()
+                await writer
+        finally:
+            self.hub.remove(self)
+            metrics.connections.dec()
+
+    async def _reader(self) -> None:
+        while self._closing is None:
+            data = await self.transport.receive()
+            if data is None:
+                return
+            try:
+                frame = protocol.decode(data)
+            except protocol.ProtocolError as exc:
+                self.push(protocol.encode(protocol.error_frame(exc)))
+                continue
+            try:
+                await self._handle(frame)
+            except ImserverError as exc:
+                self.push(protocol.encode(protocol.Error(exc.code.value, exc.detail, getattr(frame, "id", None))))
+
+    async def _auth_timer(self) -> None:
+        try:
+            await asyncio.wait_for(self._authed.wait(), self.auth_timeout)
+        except TimeoutError:
+            self.close_soon(protocol.CLOSE_AUTH_TIMEOUT, "no auth frame in time")
+
+    async def _writer(self) -> None:
+        deadline: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._closing is not None:
+                code, reason, flush = self._closing
+                if deadline is None:
+                    deadline = loop.time() + CLOSE_FLUSH_SECONDS
+                if not flush or not len(self.outbox) or loop.time() > deadline:
+                    with contextlib.suppress(Exception):  # the peer may be gone already
+                        await self.transport.close(code, reason)
+                    return
+            data = self.outbox.pop()
+            if data is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            try:
+                if deadline is not None:
+                    async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                        await self.transport.send(data)
+                else:
+                    await self.transport.send(data)
+            except Exception:  # noqa: BLE001 - a dead peer: stop writing
+                if self._closing is None:
+                    self._closing = (protocol.CLOSE_GOING_AWAY, "", False)
+                with contextlib.suppress(Exception):
+                    await self.transport.close(self._closing[0], self._closing[1])
+                return
+            if self.outbox.has_room():
+                self._room.set()
+
+    # -- output -------------------------------------------------------------------------
+
+    def push(self, frame: bytes, *, droppable: bool = False) -> None:
+        """Queue a frame; a consumer too slow to take it is closed (4008)."""
+        if self._closing is not None:
+            return
+        if not self.outbox.push(frame, droppable=droppable):
+            self.services.metrics.slow_consumers_closed.inc()
+            self.close_soon(protocol.CLOSE_SLOW_CONSUMER, "too slow: reconnect and sync from your cursor")
+            return
+        self._wake.set()
+
+    def push_live(self, event: InboxEvent, frame: bytes) -> None:
+        """A committed inbox entry from fan-out (hub)."""
+        if self.stream is None:
+            return
+        if event.origin == self.conn_id or (
+            event.message.sender_id == self.user_id and event.message.client_msg_id in self._awaiting
+        ):
+            frame = self._own_ack(event)
+        out, need_replay = self.stream.live(event.seq, frame)
+        for f in out:
+            self.push(f)
+        if need_replay:
+            self.stream.begin_replay()
+            self._start_replay()
+
+    def _own_ack(self, event: InboxEvent) -> bytes:
+        m = event.message
+        ref = self._awaiting.pop(m.client_msg_id, None)
+        return protocol.encode(
+            protocol.Ack(
+                client_msg_id=m.client_msg_id,
+                status="accepted",
+                message_id=m.message_id,
+                conversation_id=m.conversation_id,
+                seq=event.seq,
+                sent_at=m.sent_at,
+                ref=ref,
+            )
+        )
+
+    def close_soon(self, code: int, reason: str, *, flush: bool = False) -> None:
+        if self._closing is None:
+            self._closing = (code, reason, flush)
+            self._wake.set()
+
+    # -- frames -------------------------------------------------------------------------
+
+    async def _handle(self, frame: protocol.ClientFrame) -> None:
+        if isinstance(frame, protocol.Auth):
+            await self._auth(frame)
+            return
+        if self.stream is None:
+            raise ImserverError("authenticate first with an auth frame", Code.OUT_OF_ORDER)
+        messaging = self.services.messaging
+        match frame:
+            case protocol.Send():
+                await self._send(frame)
+            case protocol.Sync():
+                self.stream.reset(frame.inbox_after)
+                self._sync_ref = frame.id
+                self._sync_pending = True
+                self._start_replay()
+            case protocol.Received():
+                await messaging.received(self.user_id, frame.seq)
+            case protocol.Read():
+                await messaging.read(self.user_id, frame.conversation_id, frame.message_id)
+            case protocol.Typing():
+                await messaging.typing(self.user_id, frame.conversation_id)
+            case protocol.Ping():
+                self.push(protocol.encode(protocol.Pong(frame.nonce)))
+
+    async def _auth(self, frame: protocol.Auth) -> None:
+        if self.stream is not None:
+            raise ImserverError("already authenticated", Code.OUT_OF_ORDER)
+        try:
+            principal = await self.services.accounts.authenticate(frame.token, PrincipalKind.USER)
+        except Unauthenticated as exc:
+            self.push(protocol.encode(protocol.Error(exc.code.value, exc.detail, frame.id)))
+            self.close_soon(protocol.CLOSE_POLICY, "authentication failed", flush=True)
+            return
+        self.user_id = principal.id
+        self.token_hash = principal.token_hash
+        # Join the hub before reading the cursor, buffering live entries meanwhile:
+        # an entry committed around the read is then either covered by the
+        # cursor, emitted from the buffer, or found missing and replayed.
+        self.stream = InboxStream(delivered=0)
+        self.stream.replaying = True
+        self.hub.add(self)
+        last_seq, received_seq = await self.services.messaging.cursors(self.user_id)
+        self.stream.delivered = last_seq
+        self._authed.set()
+        self.push(
+            protocol.encode(
+                protocol.Hello(
+                    user_id=self.user_id,
+                    node=self.services.node_id,
+                    inbox_seq=last_seq,
+                    received_seq=received_seq,
+                    server_time=datetime.now(UTC).isoformat(),
+                )
+            )
+        )
+        out, again = self.stream.page_done(reached_end=True)
+        for f in out:
+            self.push(f)
+        if again:
+            self._start_replay()
+
+    async def _send(self, frame: protocol.Send) -> None:
+        await self._inflight.acquire()
+        self._awaiting[frame.client_msg_id] = frame.id
+        try:
+            future = await self.services.send_message(
+                sender_id=self.user_id,
+                client_msg_id=frame.client_msg_id,
+                to_kind=frame.to.kind,
+                to_id=frame.to.id,
+                body=frame.body,
+                origin=self.conn_id,
+            )
+        except ImserverError as exc:
+            self._inflight.release()
+            self._awaiting.pop(frame.client_msg_id, None)
+            self.push(protocol.encode(self._rejected(frame, exc)))
+            return
+        self._tg.create_task(self._ack_when_committed(frame, future))
+
+    async def _ack_when_committed(self, frame: protocol.Send, future) -> None:
+        try:
+            stored, decision = await future
+        except ImserverError as exc:
+            self._awaiting.pop(frame.client_msg_id, None)
+            self.push(protocol.encode(self._rejected(frame, exc)))
+            return
+        finally:
+            self._inflight.release()
+        if stored.sender_seq is not None and not stored.duplicate:
+            return  # acked in stream order by push_live (or by the replay that re-reads it)
+        # No new inbox entry for the sender: a retry of a stored send, or a held message.
+        self._awaiting.pop(frame.client_msg_id, None)
+        self.push(
+            protocol.encode(
+                protocol.Ack(
+                    client_msg_id=frame.client_msg_id,
+                    status="held" if stored.status == "held" else "accepted",
+                    message_id=stored.message_id,
+                    conversation_id=stored.conversation_id,
+                    seq=stored.sender_seq,
+                    sent_at=stored.created_at.isoformat(),
+                    duplicate=stored.duplicate,
+                    reason=decision.reason.value if decision and decision.reason else None,
+                    ref=frame.id,
+                )
+            )
+        )
+
+    @staticmethod
+    def _rejected(frame: protocol.Send, exc: ImserverError) -> protocol.Ack:
+        retry_after = exc.extra.get("retry_after")
+        return protocol.Ack(
+            client_msg_id=frame.client_msg_id,
+            status="rejected",
+            reason=exc.code.value,
+            detail=exc.detail,
+            retry_after=float(retry_after) if retry_after is not None else None,
+            ref=frame.id,
+        )
+
+    # -- replay -------------------------------------------------------------------------
+
+    def _start_replay(self) -> None:
+        if self._replay is not None and not self._replay.done():
+            self._replay_again = True
+            return
+        self._replay_again = False
+        self._replay = self._tg.create_task(self._run_replay(), name="ws-replay")
+
+    async def _run_replay(self) -> None:
+        """Page through the store from the stream's cursor until caught up with live."""
+        stream = self.stream
+        messaging = self.services.messaging
+        page_size = protocol.DEFAULT_SYNC_LIMIT
+        while True:
+            after = stream.delivered
+            events = await messaging.inbox_after(self.user_id, after, page_size)
+            for event in events:
+                if stream.replayed(event.seq):
+                    own = event.message.sender_id == self.user_id and event.message.client_msg_id in self._awaiting
+                    self.push(self._own_ack(event) if own else msg_frame(event))
+                if not self.outbox.has_room():
+                    self._room.clear()
+                    await self._room.wait()
+                if self._closing is not None:
+                    return
+            out, again = stream.page_done(reached_end=len(events) < page_size)
+            for f in out:
+                self.push(f)
+            if again or self._replay_again:
+                self._replay_again = False
+                stream.replaying = True
+                continue
+            if self._sync_pending:
+                self.push(
+                    protocol.encode(protocol.Synced(inbox_seq=stream.delivered, complete=True, ref=self._sync_ref))
+                )
+                self._sync_pending = False
+                self._sync_ref = None
+            return

@@ -1,0 +1,62 @@
+"""The WebSocket endpoint at /ws: the only module that touches the WebSocket library.
+
+It checks the Origin header before the upgrade (403 when it is not allowed),
+adapts Starlette's WebSocket to :class:`~imserver.gateway.connection.Transport`
+and runs a :class:`~imserver.gateway.connection.Connection`. Frame-size limits
+(1009) and keepalive pings are enforced by the server's WebSocket layer, set up
+from the same settings in ``cli.py``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from . import protocol
+from .connection import Connection
+
+router = APIRouter()
+
+
+class StarletteTransport:
+    __slots__ = ("ws",)
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+
+    async def receive(self) -> str | bytes | None:
+        try:
+            message = await self.ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        return text if text is not None else message.get("bytes", b"")
+
+    async def send(self, data: bytes) -> None:
+        # Our frames are JSON text; the WebSocket text opcode needs str.
+        await self.ws.send_text(data.decode())
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await self.ws.close(code=code, reason=reason[:120])  # close reasons are capped at 123 bytes
+
+
+def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
+    """Browsers always send Origin; native clients may not, and are not CSRF-able."""
+    if origin is None:
+        return True
+    return origin.rstrip("/") in {o.rstrip("/") for o in allowed} or "*" in allowed
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(ws: WebSocket) -> None:
+    services = ws.app.state.services
+    if not origin_allowed(ws.headers.get("origin"), services.settings.allowed_origins):
+        # Closing before accept() makes the server answer the upgrade with 403.
+        await ws.close(code=protocol.CLOSE_POLICY)
+        return
+    await ws.accept()
+    client_ip = ws.client.host if ws.client else None
+    await Connection(services, ws.app.state.hub, StarletteTransport(ws), client_ip=client_ip).run()

@@ -1,0 +1,96 @@
+"""The local hub: which live connections this node holds for each user.
+
+Implements :class:`imserver.services.events.Fanout` for this node: committed
+inbox entries are encoded once per entry and handed to each of the user's
+connections without awaiting (each has its own bounded outbox).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from ..services.events import InboxEvent, UserEvent
+from . import protocol
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+
+def msg_frame(event: InboxEvent) -> bytes:
+    m = event.message
+    return protocol.encode(
+        protocol.Msg(
+            seq=event.seq,
+            message_id=m.message_id,
+            conversation_id=m.conversation_id,
+            conversation_kind=m.conversation_kind,
+            sender_id=m.sender_id,
+            sender_nickname=m.sender_nickname,
+            body=m.body,
+            client_msg_id=m.client_msg_id,
+            sent_at=m.sent_at,
+        )
+    )
+
+
+def user_event_frame(event: UserEvent) -> bytes | None:
+    d = event.data
+    if event.kind == "receipt":
+        return protocol.encode(protocol.Receipt(d["conversation_id"], d["user_id"], d["message_id"]))
+    if event.kind == "typing":
+        return protocol.encode(protocol.TypingEvent(d["conversation_id"], d["user_id"]))
+    if event.kind == "notice":
+        return protocol.encode(protocol.Notice(d["kind"], d["text"], d.get("data")))
+    return None
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._by_user: defaultdict[int, set[Connection]] = defaultdict(set)
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._by_user.values())
+
+    def add(self, conn: Connection) -> None:
+        self._by_user[conn.user_id].add(conn)
+
+    def remove(self, conn: Connection) -> None:
+        conns = self._by_user.get(conn.user_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._by_user[conn.user_id]
+
+    def connections(self, user_id: int) -> tuple[Connection, ...]:
+        return tuple(self._by_user.get(user_id, ()))
+
+    # -- Fanout ---------------------------------------------------------------------
+
+    def inbox(self, events: list[InboxEvent]) -> None:
+        for event in events:
+            conns = self._by_user.get(event.user_id)
+            if conns:
+                frame = msg_frame(event)  # once, for all of the user's devices
+                for conn in tuple(conns):
+                    conn.push_live(event, frame)
+
+    def user_event(self, event: UserEvent) -> None:
+        if event.kind == "disconnect":
+            for user_id in event.user_ids:
+                for conn in self.connections(user_id):
+                    conn.close_soon(event.data.get("code", protocol.CLOSE_REVOKED), event.data.get("reason", ""))
+            return
+        frame = user_event_frame(event)
+        if frame is None:
+            return
+        droppable = event.kind == "typing"
+        for user_id in event.user_ids:
+            for conn in self.connections(user_id):
+                conn.push(frame, droppable=droppable)
+
+    def close_token(self, token_hash: str, code: int, reason: str) -> None:
+        for conns in self._by_user.values():
+            for conn in tuple(conns):
+                if conn.token_hash == token_hash:
+                    conn.close_soon(code, reason)

@@ -1,0 +1,52 @@
+"""A connection's outbound queue, bounded in bytes.
+
+Broadcast never waits for a slow reader (STYLE.md habit 9): frames are encoded
+once and queued; when a connection's queue would pass its byte bound, droppable
+frames (typing) are dropped first, and if that is not enough the connection is
+declared a slow consumer and closed (4008). It loses nothing: everything durable
+is in its inbox stream, and it resumes by cursor.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class Outbox:
+    __slots__ = ("limit", "size", "_frames")
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit = limit_bytes
+        self.size = 0
+        self._frames: deque[tuple[bytes, bool]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def push(self, data: bytes, *, droppable: bool = False) -> bool:
+        """Queue a frame. False means it did not fit: the consumer is too slow."""
+        if self.size + len(data) > self.limit:
+            if droppable:
+                return True  # a typing frame nobody will miss
+            self._drop_droppable()
+            if self.size + len(data) > self.limit:
+                return False
+        self._frames.append((data, droppable))
+        self.size += len(data)
+        return True
+
+    def pop(self) -> bytes | None:
+        if not self._frames:
+            return None
+        data, _ = self._frames.popleft()
+        self.size -= len(data)
+        return data
+
+    def has_room(self, fraction: float = 0.5) -> bool:
+        """True while under `fraction` of the bound (replay waits for this)."""
+        return self.size <= self.limit * fraction
+
+    def _drop_droppable(self) -> None:
+        kept = deque(f for f in self._frames if not f[1])
+        self.size = sum(len(f[0]) for f in kept)
+        self._frames = kept
