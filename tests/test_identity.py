@@ -228,7 +228,9 @@ async def test_every_read_writes_an_audit_row(http, app, db):
     reads = await rows(
         db, "SELECT actor_kind, actor_id, subject, detail FROM audit_log WHERE action = 'identity.read' ORDER BY id"
     )
-    seen = [(r["actor_id"], r["subject"], json.loads(r["detail"])["full"], json.loads(r["detail"])["via"]) for r in reads]
+    seen = [
+        (r["actor_id"], r["subject"], json.loads(r["detail"])["full"], json.loads(r["detail"])["via"]) for r in reads
+    ]
     assert seen == [
         (reviewer["id"], f"user:{alice['id']}", False, "user"),
         (compliance["id"], f"user:{alice['id']}", True, "user"),
@@ -293,7 +295,11 @@ async def test_review_approve_and_reject(http, app, db):
     r = await http.post(
         review.format(ids[alice["id"]]), json={"decision": "approve", "note": "ok"}, headers=reviewer["headers"]
     )
-    assert r.status_code == 200 and r.json() == {"identity_id": ids[alice["id"]], "user_id": alice["id"], "status": "verified"}
+    assert r.status_code == 200 and r.json() == {
+        "identity_id": ids[alice["id"]],
+        "user_id": alice["id"],
+        "status": "verified",
+    }
     assert (await me(http, alice))["real_name_status"] == "verified"
     r = await http.post(review.format(ids[alice["id"]]), json={"decision": "reject"}, headers=reviewer["headers"])
     assert r.status_code == 409 and r.json()["code"] == "identity_state"
@@ -312,11 +318,20 @@ async def test_review_approve_and_reject(http, app, db):
     assert [(i["user_id"], i["legal_name"]) for i in queue] == [(bob["id"], "王*")]
 
     for bad in ({"decision": "maybe"}, {"decision": "approve", "extra": 1}, {}):
-        assert (await http.post(review.format(queue[0]["identity_id"]), json=bad, headers=reviewer["headers"])).status_code == 422
-    assert (await http.post(review.format(999999), json={"decision": "approve"}, headers=reviewer["headers"])).status_code == 404
+        assert (
+            await http.post(review.format(queue[0]["identity_id"]), json=bad, headers=reviewer["headers"])
+        ).status_code == 422
+    assert (
+        await http.post(review.format(999999), json={"decision": "approve"}, headers=reviewer["headers"])
+    ).status_code == 404
 
-    decisions = await rows(db, "SELECT actor_id, subject, detail FROM audit_log WHERE action = 'identity.review' ORDER BY id")
-    assert [(d["actor_id"], d["subject"], json.loads(d["detail"])["decision"], json.loads(d["detail"])["note"]) for d in decisions] == [
+    decisions = await rows(
+        db, "SELECT actor_id, subject, detail FROM audit_log WHERE action = 'identity.review' ORDER BY id"
+    )
+    assert [
+        (d["actor_id"], d["subject"], json.loads(d["detail"])["decision"], json.loads(d["detail"])["note"])
+        for d in decisions
+    ] == [
         (reviewer["id"], f"user:{alice['id']}", "verified", "ok"),
         (reviewer["id"], f"user:{bob['id']}", "rejected", "name mismatch"),
     ]
@@ -392,7 +407,9 @@ async def test_http_verifier_decides(settings, db, clock, receiver):
             reviewer = await operator(http, application.state.services, Role.REVIEWER)
             queue = (await http.get("/admin/v1/identity/pending", headers=reviewer["headers"])).json()["items"]
             assert [i["user_id"] for i in queue] == [unlucky["id"]]
-    decisions = await rows(db, "SELECT actor_kind, actor_id, detail FROM audit_log WHERE action = 'identity.review' ORDER BY id")
+    decisions = await rows(
+        db, "SELECT actor_kind, actor_id, detail FROM audit_log WHERE action = 'identity.review' ORDER BY id"
+    )
     assert [(d["actor_kind"], d["actor_id"], json.loads(d["detail"])["via"]) for d in decisions] == [
         ("system", None, "http"),
         ("system", None, "http"),

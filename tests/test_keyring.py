@@ -104,18 +104,20 @@ def test_keys_from_settings(tmp_path):
     assert r.active_key_id == "a"
     assert not (tmp_path / kr.KEY_FILE_NAME).exists()  # configured keys: no file is made
     bad = {
-        "not base64": dict(master_keys="a:%%%", hmac_key=h),
-        "16-byte key": dict(master_keys=f"a:{b64(secrets.token_bytes(16))}", hmac_key=h),
-        "no kid": dict(master_keys=k1, hmac_key=h),
-        "kid twice": dict(master_keys=f"a:{k1},a:{k2}", hmac_key=h),
-        "no hmac key": dict(master_keys=f"a:{k1}", hmac_key=""),
-        "short hmac key": dict(master_keys=f"a:{k1}", hmac_key=b64(b"short")),
-        "unknown active": dict(master_keys=f"a:{k1}", hmac_key=h, master_key_id="z"),
+        "not base64": {"master_keys": "a:%%%", "hmac_key": h},
+        "16-byte key": {"master_keys": f"a:{b64(secrets.token_bytes(16))}", "hmac_key": h},
+        "no kid": {"master_keys": k1, "hmac_key": h},
+        "kid twice": {"master_keys": f"a:{k1},a:{k2}", "hmac_key": h},
+        "no hmac key": {"master_keys": f"a:{k1}", "hmac_key": ""},
+        "short hmac key": {"master_keys": f"a:{k1}", "hmac_key": b64(b"short")},
+        "unknown active": {"master_keys": f"a:{k1}", "hmac_key": h, "master_key_id": "z"},
     }
     for why, kw in bad.items():
-        with pytest.raises(kr.KeyRingError):
+        try:
             kr.KeyRing.from_config(**{"master_key_id": "", "data_dir": tmp_path, **kw})
-        assert why
+        except kr.KeyRingError:
+            continue
+        pytest.fail(f"accepted a key configuration with {why}")
 
 
 def test_key_file_is_made_once_with_mode_0600(tmp_path):
@@ -154,7 +156,10 @@ def test_a_running_ring_follows_the_rotated_key_file(tmp_path):
 async def stored(db) -> dict[int, dict]:
     async with db.transaction() as conn:
         result = await conn.execute(text("SELECT id, user_id, key_id, wrapped_key, ciphertext FROM identities"))
-        return {r["id"]: {**r, "wrapped_key": bytes(r["wrapped_key"]), "ciphertext": bytes(r["ciphertext"])} for r in result.mappings()}
+        return {
+            r["id"]: {**r, "wrapped_key": bytes(r["wrapped_key"]), "ciphertext": bytes(r["ciphertext"])}
+            for r in result.mappings()
+        }
 
 
 async def audit_rows(db, action: str) -> list[dict]:

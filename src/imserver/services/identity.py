@@ -115,7 +115,9 @@ class Identities:
         if verdict is None:
             return RealNameStatus.PENDING
         if verdict.status not in DECISIONS:
-            log.error("verifier %r answered %r for identity %s; left pending", self.verifier.name, verdict.status, identity_id)
+            log.error(
+                "verifier %r answered %r for identity %s; left pending", self.verifier.name, verdict.status, identity_id
+            )
             return RealNameStatus.PENDING
         await self._decide(identity_id, verdict.status, verdict.note, actor=None, via=self.verifier.name)
         return verdict.status
@@ -163,7 +165,9 @@ class Identities:
             raise NotFound("this user has submitted no identity")
         return _view(row, self._open(row), full=show_full)
 
-    async def review(self, operator: Principal, identity_id: int, *, approve: bool, note: str) -> tuple[int, RealNameStatus]:
+    async def review(
+        self, operator: Principal, identity_id: int, *, approve: bool, note: str
+    ) -> tuple[int, RealNameStatus]:
         """A reviewer's decision on a pending submission; returns (user id, new status)."""
         require_role(operator, Role.REVIEWER)
         status = RealNameStatus.VERIFIED if approve else RealNameStatus.REJECTED
@@ -179,7 +183,9 @@ class Identities:
             if row is None:
                 raise NotFound("no such identity submission")
             reviewer_id = actor.id if actor else None
-            if not await store.set_review(conn, identity_id, status=status, reviewer_id=reviewer_id, note=note, now=now):
+            if not await store.set_review(
+                conn, identity_id, status=status, reviewer_id=reviewer_id, note=note, now=now
+            ):
                 raise Conflict("this submission is not pending", Code.IDENTITY_STATE, status=row["status"])
             # The pending row is the user's latest (nobody submits while pending).
             await store.claim_user_status(conn, row["user_id"], to=status, only_from=(RealNameStatus.PENDING,))
@@ -236,7 +242,9 @@ class Identities:
             raise ImserverError(f"identity {row['id']} cannot be decrypted", Code.IDENTITY_UNREADABLE) from exc
 
     @staticmethod
-    async def _audit_read(conn, operator: Principal, user_id: int, identity_id: int | None, *, full: bool, via: str, now) -> None:
+    async def _audit_read(
+        conn, operator: Principal, user_id: int, identity_id: int | None, *, full: bool, via: str, now
+    ) -> None:
         await audit.append(
             conn,
             at=now,
@@ -244,7 +252,12 @@ class Identities:
             actor_id=operator.id,
             action="identity.read",
             subject=f"user:{user_id}",
-            detail={"identity_id": identity_id, "full": full, "role": operator.role.value, "via": via},
+            detail={
+                "identity_id": identity_id,
+                "full": full,
+                "role": operator.role and operator.role.value,
+                "via": via,
+            },
         )
 
 

@@ -34,6 +34,9 @@ HTTP_VERIFIER_TIMEOUT_SECONDS = 10.0
 MAX_NOTE_CHARS = 1000  # the review_note column is Text; bound what a remote service can store
 
 
+_HTTP_RESULTS = {"verified": RealNameStatus.VERIFIED, "rejected": RealNameStatus.REJECTED}
+
+
 @dataclass(frozen=True, slots=True)
 class Submission:
     identity_id: int
@@ -75,7 +78,6 @@ class HttpVerifier:
     """Asks an external verification service over HTTP (see the module docstring)."""
 
     name = "http"
-    _RESULTS = {"verified": RealNameStatus.VERIFIED, "rejected": RealNameStatus.REJECTED}
 
     def __init__(self, url: str, *, timeout: float = HTTP_VERIFIER_TIMEOUT_SECONDS) -> None:
         if not url:
@@ -99,7 +101,7 @@ class HttpVerifier:
             raise VerifierError(f"the verification service answered {response.status_code}")
         try:
             body = response.json()
-            status = self._RESULTS[body["result"]]
+            status = _HTTP_RESULTS[body["result"]]
             note = str(body.get("note") or "")[:MAX_NOTE_CHARS]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise VerifierError("the verification service's answer is not {'result': 'verified'|'rejected'}") from exc
