@@ -19,10 +19,12 @@ from . import __version__
 from .config import Settings
 from .domain.clock import Clock
 from .domain.errors import Code, ImserverError
+from .broker import MemoryBroker, make_broker
 from .gateway import endpoint as ws_endpoint
 from .gateway.hub import Hub
 from .gateway.protocol import CLOSE_REVOKED
 from .metrics import Metrics
+from .services.cluster import ClusterFanout
 from .services.container import Services, build_services
 from .store import migrate
 from .store.db import Database
@@ -47,10 +49,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         services = build_services(settings, database, clock)
         services.metrics = metrics
         hub = Hub()
-        services.messaging.fanout = hub
-        services.token_listeners.append(
-            _close_token_sockets(hub)
-        )
+        services.token_listeners.append(_close_token_sockets(hub))
+        services.broker = make_broker(settings.broker_url)
+        if isinstance(services.broker, MemoryBroker):
+            services.messaging.fanout = hub  # one node: nothing to tell anyone else
+        else:
+            services.cluster = ClusterFanout(hub, services.broker, services.node_id)
+            services.messaging.fanout = services.cluster
+            # Payloads lost while the broker was away are in the store: resync by cursor.
+            services.broker.on_reconnect.append(hub.resync_all)
         app.state.services = services
         app.state.hub = hub
         await services.start()

@@ -200,6 +200,12 @@ class Connection:
             )
         )
 
+    def resync(self) -> None:
+        """Look in the store for entries after the cursor (live delivery may have lost some)."""
+        if self.stream is not None and self._tg is not None and self._closing is None:
+            self.stream.begin_replay()
+            self._start_replay()
+
     def close_soon(self, code: int, reason: str, *, flush: bool = False) -> None:
         if self._closing is None:
             self._closing = (code, reason, flush)

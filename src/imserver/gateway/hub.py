@@ -89,6 +89,12 @@ class Hub:
             for conn in self.connections(user_id):
                 conn.push(frame, droppable=droppable)
 
+    def resync_all(self) -> None:
+        """Every connection checks the store for entries it may have missed."""
+        for conns in self._by_user.values():
+            for conn in tuple(conns):
+                conn.resync()
+
     def close_token(self, token_hash: str, code: int, reason: str) -> None:
         for conns in self._by_user.values():
             for conn in tuple(conns):

@@ -43,6 +43,8 @@ class Services:
     audit: AuditLog  # the audit chain: read and verify (issue 2, item 7)
     messaging: Messaging
     node_id: str
+    broker: object = None  # imserver.broker.Broker, started by start()
+    cluster: object = None  # ClusterFanout when other nodes share a broker
     metrics: object = None  # imserver.metrics.Metrics, set by the composition root
     policy_listeners: list[PolicyListener] = field(default_factory=list)
     token_listeners: list[TokenListener] = field(default_factory=list)
@@ -52,11 +54,21 @@ class Services:
         if self.metrics is not None:
             self.messaging.writer.observe_batch = self.metrics.batch_size.observe
         self.policy_listeners.append(self._drop_user_cache)
+        if self.broker is not None:
+            await self.broker.start()
+        if self.cluster is not None:
+            self.cluster.on_policy(self._local_policy_change)
+            self.cluster.on_token(self._local_token_revoked)
+            await self.cluster.start()
         await self.messaging.start()
 
     async def stop(self) -> None:
         """Stop background work, flushing what was accepted."""
         await self.messaging.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
+        if self.broker is not None:
+            await self.broker.close()
 
     async def _drop_user_cache(self, user_id: int) -> None:
         self.messaging.invalidate_user(user_id)
@@ -75,18 +87,31 @@ class Services:
 
     def health(self) -> dict[str, str]:
         """Component health beside the database's, for /healthz."""
-        return {}
+        if self.cluster is None or self.broker is None:
+            return {}
+        return {"broker": "ok" if self.broker.healthy else "down"}
 
     async def agreement_current(self) -> dict:
         return await self.agreements.current()
 
     async def after_policy_change(self, *, user_id: int) -> None:
+        """After a commit that changed what `user_id` may do (0: everyone), on every node."""
+        await self._local_policy_change(user_id)
+        if self.cluster is not None:
+            self.cluster.policy_changed(user_id)
+
+    async def after_token_revoked(self, principal: Principal) -> None:
+        await self._local_token_revoked(principal.token_hash)
+        if self.cluster is not None:
+            self.cluster.token_revoked(principal.token_hash)
+
+    async def _local_policy_change(self, user_id: int) -> None:
         for listener in self.policy_listeners:
             await listener(user_id)
 
-    async def after_token_revoked(self, principal: Principal) -> None:
+    async def _local_token_revoked(self, token_hash: str) -> None:
         for listener in self.token_listeners:
-            await listener(principal.token_hash)
+            await listener(token_hash)
 
 
 async def _with_decision(future: asyncio.Future, decision) -> tuple:
