@@ -81,7 +81,9 @@ class Dispatcher:
             self._stats.delivery_drops += 1
             if not entry.dropping:
                 entry.dropping = True
-                log.warning("broker: topic %r has %d undelivered messages; dropping new ones", topic, len(entry.backlog))
+                log.warning(
+                    "broker: topic %r has %d undelivered messages; dropping new ones", topic, len(entry.backlog)
+                )
             return
         entry.backlog.append(payload)
         if not entry.running:

@@ -2,7 +2,8 @@
 
 Every publish goes straight to this process's subscribers through the
 :class:`~imserver.broker.dispatch.Dispatcher`. There is no transport to lose, so
-it is always healthy and its ``on_reconnect`` hooks never run.
+it is healthy from construction until ``close()`` and its ``on_reconnect``
+hooks never run.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ class MemoryBroker(Broker):
         super().__init__()
         self._tasks = TaskOwner("imserver.broker.memory")
         self._dispatch = Dispatcher(self._tasks, self.stats)
+        self._closed = False
 
     @property
     def healthy(self) -> bool:
-        return self._tasks.crashed is None
+        return not self._closed and self._tasks.crashed is None
 
     @property
     def last_error(self) -> str | None:
-        return self._tasks.crashed
+        return self._tasks.crashed or ("closed" if self._closed else None)
 
     async def start(self) -> None:
         await self._tasks.start()
@@ -44,4 +46,5 @@ class MemoryBroker(Broker):
         self._dispatch.remove(check_topic(topic), handler)
 
     async def close(self) -> None:
+        self._closed = True
         await self._tasks.close()

@@ -52,6 +52,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from imserver.broker.base import Broker, Handler, check_topic
 from imserver.broker.dispatch import Dispatcher
@@ -91,6 +93,10 @@ PING_AFTER_S = 5.0
 # ... and after this long without even the PONG it declares the connection dead
 # (a half-open TCP connection, e.g. a network partition, never raises by itself).
 DEAD_AFTER_S = 15.0
+# A writer connection idle this long is PINGed before the next batch: Redis
+# may have closed it meanwhile, and a stale connection would cost the batch.
+# Under load the writer is never idle, so this costs nothing there.
+WRITER_IDLE_S = 1.0
 # How long subscribe() waits for Redis to confirm, so that a message published
 # by another node after subscribe() returns is received.
 SUBSCRIBE_WAIT_S = 5.0
@@ -118,7 +124,12 @@ class RedisBroker(Broker):
 
         self._tasks = TaskOwner("imserver.broker.redis")
         self._dispatch = Dispatcher(self._tasks, self.stats)
-        self._client: Redis | None = None
+        # Two clients, so each has a pool of its own and, in practice, exactly
+        # one connection: the writer's for PUBLISH, the reader's for SUBSCRIBE.
+        self._pub: Redis | None = None
+        self._sub: Redis | None = None
+        self._last_sent = 0.0  # loop time of the writer's last successful round trip
+        self._check_writer = False  # Redis came back: test the writer's connection first
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(OUTBOX_LIMIT)
         self._pubsub: PubSub | None = None  # set while the reader is connected
         self._confirm: dict[str, asyncio.Future[None]] = {}  # channel -> SUBSCRIBE confirmed
@@ -168,15 +179,8 @@ class RedisBroker(Broker):
 
     async def start(self) -> None:
         """Start the reader and writer; returns after the first connection attempt, whatever its outcome."""
-        self._client = Redis.from_url(
-            self._url,
-            # No retries inside redis-py: the reader's backoff loop is the one
-            # retry policy, and a failed publish is dropped, not retried.
-            retry=Retry(NoBackoff(), 0),
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            client_name="imserver-broker",
-        )
+        self._pub = self._connect_client()
+        self._sub = self._connect_client()
         await self._tasks.start()
         self._tasks.spawn(self._read_forever(), name="reader")
         self._tasks.spawn(self._write_forever(), name="writer")
@@ -194,8 +198,9 @@ class RedisBroker(Broker):
         await self._tasks.close()
         self.stats.publish_failures += self._outbox.qsize()
         self._release_waiters()
-        if self._client is not None:
-            await self._client.aclose()
+        for client in (self._pub, self._sub):
+            if client is not None:
+                await client.aclose()
 
     # -- the interface ----------------------------------------------------------------
 
@@ -207,21 +212,21 @@ class RedisBroker(Broker):
         payload = bytes(payload)
         self._dispatch.deliver(topic, payload)  # this node's own subscribers
         try:
-            self._outbox.put_nowait((self._channel(topic), self._header + payload))
+            self._outbox.put_nowait((self.channel(topic), self._header + payload))
         except asyncio.QueueFull:
             self.stats.publish_failures += 1
             self._set_state(writer=False, error=f"publish: {OUTBOX_LIMIT} messages waiting for Redis")
 
     async def subscribe(self, topic: str, handler: Handler) -> None:
-        channel = self._channel(check_topic(topic))
+        channel = self.channel(check_topic(topic))
         if self._dispatch.add(topic, handler):
             pubsub = self._pubsub
             if pubsub is None:
                 return  # the reader subscribes every topic when it (re)connects
-            waiter = self._confirm.setdefault(channel, asyncio.get_running_loop().create_future())
+            self._confirm.setdefault(channel, asyncio.get_running_loop().create_future())
             try:
                 await pubsub.subscribe(channel)
-            except Exception as exc:  # the reader meets the same fault and resubscribes
+            except Exception as exc:  # noqa: BLE001 - the reader meets the same fault and resubscribes
                 log.debug("broker: SUBSCRIBE %s failed: %r", channel, exc)
                 self._resolve(channel)
                 return
@@ -230,30 +235,38 @@ class RedisBroker(Broker):
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), SUBSCRIBE_WAIT_S)
             except TimeoutError:
-                log.warning("broker: Redis has not confirmed the subscription to %r after %s s", topic, SUBSCRIBE_WAIT_S)
+                log.warning(
+                    "broker: Redis has not confirmed the subscription to %r after %s s", topic, SUBSCRIBE_WAIT_S
+                )
 
     async def unsubscribe(self, topic: str, handler: Handler) -> None:
-        channel = self._channel(check_topic(topic))
+        channel = self.channel(check_topic(topic))
         if self._dispatch.remove(topic, handler) and (pubsub := self._pubsub) is not None:
             try:
                 await pubsub.unsubscribe(channel)
-            except Exception as exc:  # a reconnect subscribes only topics that have handlers
+            except Exception as exc:  # noqa: BLE001 - a reconnect subscribes only topics that have handlers
                 log.debug("broker: UNSUBSCRIBE %s failed: %r", channel, exc)
 
     # -- the writer -------------------------------------------------------------------
 
     async def _write_forever(self) -> None:
-        assert self._client is not None
         while True:
-            batch = [await self._outbox.get()]
+            if self._writer_up:
+                first = await self._outbox.get()
+            else:
+                # After a failure, find out on our own when Redis is back, even
+                # if nothing is published meanwhile: /healthz must not stay red.
+                try:
+                    first = await asyncio.wait_for(self._outbox.get(), POLL_S)
+                except TimeoutError:
+                    await self._probe()
+                    continue
+            batch = [first]
             while len(batch) < MAX_BATCH and not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
             try:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for channel, data in batch:
-                        pipe.publish(channel, data)
-                    await pipe.execute()
-            except Exception as exc:
+                await self._send(batch)
+            except Exception as exc:  # noqa: BLE001 - never into the message path: counted and shown
                 self.stats.publish_failures += len(batch)
                 self._set_state(writer=False, error=f"publish: {_describe(exc)}")
             else:
@@ -263,18 +276,54 @@ class RedisBroker(Broker):
                 for _ in batch:
                     self._outbox.task_done()
 
+    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+        assert self._pub is not None
+        loop = asyncio.get_running_loop()
+        if self._check_writer or loop.time() - self._last_sent > WRITER_IDLE_S:
+            await self._ping()
+        async with self._pub.pipeline(transaction=False) as pipe:
+            for channel, data in batch:
+                pipe.publish(channel, data)
+            await pipe.execute()
+        self._last_sent = loop.time()
+
+    async def _ping(self) -> None:
+        """Make sure the writer's connection is alive before trusting it with messages.
+
+        A connection that Redis closed while we were idle (a restart, its
+        ``timeout`` setting, a proxy) fails on first use. The first PING meets
+        that failure, and redis-py drops the connection; the second connects
+        afresh. Only PING is ever tried twice: a PUBLISH never is, so nothing
+        can be delivered twice.
+        """
+        assert self._pub is not None
+        try:
+            await self._pub.ping()
+        except (RedisConnectionError, RedisTimeoutError):
+            await self._pub.ping()
+        self._check_writer = False
+        self._last_sent = asyncio.get_running_loop().time()
+
+    async def _probe(self) -> None:
+        try:
+            await self._ping()
+        except Exception as exc:  # noqa: BLE001 - still down: shown, tried again
+            self._set_state(writer=False, error=f"publish: {_describe(exc)}")
+        else:
+            self._set_state(writer=True)
+
     # -- the reader -------------------------------------------------------------------
 
     async def _read_forever(self) -> None:
-        assert self._client is not None
+        assert self._sub is not None
         failures = 0
         while True:
-            pubsub = self._client.pubsub()
+            pubsub = self._sub.pubsub()
             try:
                 await self._connect(pubsub)
                 failures = 0
                 await self._pump(pubsub)  # returns only by raising
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever broke, reconnecting is the cure
                 self._lost = True
                 self._set_state(reader=False, error=f"subscribe: {_describe(exc)}")
             finally:
@@ -294,7 +343,7 @@ class RedisBroker(Broker):
         confirmation (seen by ``_pump``) means everything before it is in place.
         """
         wanted = self._dispatch.topics()
-        channels = [self._channel(topic) for topic in sorted(wanted)]
+        channels = [self.channel(topic) for topic in sorted(wanted)]
         for start in range(0, len(channels), SUBSCRIBE_CHUNK):
             await pubsub.subscribe(*channels[start : start + SUBSCRIBE_CHUNK])
         await pubsub.subscribe(self._control)
@@ -303,9 +352,9 @@ class RedisBroker(Broker):
         self._pubsub = pubsub
         now = self._dispatch.topics()
         if added := now - wanted:
-            await pubsub.subscribe(*(self._channel(topic) for topic in added))
+            await pubsub.subscribe(*(self.channel(topic) for topic in added))
         if removed := wanted - now:
-            await pubsub.unsubscribe(*(self._channel(topic) for topic in removed))
+            await pubsub.unsubscribe(*(self.channel(topic) for topic in removed))
 
     async def _pump(self, pubsub: PubSub) -> None:
         loop = asyncio.get_running_loop()
@@ -332,6 +381,7 @@ class RedisBroker(Broker):
             self._resolve(channel)
             return
         # Every topic is subscribed again: the broker is back.
+        self._check_writer = True
         self._set_state(reader=True, writer=True)
         self._first_attempt.set()
         if self._lost:
@@ -360,7 +410,19 @@ class RedisBroker(Broker):
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _channel(self, topic: str) -> str:
+    def _connect_client(self) -> Redis:
+        return Redis.from_url(
+            self._url,
+            # No retries inside redis-py: the reader's backoff loop is the one
+            # retry policy, and a failed publish is dropped, not retried.
+            retry=Retry(NoBackoff(), 0),
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            client_name="imserver-broker",
+        )
+
+    def channel(self, topic: str) -> str:
+        """The Redis channel that carries ``topic`` (for operators: ``redis-cli SUBSCRIBE``)."""
         return self._prefix + topic
 
     def _resolve(self, channel: str) -> None:
