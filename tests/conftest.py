@@ -149,6 +149,9 @@ def settings(tmp_path) -> Settings:
         argon2_memory_kib=1024,
         argon2_time_cost=1,
         allowed_origins=["http://allowed.example"],
+        # Tests send bursts; the rate-limit check has tests of its own.
+        rate_messages_burst=100_000,
+        rate_messages_per_second=100_000,
         **test_keys(),
     )
 
@@ -170,6 +173,7 @@ async def http(app):
     """An HTTP client on the app in-process (no socket); see `server` for a real one."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        client.services = app.state.services  # lets helpers.register verify users
         yield client
 
 
@@ -226,4 +230,5 @@ async def server(settings, db, clock):
 @pytest.fixture
 async def client(server):
     async with httpx.AsyncClient(base_url=server.base_url) as c:
+        c.services = server.services  # lets helpers.register verify users
         yield c

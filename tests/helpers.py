@@ -12,8 +12,14 @@ _n = itertools.count(1)
 PASSWORD = "correct horse battery"
 
 
-async def register(http: httpx.AsyncClient, handle: str | None = None, nickname: str | None = None) -> dict:
-    """Register and log in a user; returns {"id", "token", "handle", "headers"}."""
+async def register(
+    http: httpx.AsyncClient, handle: str | None = None, nickname: str | None = None, *, verified: bool = False
+) -> dict:
+    """Register and log in a user; returns {"id", "token", "handle", "headers"}.
+
+    With `verified` the user also submits an identity and a
+    reviewer approves it, over the APIs, so the user may send (Art. 6).
+    """
     handle = handle or f"user{next(_n)}"
     agreement = (await http.get("/api/v1/agreement")).json()
     r = await http.post(
@@ -29,12 +35,36 @@ async def register(http: httpx.AsyncClient, handle: str | None = None, nickname:
     r = await http.post("/api/v1/login", json={"handle": handle, "password": PASSWORD})
     assert r.status_code == 200, r.text
     body = r.json()
-    return {
+    user = {
         "id": body["user_id"],
         "token": body["token"],
         "handle": handle,
         "headers": {"Authorization": f"Bearer {body['token']}"},
     }
+    if verified:
+        await verify(http, user)
+    return user
+
+
+async def verify(http: httpx.AsyncClient, user: dict) -> None:
+    """Submit an identity for `user` and have a reviewer approve it."""
+    from .identity_helpers import submit
+
+    reviewer = getattr(http, "reviewer", None)
+    if reviewer is None:
+        reviewer = http.reviewer = await operator(http, http.services, Role.REVIEWER)
+    r = await submit(http, user)
+    assert r.status_code == 201, r.text
+    r = await http.get("/admin/v1/identity/pending", params={"limit": 100}, headers=reviewer["headers"])
+    assert r.status_code == 200, r.text
+    pending = [p for p in r.json()["items"] if p["user_id"] == user["id"]]
+    assert pending, r.text
+    r = await http.post(
+        f"/admin/v1/identity/{pending[0]['identity_id']}/review",
+        json={"decision": "approve", "note": "test"},
+        headers=reviewer["headers"],
+    )
+    assert r.status_code == 200, r.text
 
 
 async def operator(http: httpx.AsyncClient, services, role: Role, handle: str | None = None) -> dict:

@@ -19,7 +19,7 @@ async def connect(server, user, **kw) -> Client:
 
 
 async def test_direct_message_reaches_every_device(server, client):
-    alice, bob = await register(client), await register(client)
+    alice, bob = await register(client, verified=True), await register(client, verified=True)
     a = await connect(server, alice)
     b1, b2 = await connect(server, bob), await connect(server, bob)
     a2 = await connect(server, alice)  # the sender's other device
@@ -38,7 +38,7 @@ async def test_direct_message_reaches_every_device(server, client):
 
 
 async def test_group_message_reaches_every_member(server, client):
-    users = [await register(client) for _ in range(4)]
+    users = [await register(client, verified=True) for _ in range(4)]
     owner = users[0]
     r = await client.post(
         "/api/v1/groups", json={"name": "team", "members": [u["id"] for u in users[1:]]}, headers=owner["headers"]
@@ -53,7 +53,7 @@ async def test_group_message_reaches_every_member(server, client):
             m = await c.next_message()
             assert m.body == "hi all" and m.conversation_id == group_id and m.conversation_kind == "group"
         # Only members may send.
-        outsider = await register(client)
+        outsider = await register(client, verified=True)
         o = await connect(server, outsider)
         ack = await o.send("let me in", to_group=group_id)
         assert ack.status == "rejected" and ack.reason == "not_a_member"
@@ -71,8 +71,8 @@ async def test_group_message_reaches_every_member(server, client):
 
 
 async def test_group_cap(server, client, settings):
-    owner = await register(client)
-    others = [await register(client) for _ in range(3)]
+    owner = await register(client, verified=True)
+    others = [await register(client, verified=True) for _ in range(3)]
     server.services.messaging.group_cap = 3
     r = await client.post(
         "/api/v1/groups", json={"name": "big", "members": [u["id"] for u in others]}, headers=owner["headers"]
@@ -87,7 +87,7 @@ async def test_group_cap(server, client, settings):
 
 
 async def test_idempotent_retry_stores_once(server, client):
-    alice, bob = await register(client), await register(client)
+    alice, bob = await register(client, verified=True), await register(client, verified=True)
     a, b = await connect(server, alice), await connect(server, bob)
     try:
         first = await a.send("once", to_user=bob["id"], client_msg_id="m-1")
@@ -109,7 +109,7 @@ async def test_idempotent_retry_stores_once(server, client):
 
 
 async def test_resume_after_disconnect(server, client):
-    alice, bob = await register(client), await register(client)
+    alice, bob = await register(client, verified=True), await register(client, verified=True)
     a, b = await connect(server, alice), await connect(server, bob)
     try:
         await a.send("before", to_user=bob["id"])
@@ -130,7 +130,7 @@ async def test_resume_after_disconnect(server, client):
 
 async def test_resume_while_sender_keeps_sending(server, client):
     """Replay and live hand over without gap or duplicate while messages keep arriving."""
-    alice, bob = await register(client), await register(client)
+    alice, bob = await register(client, verified=True), await register(client, verified=True)
     a = await connect(server, alice)
     total = 300
     try:
@@ -161,8 +161,8 @@ async def test_resume_while_sender_keeps_sending(server, client):
 
 
 async def test_inbox_seqs_are_gap_free_under_concurrent_senders(server, client):
-    target = await register(client)
-    senders = [await register(client) for _ in range(5)]
+    target = await register(client, verified=True)
+    senders = [await register(client, verified=True) for _ in range(5)]
     conns = [await connect(server, s) for s in senders]
     try:
         futures = [await c.send_nowait(f"{i}-{j}", to_user=target["id"]) for j in range(40) for i, c in enumerate(conns)]
@@ -178,7 +178,7 @@ async def test_inbox_seqs_are_gap_free_under_concurrent_senders(server, client):
 
 
 async def test_received_moves_the_cursor(server, client):
-    alice, bob = await register(client), await register(client)
+    alice, bob = await register(client, verified=True), await register(client, verified=True)
     a, b = await connect(server, alice), await connect(server, bob)
     try:
         for i in range(3):
@@ -196,7 +196,7 @@ async def test_received_moves_the_cursor(server, client):
 
 
 async def test_read_receipts_and_typing(server, client):
-    alice, bob = await register(client), await register(client)
+    alice, bob = await register(client, verified=True), await register(client, verified=True)
     a, b = await connect(server, alice), await connect(server, bob)
     try:
         ack = await a.send("read me", to_user=bob["id"])
@@ -228,7 +228,7 @@ BAD_FRAMES = [
 
 
 async def test_each_bad_frame_gets_an_error_and_the_socket_keeps_working(server, client):
-    alice, bob = await register(client), await register(client)
+    alice, bob = await register(client, verified=True), await register(client, verified=True)
     a, b = await connect(server, alice), await connect(server, bob)
     try:
         for raw, code in BAD_FRAMES:
@@ -252,7 +252,7 @@ async def test_each_bad_frame_gets_an_error_and_the_socket_keeps_working(server,
 
 
 async def test_frames_before_auth_are_out_of_order(server, client):
-    user = await register(client)
+    user = await register(client, verified=True)
     async with websockets.connect(server.ws_url) as ws:
         await ws.send(json.dumps({"type": "ping", "id": "p1"}))
         err = json.loads(await ws.recv())
@@ -281,7 +281,7 @@ async def test_auth_timeout(server):
 
 
 async def test_foreign_origin_is_refused(server, client):
-    user = await register(client)
+    user = await register(client, verified=True)
     with pytest.raises(websockets.InvalidStatus) as refused:
         await websockets.connect(server.ws_url, additional_headers={"Origin": "http://evil.example"})
     assert refused.value.response.status_code == 403
@@ -291,14 +291,14 @@ async def test_foreign_origin_is_refused(server, client):
 
 
 async def test_oversized_frame_closes_with_1009(server, client):
-    user = await register(client)
+    user = await register(client, verified=True)
     c = await connect(server, user)
     await c.send_raw("x" * (server.services.settings.max_frame_bytes + 1))
     assert await c.wait_closed() == protocol.CLOSE_TOO_BIG
 
 
 async def test_logout_closes_live_sockets(server, client):
-    user = await register(client)
+    user = await register(client, verified=True)
     c = await connect(server, user)
     r = await client.post("/api/v1/logout", headers=user["headers"])
     assert r.status_code == 204
@@ -307,7 +307,7 @@ async def test_logout_closes_live_sockets(server, client):
 
 async def test_slow_consumer_is_closed_and_others_keep_pace(server, client):
     server.services.settings.outbound_queue_bytes = 64 * 1024
-    alice, slow, fast = await register(client), await register(client), await register(client)
+    alice, slow, fast = await register(client, verified=True), await register(client, verified=True), await register(client, verified=True)
     a = await connect(server, alice)
     f = await connect(server, fast)
     # A raw socket that never reads: its TCP window fills, then its outbox.
@@ -337,7 +337,7 @@ async def test_slow_consumer_is_closed_and_others_keep_pace(server, client):
 
 
 async def test_unknown_recipient(server, client):
-    user = await register(client)
+    user = await register(client, verified=True)
     c = await connect(server, user)
     ack = await c.send("hello?", to_user=999999)
     assert ack.status == "rejected" and ack.reason == "unknown_recipient"
@@ -345,7 +345,7 @@ async def test_unknown_recipient(server, client):
 
 
 async def test_sync_returns_synced_with_ref(server, client):
-    alice, bob = await register(client), await register(client)
+    alice, bob = await register(client, verified=True), await register(client, verified=True)
     a = await connect(server, alice)
     for i in range(3):
         await a.send(f"{i}", to_user=bob["id"])

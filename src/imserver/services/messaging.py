@@ -15,6 +15,7 @@ from ..domain.clock import Clock
 from ..domain.enums import ConversationKind, UserStatus
 from ..domain.errors import BadRequest, Code, Conflict, Forbidden, NotFound
 from ..store import accounts as account_store
+from ..store import audit
 from ..store import conversations as conv_store
 from ..store import messages as msg_store
 from ..store.db import Database
@@ -33,12 +34,29 @@ class _UserFacts:
 
 
 class Messaging:
-    def __init__(self, db: Database, clock: Clock, *, group_cap: int, max_batch: int, max_wait: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        group_cap: int,
+        max_batch: int,
+        max_wait: float,
+        unsafe_ack_before_commit: bool = False,  # test-only: see config.Settings
+        unsafe_commit_delay: float = 0.05,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.group_cap = group_cap
         self.fanout: Fanout = NoFanout()
-        self.writer = MessageWriter(db, max_batch=max_batch, max_wait=max_wait, on_commit=self._committed)
+        self.writer = MessageWriter(
+            db,
+            max_batch=max_batch,
+            max_wait=max_wait,
+            on_commit=self._committed,
+            unsafe_ack_before_commit=unsafe_ack_before_commit,
+            unsafe_commit_delay=unsafe_commit_delay,
+        )
         # Caches on the hot path; dropped by invalidate_* when the facts change.
         self._users: dict[int, _UserFacts] = {}
         self._members: dict[int, tuple[str, tuple[int, ...]]] = {}  # conv -> (kind, active members)
@@ -260,6 +278,67 @@ class Messaging:
             }
             for r in rows
         ]
+
+    # -- held messages (content_review) ----------------------------------------------
+
+    async def held(self, *, after: int = 0, limit: int = 50) -> list[dict]:
+        async with self.db.transaction() as conn:
+            rows = await msg_store.held_messages(conn, after=after, limit=max(1, min(limit, HISTORY_PAGE_MAX)))
+        return [
+            {
+                "message_id": r["message_id"],
+                "conversation_id": r["conversation_id"],
+                "sender_id": r["sender_id"],
+                "body": r["body"],
+                "sent_at": r["created_at"].isoformat(),
+                "reason": r["reason"],
+                "check": r["check_name"],
+                "detail": r["detail"],
+            }
+            for r in rows
+        ]
+
+    async def review_held(self, message_id: int, *, release: bool, operator_id: int, note: str) -> dict:
+        """A moderator releases (delivers now) or rejects a held message; both are recorded."""
+        now = self.clock.now()
+        to_status = msg_store.DELIVERED if release else msg_store.REJECTED
+        async with self.db.transaction() as conn:
+            msg = await msg_store.get_message(conn, message_id)
+            if msg is None:
+                raise NotFound("no such message")
+            if not await msg_store.set_status(conn, message_id, from_status=msg_store.HELD, to_status=to_status):
+                raise Conflict(f"the message is {msg['status']}, not held")
+            seqs: dict[int, int] = {}
+            if release:
+                members = await conv_store.active_member_ids(conn, msg["conversation_id"])
+                [seqs] = await msg_store.append_to_inboxes(conn, [(message_id, tuple(members))])
+                conv = await conv_store.get(conn, msg["conversation_id"])
+                sender = await account_store.get_user(conn, msg["sender_id"])
+            await msg_store.record_review(
+                conn, message_id, review="released" if release else "rejected", operator_id=operator_id, at=now
+            )
+            await audit.append(
+                conn,
+                at=now,
+                actor_kind="operator",
+                actor_id=operator_id,
+                action="message.release" if release else "message.reject",
+                subject=f"message:{message_id}",
+                detail={"note": note, "sender_id": msg["sender_id"]},
+            )
+        if release:
+            view = MessageView(
+                message_id=message_id,
+                conversation_id=msg["conversation_id"],
+                conversation_kind=conv["kind"],
+                sender_id=msg["sender_id"],
+                sender_nickname=sender["nickname"],
+                body=msg["body"],
+                client_msg_id=msg["client_msg_id"],
+                sent_at=msg["created_at"].isoformat(),
+            )
+            self.fanout.inbox([InboxEvent(u, seq, view) for u, seq in seqs.items()])
+        return {"message_id": message_id, "status": to_status, "delivered_to": sorted(seqs)}
 
     # -- groups ------------------------------------------------------------------
 

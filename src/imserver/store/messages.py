@@ -16,10 +16,11 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .tables import conversations, inbox, inbox_counters, messages, read_marks, users
+from .tables import conversations, inbox, inbox_counters, messages, policy_decisions, read_marks, users
 
 DELIVERED = "delivered"
-HELD = "held"
+HELD = "held"  # stored for a moderator's review (content_review); not in any inbox
+REJECTED = "rejected"  # a held message the moderator refused; never delivered
 
 
 @dataclass(slots=True)
@@ -78,28 +79,14 @@ async def write_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[St
         ids = (
             await conn.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows)
         ).scalars().all()
-        # 3. Positions from the counter rows, locked in id order.
-        delivered = [(i, mid) for i, mid in zip(fresh, ids, strict=True) if batch[i].status == DELIVERED]
-        recipients = sorted({u for i, _ in delivered for u in batch[i].recipients})
-        last = await _lock_counters(conn, recipients)
-        entries = []
+        # 3. Positions in every recipient's inbox.
+        delivered = [(mid, batch[i].recipients) for i, mid in zip(fresh, ids, strict=True)
+                     if batch[i].status == DELIVERED]
+        positions = iter(await append_to_inboxes(conn, delivered))
         for i, mid in zip(fresh, ids, strict=True):
             m = batch[i]
-            seqs: dict[int, int] = {}
-            if m.status == DELIVERED:
-                for u in m.recipients:
-                    last[u] += 1
-                    seqs[u] = last[u]
-                    entries.append({"user_id": u, "seq": last[u], "message_id": mid})
+            seqs = next(positions) if m.status == DELIVERED else {}
             results[i] = Stored(mid, m.conversation_id, m.created_at, m.status, False, seqs.get(m.sender_id), seqs)
-        if entries:
-            await conn.execute(insert(inbox), entries)
-            await conn.execute(
-                update(inbox_counters)
-                .where(inbox_counters.c.user_id == bindparam("uid"))
-                .values(last_seq=bindparam("last")),
-                [{"uid": u, "last": last[u]} for u in recipients],
-            )
     for i, m in enumerate(batch):
         if results[i] is None:
             first = results[first_in_batch[(m.sender_id, m.client_msg_id)]]
@@ -107,6 +94,70 @@ async def write_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[St
                 first.message_id, first.conversation_id, first.created_at, first.status, True, first.sender_seq
             )
     return results  # type: ignore[return-value]
+
+
+async def append_to_inboxes(
+    conn: AsyncConnection, items: list[tuple[int, tuple[int, ...]]]
+) -> list[dict[int, int]]:
+    """Give each (message id, recipients) an entry in every recipient's inbox.
+
+    Positions come from the counter rows, locked in user-id order inside the
+    caller's transaction; returns recipient -> seq for each item, in order.
+    """
+    recipients = sorted({u for _, users_ in items for u in users_})
+    last = await _lock_counters(conn, recipients)
+    entries, out = [], []
+    for message_id, users_ in items:
+        seqs: dict[int, int] = {}
+        for u in users_:
+            last[u] += 1
+            seqs[u] = last[u]
+            entries.append({"user_id": u, "seq": last[u], "message_id": message_id})
+        out.append(seqs)
+    if entries:
+        await conn.execute(insert(inbox), entries)
+        await conn.execute(
+            update(inbox_counters).where(inbox_counters.c.user_id == bindparam("uid")).values(last_seq=bindparam("last")),
+            [{"uid": u, "last": last[u]} for u in recipients],
+        )
+    return out
+
+
+async def set_status(conn: AsyncConnection, message_id: int, *, from_status: str, to_status: str) -> bool:
+    """Move a message between statuses (held -> delivered | rejected); False if it was not in from_status."""
+    result = await conn.execute(
+        update(messages).where(messages.c.id == message_id, messages.c.status == from_status).values(status=to_status)
+    )
+    return result.rowcount == 1
+
+
+async def held_messages(conn: AsyncConnection, *, after: int, limit: int):
+    """Held messages awaiting review, oldest first, with the decision that held them."""
+    q = (
+        select(
+            messages.c.id.label("message_id"),
+            messages.c.conversation_id,
+            messages.c.sender_id,
+            messages.c.body,
+            messages.c.created_at,
+            policy_decisions.c.reason,
+            policy_decisions.c.check_name,
+            policy_decisions.c.detail,
+        )
+        .outerjoin(policy_decisions, policy_decisions.c.message_id == messages.c.id)
+        .where(messages.c.status == HELD, messages.c.id > after)
+        .order_by(messages.c.id)
+        .limit(limit)
+    )
+    return (await conn.execute(q)).mappings().all()
+
+
+async def record_review(conn: AsyncConnection, message_id: int, *, review: str, operator_id: int, at: datetime) -> None:
+    await conn.execute(
+        update(policy_decisions)
+        .where(policy_decisions.c.message_id == message_id, policy_decisions.c.review.is_(None))
+        .values(review=review, reviewed_by=operator_id, reviewed_at=at)
+    )
 
 
 async def _existing(conn: AsyncConnection, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Stored]:

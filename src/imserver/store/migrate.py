@@ -28,7 +28,7 @@ def _config() -> Config:
     return cfg
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
+async def upgrade(db: Database, revision: str = "heads") -> None:
     def _upgrade(sync_conn) -> None:
         cfg = _config()
         cfg.attributes["connection"] = sync_conn

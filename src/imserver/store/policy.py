@@ -1,0 +1,92 @@
+"""What the policy pipeline needs from the database, and the record of its decisions.
+
+Loaded only on a snapshot-cache miss (services/policy_gate.py); the hot path
+reads memory. A sanction "not ended" here is one that has not been lifted,
+overturned or expired by an event; whether it is in force *now* (its start and
+end times) is decided by the pure checks with the clock, so a cached snapshot
+stays right as time passes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .tables import filter_terms, policy_decisions, sanction_events, sanctions, users
+
+# Events after which a sanction no longer applies.
+ENDING_EVENTS = ("lifted", "expired", "overturned")
+
+
+async def user_facts(conn: AsyncConnection, user_id: int):
+    q = select(users.c.id, users.c.status, users.c.realname_status, users.c.agreement_version).where(
+        users.c.id == user_id
+    )
+    return (await conn.execute(q)).mappings().first()
+
+
+async def open_sanctions(conn: AsyncConnection, subject_kind: str, subject_id: int):
+    """Sanctions of a subject that no event has ended, with whether they were confirmed."""
+    ended = exists().where(
+        sanction_events.c.sanction_id == sanctions.c.id, sanction_events.c.kind.in_(ENDING_EVENTS)
+    )
+    confirmed = exists().where(sanction_events.c.sanction_id == sanctions.c.id, sanction_events.c.kind == "confirmed")
+    q = (
+        select(
+            sanctions.c.id,
+            sanctions.c.kind,
+            sanctions.c.starts_at,
+            sanctions.c.ends_at,
+            sanctions.c.needs_confirmation,
+            confirmed.label("confirmed"),
+        )
+        .where(sanctions.c.subject_kind == subject_kind, sanctions.c.subject_id == subject_id, ~ended)
+        .order_by(sanctions.c.id)
+    )
+    return (await conn.execute(q)).mappings().all()
+
+
+async def record_decision(
+    conn: AsyncConnection,
+    *,
+    user_id: int,
+    outgoing_kind: str,
+    outcome: str,
+    reason: str,
+    check_name: str,
+    detail: str | None,
+    at: datetime,
+    message_id: int | None = None,
+) -> int:
+    result = await conn.execute(
+        insert(policy_decisions)
+        .values(
+            user_id=user_id,
+            outgoing_kind=outgoing_kind,
+            outcome=outcome,
+            reason=reason,
+            check_name=check_name,
+            detail=detail,
+            at=at,
+            message_id=message_id,
+        )
+        .returning(policy_decisions.c.id)
+    )
+    return result.scalar_one()
+
+
+async def decisions_for_user(conn: AsyncConnection, user_id: int, limit: int = 100):
+    q = (
+        select(policy_decisions)
+        .where(policy_decisions.c.user_id == user_id)
+        .order_by(policy_decisions.c.id.desc())
+        .limit(limit)
+    )
+    return (await conn.execute(q)).mappings().all()
+
+
+async def all_terms(conn: AsyncConnection):
+    q = select(filter_terms.c.id, filter_terms.c.term, filter_terms.c.action, filter_terms.c.list_name)
+    return (await conn.execute(q.order_by(filter_terms.c.id))).mappings().all()
