@@ -130,6 +130,19 @@ SERVER_FRAMES = [
     Pong(),
     Pong("n-1"),
     Pong(17),
+    p.Post(
+        position=7,
+        post_id=3,
+        account={"id": 4, "name": "Daily News", "news_badge": "publish"},
+        kind="news_reprint",
+        title="t",
+        body="b",
+        posted_at="2026-11-29T00:00:00+00:00",
+        source={"name": "Xinhua", "url": "https://example.org/a", "author": "A", "title": "T"},
+    ),
+    p.Post(position=8, post_id=4, account={"id": 4, "name": "n", "news_badge": None}, kind="ordinary",
+           title="", body="b", posted_at="2026-11-29T00:00:00+00:00"),
+    p.Tombstone(position=7, post_id=3, account_id=4),
 ]
 
 

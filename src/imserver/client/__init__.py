@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 import websockets
 
 from ..gateway import protocol
-from ..gateway.protocol import Ack, Error, Hello, Msg, Notice, Pong, Receipt, Synced, TypingEvent
+from ..gateway.protocol import Ack, Error, Hello, Msg, Notice, Pong, Post, Receipt, Synced, Tombstone, TypingEvent
 
 # The server closes idle sockets it cannot ping; the SDK answers pings itself.
 DEFAULT_TIMEOUT = 10.0
@@ -48,6 +48,11 @@ class Client:
         self.errors: asyncio.Queue[Error] = asyncio.Queue()
         self.events: asyncio.Queue[Receipt | TypingEvent | Notice] = asyncio.Queue()
         self._messages: asyncio.Queue[Msg] = asyncio.Queue()
+        # Public-account posts and takedowns, in arrival order; posts_cursor is the
+        # highest post position seen (what `sync(posts_after=...)` resumes from).
+        self.posts: asyncio.Queue[Post | Tombstone] = asyncio.Queue()
+        self.posts_cursor = 0
+        self.post_duplicates = 0
         self._acks: dict[str, asyncio.Future[Ack]] = {}
         self._waiters: dict[str, asyncio.Future] = {}  # ref -> future (sync, ping, errors)
         self._ws = None
@@ -131,17 +136,34 @@ class Client:
         cmid = client_msg_id or uuid.uuid4().hex
         to = protocol.Recipient("user", to_user) if to_user is not None else protocol.Recipient("group", to_group)
         future = self._acks.get(cmid)
-        if future is None or future.done():
+        created = future is None or future.done()
+        if created:
             future = asyncio.get_running_loop().create_future()
             self._acks[cmid] = future
-        await self._send_frame(protocol.Send(client_msg_id=cmid, to=to, body=body))
+        try:
+            await self._send_frame(protocol.Send(client_msg_id=cmid, to=to, body=body))
+        except BaseException:
+            # Not sent: nobody will await this future, so it must not fail later unretrieved.
+            if created:
+                self._acks.pop(cmid, None)
+                future.cancel()
+            raise
         return future
 
-    async def sync(self, inbox_after: int | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Synced:
-        """Replay from `inbox_after` (default: the cursor); returns once caught up."""
+    async def sync(
+        self, inbox_after: int | None = None, *, posts_after: int | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> Synced:
+        """Replay from `inbox_after` (default: the cursor), and posts after `posts_after`
+        when given; returns once caught up."""
         after = self.cursor if inbox_after is None else inbox_after
         self.cursor = after
-        return await self._request(protocol.Sync(inbox_after=after, id=uuid.uuid4().hex[:16]), timeout)
+        if posts_after is not None:
+            self.posts_cursor = posts_after
+        frame = protocol.Sync(inbox_after=after, posts_after=posts_after, id=uuid.uuid4().hex[:16])
+        return await self._request(frame, timeout)
+
+    async def next_post(self, timeout: float = DEFAULT_TIMEOUT) -> Post | Tombstone:
+        return await asyncio.wait_for(self.posts.get(), timeout)
 
     async def ping(self, timeout: float = DEFAULT_TIMEOUT) -> Pong:
         nonce = uuid.uuid4().hex[:16]
@@ -213,6 +235,14 @@ class Client:
                     self.gaps += 1
                 self.cursor = frame.seq
                 self._messages.put_nowait(frame)
+            case Post():
+                if frame.position <= self.posts_cursor:
+                    self.post_duplicates += 1
+                    return
+                self.posts_cursor = frame.position
+                self.posts.put_nowait(frame)
+            case Tombstone():
+                self.posts.put_nowait(frame)
             case Ack():
                 if frame.seq is not None and not frame.duplicate and frame.status == "accepted":
                     # The ack of a new message holds its place in this device's inbox stream.

@@ -290,7 +290,38 @@ class Pong:
     nonce: str | int | None = None
 
 
-ServerFrame: TypeAlias = Hello | Ack | Msg | Synced | Receipt | TypingEvent | Notice | Error | Pong
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A public-account post at ``position`` of the global posts stream.
+
+    ``account`` is ``{"id", "name", "news_badge"}``: the badge (Art. 7 \u00b63) is
+    ``"publish"``, ``"reprint"`` or null, derived by the server from the account's
+    news permission, never from anything the account sends. ``source`` is set on
+    reprints: ``{"name", "url", "author", "title"}``.
+    """
+
+    type: ClassVar[str] = "post"
+    position: int
+    post_id: int
+    account: dict[str, Any]
+    kind: str  # ordinary | news_original | news_reprint
+    title: str
+    body: str
+    posted_at: str
+    source: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """Post ``post_id`` was taken down: clients remove it; sync no longer returns it."""
+
+    type: ClassVar[str] = "tombstone"
+    position: int
+    post_id: int
+    account_id: int
+
+
+ServerFrame: TypeAlias = Hello | Ack | Msg | Synced | Receipt | TypingEvent | Notice | Error | Pong | Post | Tombstone
 
 
 def error_frame(exc: ProtocolError) -> Error:
@@ -598,7 +629,7 @@ def _fields_of(cls: type) -> tuple[tuple[str, bool], ...]:
 
 
 _ALL_CLIENT = (Auth, Send, Sync, Received, Read, Typing, Ping)
-_ALL_SERVER = (Hello, Ack, Msg, Synced, Receipt, TypingEvent, Notice, Error, Pong)
+_ALL_SERVER = (Hello, Ack, Msg, Synced, Receipt, TypingEvent, Notice, Error, Pong, Post, Tombstone)
 _FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {
     cls: _fields_of(cls) for cls in _ALL_CLIENT + _ALL_SERVER
 }

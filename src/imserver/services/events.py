@@ -45,12 +45,44 @@ class UserEvent:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class PostView:
+    """A public-account post as every follower sees it (encoded once for all of them)."""
+
+    post_id: int
+    position: int  # in the global posts stream, commit-ordered
+    account_id: int
+    account_name: str
+    news_badge: str | None  # "publish" | "reprint" | None, derived from the permission
+    kind: str
+    title: str
+    body: str
+    posted_at: str
+    source: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostEvent:
+    """A committed post (or its takedown) for the followers' live connections.
+
+    `followers` is the account's follower set at commit time; the hub intersects
+    it with the users connected here.
+    """
+
+    view: PostView
+    followers: frozenset[int]
+    tombstone: bool = False
+
+
 class Fanout(Protocol):
     def inbox(self, events: list[InboxEvent]) -> None:
         """Hand committed inbox entries to live connections. Must not block."""
 
     def user_event(self, event: UserEvent) -> None:
         """Hand an ephemeral event to live connections. Must not block."""
+
+    def post(self, event: PostEvent) -> None:
+        """Hand a committed post or tombstone to the followers' live connections. Must not block."""
 
 
 class NoFanout:
@@ -60,4 +92,7 @@ class NoFanout:
         pass
 
     def user_event(self, event: UserEvent) -> None:
+        pass
+
+    def post(self, event: PostEvent) -> None:
         pass
