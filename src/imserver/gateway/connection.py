@@ -81,6 +81,12 @@ class Connection:
         self._replay: asyncio.Task | None = None
         self._replay_again = False  # a sync or gap arrived while a replay ran
         self._sync_pending = False  # a sync frame awaits its `synced`
+        # The posts stream: positions are global and a follower sees only some of
+        # them, so there is no gap to detect; live posts are sent when newer than
+        # posts_delivered, and buffered while a posts replay runs.
+        self.posts_delivered = 0
+        self._posts_replay_from: int | None = None  # a sync asked for posts after this
+        self._posts_buffer: list[tuple[int, bytes, bool]] | None = None  # set while replaying posts
         self._sync_ref: str | None = None  # that sync frame's id
 
     # -- running ------------------------------------------------------------------------
@@ -185,6 +191,49 @@ class Connection:
             self.stream.begin_replay()
             self._start_replay()
 
+    def push_post(self, position: int, frame: bytes, tombstone: bool) -> None:
+        """A committed post (or a takedown's tombstone) of an account this user follows."""
+        if self._posts_buffer is not None:
+            self._posts_buffer.append((position, frame, tombstone))
+            return
+        if tombstone:
+            self.push(frame)
+        elif position > self.posts_delivered:
+            self.posts_delivered = position
+            self.push(frame)
+
+    def _flush_posts(self) -> None:
+        """End of a posts replay: send what arrived live meanwhile, skipping what the replay sent."""
+        buffered, self._posts_buffer = self._posts_buffer or [], None
+        for position, frame, tombstone in sorted(buffered, key=lambda b: b[0]):
+            self.push_post(position, frame, tombstone)
+
+    async def _latest_post_position(self) -> int:
+        accounts = getattr(self.services, "public_accounts", None)
+        return await accounts.latest_position() if accounts is not None else 0
+
+    async def _replay_posts(self, after: int) -> None:
+        """Send the followed accounts' posts after `after`, then hand over to live posts."""
+        from .hub import post_frame
+
+        accounts = getattr(self.services, "public_accounts", None)
+        self.posts_delivered = after
+        page_size = protocol.DEFAULT_SYNC_LIMIT
+        while accounts is not None:
+            views = await accounts.posts_after(self.user_id, self.posts_delivered, page_size)
+            for view in views:
+                if view.position > self.posts_delivered:
+                    self.posts_delivered = view.position
+                    self.push(post_frame(view))
+                if not self.outbox.has_room():
+                    self._room.clear()
+                    await self._room.wait()
+                if self._closing is not None:
+                    return
+            if len(views) < page_size:
+                break
+        self._flush_posts()
+
     def _own_ack(self, event: InboxEvent) -> bytes:
         m = event.message
         ref = self._awaiting.pop(m.client_msg_id, None)
@@ -227,6 +276,9 @@ class Connection:
                 self.stream.reset(frame.inbox_after)
                 self._sync_ref = frame.id
                 self._sync_pending = True
+                if frame.posts_after is not None:
+                    self._posts_replay_from = frame.posts_after
+                    self._posts_buffer = self._posts_buffer if self._posts_buffer is not None else []
                 self._start_replay()
             case protocol.Received():
                 await messaging.received(self.user_id, frame.seq)
@@ -254,8 +306,10 @@ class Connection:
         self.stream = InboxStream(delivered=0)
         self.stream.replaying = True
         self.hub.add(self)
+        self._posts_buffer = []  # posts committed around the cursor reads wait here
         last_seq, received_seq = await self.services.messaging.cursors(self.user_id)
         self.stream.delivered = last_seq
+        self.posts_delivered = await self._latest_post_position()
         self._authed.set()
         self.push(
             protocol.encode(
@@ -271,6 +325,7 @@ class Connection:
         out, again = self.stream.page_done(reached_end=True)
         for f in out:
             self.push(f)
+        self._flush_posts()
         if again:
             self._start_replay()
 
@@ -352,9 +407,16 @@ class Connection:
             after = stream.delivered
             events = await messaging.inbox_after(self.user_id, after, page_size)
             for event in events:
+                # A live frame buffered for this seq is sent as fan-out made it: for
+                # this connection's own send it is the ack (push_live already took
+                # the send out of _awaiting), which re-encoding would turn into a msg.
+                live_frame = stream.buffered(event.seq)
                 if stream.replayed(event.seq):
                     own = event.message.sender_id == self.user_id and event.message.client_msg_id in self._awaiting
-                    self.push(self._own_ack(event) if own else msg_frame(event))
+                    if live_frame is not None:
+                        self.push(live_frame)
+                    else:
+                        self.push(self._own_ack(event) if own else msg_frame(event))
                 if not self.outbox.has_room():
                     self._room.clear()
                     await self._room.wait()
@@ -367,9 +429,18 @@ class Connection:
                 self._replay_again = False
                 stream.replaying = True
                 continue
+            posts_seq = None
+            if self._posts_replay_from is not None:
+                after, self._posts_replay_from = self._posts_replay_from, None
+                await self._replay_posts(after)
+                posts_seq = self.posts_delivered
             if self._sync_pending:
                 self.push(
-                    protocol.encode(protocol.Synced(inbox_seq=stream.delivered, complete=True, ref=self._sync_ref))
+                    protocol.encode(
+                        protocol.Synced(
+                            inbox_seq=stream.delivered, complete=True, ref=self._sync_ref, posts_seq=posts_seq
+                        )
+                    )
                 )
                 self._sync_pending = False
                 self._sync_ref = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from ..services.events import InboxEvent, UserEvent
+from ..services.events import InboxEvent, PostEvent, PostView, UserEvent
 from . import protocol
 
 if TYPE_CHECKING:
@@ -30,6 +30,23 @@ def msg_frame(event: InboxEvent) -> bytes:
             body=m.body,
             client_msg_id=m.client_msg_id,
             sent_at=m.sent_at,
+        )
+    )
+
+
+def post_frame(view: PostView, *, tombstone: bool = False) -> bytes:
+    if tombstone:
+        return protocol.encode(protocol.Tombstone(view.position, view.post_id, view.account_id))
+    return protocol.encode(
+        protocol.Post(
+            position=view.position,
+            post_id=view.post_id,
+            account={"id": view.account_id, "name": view.account_name, "news_badge": view.news_badge},
+            kind=view.kind,
+            title=view.title,
+            body=view.body,
+            posted_at=view.posted_at,
+            source=view.source,
         )
     )
 
@@ -94,6 +111,23 @@ class Hub:
         for conns in self._by_user.values():
             for conn in tuple(conns):
                 conn.resync()
+
+    def post(self, event: PostEvent) -> None:
+        """Encode once, then queue the same bytes on every online follower's connections."""
+        followers = event.followers
+        if not followers or not self._by_user:
+            return
+        frame = post_frame(event.view, tombstone=event.tombstone)
+        position = event.view.position
+        # Walk the smaller side: the account's followers or the users connected here.
+        if len(followers) <= len(self._by_user):
+            targets = (self._by_user.get(u) for u in followers)
+        else:
+            targets = (conns for u, conns in self._by_user.items() if u in followers)
+        for conns in targets:
+            if conns:
+                for conn in tuple(conns):
+                    conn.push_post(position, frame, event.tombstone)
 
     def close_token(self, token_hash: str, code: int, reason: str) -> None:
         for conns in self._by_user.values():

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from ..broker.base import Broker
-from .events import Fanout, InboxEvent, MessageView, UserEvent
+from .events import Fanout, InboxEvent, MessageView, PostEvent, PostView, UserEvent
 
 log = logging.getLogger("imserver.cluster")
 
@@ -39,6 +39,7 @@ TOPIC_INBOX = "inbox"
 TOPIC_EVENTS = "events"
 TOPIC_POLICY = "policy"
 TOPIC_TOKENS = "tokens"
+TOPIC_POSTS = "posts"
 
 
 def _encode(node_id: str, body: Any) -> bytes:
@@ -72,12 +73,16 @@ class ClusterFanout:
         self._task: asyncio.Task | None = None
         self._policy_handlers: list[Callable[[int], Awaitable[None]]] = []
         self._token_handlers: list[Callable[[str], Awaitable[None]]] = []
+        # Each node looks up an account's followers in its own cache rather than
+        # shipping a follower list of thousands with every post.
+        self.followers_loader: Callable[[int], Awaitable[frozenset[int]]] | None = None
 
     async def start(self) -> None:
         await self.broker.subscribe(TOPIC_INBOX, self._on_inbox)
         await self.broker.subscribe(TOPIC_EVENTS, self._on_events)
         await self.broker.subscribe(TOPIC_POLICY, self._on_policy)
         await self.broker.subscribe(TOPIC_TOKENS, self._on_tokens)
+        await self.broker.subscribe(TOPIC_POSTS, self._on_posts)
         self._task = asyncio.create_task(self._publisher(), name="cluster-publisher")
 
     async def stop(self) -> None:
@@ -111,6 +116,15 @@ class ClusterFanout:
         self.local.user_event(event)
         self._publish(TOPIC_EVENTS, [list(event.user_ids), event.kind, event.data])
 
+    def post(self, event: PostEvent) -> None:
+        self.local.post(event)
+        v = event.view
+        self._publish(
+            TOPIC_POSTS,
+            [v.post_id, v.position, v.account_id, v.account_name, v.news_badge, v.kind, v.title, v.body,
+             v.posted_at, v.source, event.tombstone],
+        )
+
     def policy_changed(self, user_id: int) -> None:
         """Tell the other nodes; this node's listeners already ran."""
         self._publish(TOPIC_POLICY, user_id)
@@ -140,6 +154,13 @@ class ClusterFanout:
         body = self._foreign(payload)
         if body:
             self.local.user_event(UserEvent(tuple(body[0]), body[1], body[2]))
+
+    async def _on_posts(self, payload: bytes) -> None:
+        body = self._foreign(payload)
+        if body and self.followers_loader is not None:
+            view = PostView(*body[:10])
+            followers = await self.followers_loader(view.account_id)
+            self.local.post(PostEvent(view, followers, tombstone=body[10]))
 
     async def _on_policy(self, payload: bytes) -> None:
         body = self._foreign(payload)
