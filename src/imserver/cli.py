@@ -48,7 +48,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         log_level=args.log_level,
         ws_per_message_deflate=False,  # issue 3: off by default (CPU and CRIME-style leaks)
-        ws_max_size=settings.max_frame_bytes,
+        ws_max_size=settings.max_frame_bytes,  # a larger frame closes the socket with 1009
+        # Idle sockets are pinged; one that does not answer in time is dropped.
+        ws_ping_interval=settings.ping_interval_seconds,
+        ws_ping_timeout=settings.ping_timeout_seconds,
         proxy_headers=True,
     )
     return 0
@@ -161,9 +164,75 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _when(value: str):
+    """An ISO 8601 time for --since/--until; a bare date or a time without a zone is UTC."""
+    from datetime import UTC, datetime
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def cmd_export_sanctions(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the regulator records (Art. 8) created in [since, until) as JSON lines or CSV.
+
+    The same records, byte for byte, as ``GET /admin/v1/regulator/sanctions`` and
+    the webhook. The export is written to the audit chain (actor: system).
+    """
+    from datetime import UTC, datetime
+
+    from .domain.errors import ImserverError
+
+    until = args.until or datetime.now(UTC)
+
+    async def run(services):
+        return await services.regulator.export(since=args.since, until=until, fmt=args.format)
+
+    try:
+        export = asyncio.run(_with_services(settings, run))
+    except ImserverError as exc:
+        print(f"export failed: {exc.code.value}: {exc.detail}", file=sys.stderr)
+        return 1
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            out.write(export.body)
+    else:
+        sys.stdout.write(export.body)
+    print(f"{export.count} records", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """The load generator and benchmarks (issue 7); all of it lives in imserver.bench."""
+    from .bench.cli import run
+
+    return run(args)
+
+
+def cmd_durability(args: argparse.Namespace, settings: Settings) -> int:
+    """The durability proof of issue 3 (SIGKILL while sending); lives in imserver.bench.durability."""
+    from .bench.durability import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imserver", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    from .bench.cli import add_arguments as bench_arguments  # argparse only: cheap to import
+
+    bench = sub.add_parser("bench", help="load generator and benchmarks (docs/benchmarks.md)")
+    bench_arguments(bench)
+    bench.set_defaults(fn=cmd_bench)
+    from .bench.durability import add_arguments as durability_arguments  # argparse only: cheap to import
+
+    durability = sub.add_parser(
+        "durability", help="SIGKILL the server repeatedly while clients send; exit 1 on any acked message lost"
+    )
+    durability_arguments(durability)
+    durability.set_defaults(fn=cmd_durability)
 
     serve = sub.add_parser("serve", help="run the server (applies migrations first)")
     serve.add_argument("--host", default=None)
@@ -200,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub.add_parser(
         "rotate", help="activate a new master key and re-wrap every identity's data key under it"
     ).set_defaults(fn=cmd_keys_rotate)
+    export = sub.add_parser("export", help="export records for the regulator (Art. 8)")
+    export_sub = export.add_subparsers(dest="export_command", required=True)
+    sanctions = export_sub.add_parser("sanctions", help="sanction records (imposed, confirmed, lifted, expired, overturned)")
+    sanctions.add_argument("--since", type=_when, required=True, help="ISO 8601 start, inclusive (no zone: UTC)")
+    sanctions.add_argument("--until", type=_when, default=None, help="ISO 8601 end, exclusive (default: now)")
+    sanctions.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    sanctions.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
+    sanctions.set_defaults(fn=cmd_export_sanctions)
     return parser
 
 
