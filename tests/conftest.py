@@ -92,7 +92,7 @@ def pg_schema():
 
 
 # Tables keep their rows across tests only where the migration seeded them.
-SEEDED = {"agreement_versions": "version > 1"}
+SEEDED = {"agreement_versions": "version > 1", "posts_stream": "id <> 1"}
 
 
 async def _empty_pg(db: Database) -> None:
@@ -101,6 +101,8 @@ async def _empty_pg(db: Database) -> None:
         await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
         for table, where in SEEDED.items():
             await conn.execute(text(f"DELETE FROM {table} WHERE {where}"))
+        # The posts stream's counter row is kept (seeded by migration 0003) and rewound.
+        await conn.execute(text("UPDATE posts_stream SET last_position = 0"))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

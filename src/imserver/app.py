@@ -19,7 +19,7 @@ from . import __version__
 from .config import Settings
 from .domain.clock import Clock
 from .domain.errors import Code, ImserverError
-from .broker import MemoryBroker, make_broker
+from .broker import MemoryBroker, RedisBroker, make_broker
 from .gateway import endpoint as ws_endpoint
 from .gateway.hub import Hub
 from .gateway.protocol import CLOSE_REVOKED
@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         hub = Hub()
         services.token_listeners.append(_close_token_sockets(hub))
         services.broker = make_broker(settings.broker_url)
+        if settings.broker_channel_prefix and isinstance(services.broker, RedisBroker):
+            services.broker = RedisBroker(settings.broker_url, channel_prefix=settings.broker_channel_prefix)
         if isinstance(services.broker, MemoryBroker):
             services.messaging.fanout = hub  # one node: nothing to tell anyone else
         else:
@@ -58,6 +60,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             services.messaging.fanout = services.cluster
             # Payloads lost while the broker was away are in the store: resync by cursor.
             services.broker.on_reconnect.append(hub.resync_all)
+            accounts = getattr(services, "public_accounts", None)
+            if accounts is not None:
+                services.cluster.followers_loader = accounts.followers
+            # So were policy invalidations: drop every cached snapshot (issue 6).
+            services.broker.on_reconnect.append(services.after_broker_reconnect)
+        metrics.track_broker(services.broker, services.cluster)  # /metrics: imserver_broker_up and counters
         app.state.services = services
         app.state.hub = hub
         await services.start()
@@ -89,9 +97,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     @app.get("/metrics", tags=["ops"])
     async def prometheus() -> Response:
+        await metrics.refresh()  # gauges computed at scrape time (open reports)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     from .admin import audit as admin_audit
+    from .admin import held as admin_held
     from .admin import identity as admin_identity
     from .admin import routes as admin_routes
     from .api import chat, identity, users
@@ -102,6 +112,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(admin_routes.router)
     app.include_router(admin_identity.router)
     app.include_router(admin_audit.router)
+    app.include_router(admin_held.router)
+    # Operator side of issue 4: sanctions, appeals, reports, term lists, regulator export.
+    from .admin import regulator as admin_regulator
+    from .admin import reports as admin_reports
+    from .admin import sanctions as admin_sanctions
+    from .admin import terms as admin_terms
+    from .api import reports as user_reports
+    from .api import sanctions as user_sanctions
+
+    for module in (admin_sanctions, admin_reports, admin_terms, admin_regulator, user_reports, user_sanctions):
+        app.include_router(module.router)
     app.include_router(ws_endpoint.router)
     return app
 

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     # "memory://" (one process) or "redis://host:port/db" (many nodes).
     broker_url: str = "memory://"
+    # Redis channels are global to a Redis server (not per db number): deployments
+    # (or test runs) sharing one Redis need different prefixes. Empty: "imserver:".
+    broker_channel_prefix: str = ""
     node_id: str = ""  # empty: hostname-pid
 
     # -- serving ------------------------------------------------------------
@@ -74,6 +77,50 @@ class Settings(BaseSettings):
     # Group commit: a batch closes after this many sends or this much waiting.
     batch_max_size: int = 256
     batch_max_wait_ms: float = 2.0
+    # TEST-ONLY, breaks the durability guarantee on purpose: acks (and fan-out)
+    # are sent after a batch's statements ran but before its commit, which then
+    # waits unsafe_commit_delay_ms. A SIGKILL in that window loses acknowledged
+    # messages, so the durability harness (`imserver durability --unsafe`) can
+    # prove it detects loss. Never turn it on for real traffic.
+    unsafe_ack_before_commit: bool = False
+    unsafe_commit_delay_ms: float = 50.0  # the ack-to-commit window in unsafe mode
+
+    # -- sanctions, appeals, regulator (issue 4, operator side; Art. 8) -----------
+    # How long a sanctioned user has to appeal, counted from the sanction's start.
+    appeal_window_days: int = 20
+    # How often the sweeper looks for sanctions whose end has passed: the upper
+    # bound on how late an expiry is written (the pure checks already stop
+    # enforcing at ends_at; the sweep writes the record and the regulator report).
+    sanction_sweep_interval_seconds: float = 1.0
+    # The escalation hint counts strikes over this many days.
+    strike_window_days: int = 90
+    # Empty: no webhook; records wait in the outbox for export.
+    regulator_webhook_url: str = ""
+    regulator_webhook_timeout_seconds: float = 10.0
+    # How often the deliverer polls for due records (it is also woken on each new record).
+    regulator_delivery_interval_seconds: float = 1.0
+    # Retry backoff: base * 2**(attempts-1), capped; an hour keeps a long outage cheap.
+    regulator_retry_base_seconds: float = 2.0
+    regulator_retry_max_seconds: float = 3600.0
+
+    # -- the policy pipeline (issue 4) ------------------------------------------------
+    # Check names in order; empty: the design's order (policy.DEFAULT_ORDER). Plugin
+    # checks from the `imserver.policy` entry-point group are named here to run.
+    policy_checks: list[str] = Field(default_factory=list)
+    # Per-user token buckets: bursts, then a sustained rate. Defaults suit a
+    # person typing, not a bot; a load test raises them.
+    rate_messages_burst: float = 30
+    rate_messages_per_second: float = 1.0
+    rate_posts_burst: float = 10
+    rate_posts_per_second: float = 1 / 60
+    # Group messages of a user under "restrict publication" (Art. 8).
+    rate_restricted_burst: float = 3
+    rate_restricted_per_second: float = 1 / 60
+
+    # -- public accounts (issue 5, Art. 7) -----------------------------------------------
+    # Accounts (pending or approved) one user may hold before a new application is
+    # flagged for manual review; not a refusal, a reviewer decides.
+    public_accounts_per_user: int = 5
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+log = logging.getLogger("imserver.metrics")
 
 
 class Metrics:
@@ -36,3 +42,77 @@ class Metrics:
         self.slow_consumers_closed = Counter(
             "imserver_slow_consumers_closed_total", "Connections closed for falling behind", registry=r
         )
+        # -- public reports (issue 4, Art. 5): read from the database at scrape time --
+        self.reports_open = Gauge(
+            "imserver_reports_open", "Public reports awaiting a moderator's decision (open or in review)", registry=r
+        )
+        self.reports_oldest_open_age = Gauge(
+            "imserver_reports_oldest_open_age_seconds",
+            "Age of the oldest report awaiting a decision; 0 when there is none",
+            registry=r,
+        )
+        # Async callables run by refresh() before each scrape (gauges that need a query).
+        self.refreshers: list[Callable[[], Awaitable[None]]] = []
+        # The broker's state (issue 6), read from broker.stats at each scrape.
+        self.broker = BrokerCollector()
+        r.register(self.broker)
+
+    async def refresh(self) -> None:
+        """Update the scrape-time gauges; a failing one keeps its last value (logged)."""
+        for refresher in self.refreshers:
+            try:
+                await refresher()
+            except Exception:  # noqa: BLE001 - a scrape must not fail because the database is down
+                log.warning("metrics refresher %r failed", refresher, exc_info=True)
+
+    def track_broker(self, broker, cluster=None) -> None:
+        """Expose ``broker`` (an imserver.broker.Broker) and the cluster fan-out's drops in /metrics."""
+        self.broker.broker = broker
+        self.broker.cluster = cluster
+
+
+class BrokerCollector:
+    """``imserver_broker_up`` and the broker's counters, read from ``broker.stats`` when scraped.
+
+    The broker keeps its own counters (``BrokerStats``, they only grow); copying
+    them into prometheus Counters would need a hook in the broker, so they are
+    read at scrape time instead. Nothing is exported before a broker is tracked.
+    """
+
+    # (BrokerStats field, metric name without _total, help)
+    COUNTERS = (
+        ("publish_failures", "imserver_broker_publish_failures",
+         "Broker messages this node published that never reached the transport (other nodes missed them)"),
+        ("reconnects", "imserver_broker_reconnects", "Times the broker transport came back after a fault"),
+        ("delivery_drops", "imserver_broker_delivery_drops",
+         "Broker messages dropped before a local handler saw them (backlog full)"),
+        ("handler_errors", "imserver_broker_handler_errors", "Broker handler calls that raised"),
+    )
+
+    def __init__(self) -> None:
+        self.broker = None
+        self.cluster = None
+
+    def describe(self):
+        yield GaugeMetricFamily("imserver_broker_up", "1 while the broker's transport works (Redis reachable)")
+        for _, name, doc in self.COUNTERS:
+            yield CounterMetricFamily(name, doc)
+        yield CounterMetricFamily(
+            "imserver_cluster_publish_dropped", "Fan-out payloads dropped before reaching the broker (queue full)"
+        )
+
+    def collect(self):
+        broker = self.broker
+        if broker is None:
+            return
+        yield GaugeMetricFamily(
+            "imserver_broker_up", "1 while the broker's transport works (Redis reachable)", value=int(broker.healthy)
+        )
+        for field, name, doc in self.COUNTERS:
+            yield CounterMetricFamily(name, doc, value=getattr(broker.stats, field))
+        if self.cluster is not None:
+            yield CounterMetricFamily(
+                "imserver_cluster_publish_dropped",
+                "Fan-out payloads dropped before reaching the broker (queue full)",
+                value=self.cluster.dropped,
+            )

@@ -76,6 +76,44 @@ class Code(StrEnum):
     INVALID_FIELD = "invalid_field"  # missing, wrong type or out of range
     FIELD_TOO_LARGE = "field_too_large"  # a string field over its length limit
     OUT_OF_ORDER = "out_of_order"  # a valid frame at the wrong time (e.g. a second auth)
+    # -- sanctions, appeals, reports, term lists, regulator (issue 4, operator side) --
+    UNKNOWN_SANCTION_KIND = "unknown_sanction_kind"  # kind is not one of the ladder's four
+    UNSUPPORTED_SUBJECT = "unsupported_subject"  # subject kind not (yet) sanctionable, e.g. public_account
+    SUBJECT_NOT_FOUND = "subject_not_found"  # the sanctioned user / account does not exist
+    INVALID_PERIOD = "invalid_period"  # an end before its start, or a duration where none applies
+    EVIDENCE_NOT_FOUND = "evidence_not_found"  # a referenced message, post or report does not exist
+    SANCTION_NOT_FOUND = "sanction_not_found"
+    SANCTION_STATE = "sanction_state"  # e.g. lifting an ended sanction, confirming a confirmed one
+    SAME_OPERATOR = "same_operator"  # the second operator must differ from the first
+    APPEAL_EXISTS = "appeal_exists"  # one appeal per sanction
+    APPEAL_WINDOW_CLOSED = "appeal_window_closed"
+    APPEAL_NOT_FOUND = "appeal_not_found"
+    APPEAL_DECIDED = "appeal_decided"
+    REPORT_TARGET_NOT_FOUND = "report_target_not_found"  # also: a message the reporter cannot see
+    REPORT_NOT_FOUND = "report_not_found"
+    REPORT_STATE = "report_state"  # a transition the report's status does not allow
+    TERM_EXISTS = "term_exists"
+    TERM_NOT_FOUND = "term_not_found"
+    INVALID_TERM = "invalid_term"
+    # -- public accounts (issue 5, Art. 7) ----------------------------------------------
+    PUBLIC_ACCOUNT_NOT_FOUND = "public_account_not_found"
+    PUBLIC_ACCOUNT_CLOSED = "public_account_closed"  # e.g. following a closed account
+    PUBLIC_ACCOUNT_STATE = "public_account_state"  # e.g. reviewing an application already decided
+    NOT_ACCOUNT_OWNER = "not_account_owner"
+    UNKNOWN_CATEGORY = "unknown_category"
+    INVALID_ACCOUNT_NAME = "invalid_account_name"
+    ACCOUNT_NAME_TAKEN = "account_name_taken"
+    INVALID_OPERATOR = "invalid_operator"  # operator entity missing (organisations) or too long
+    INVALID_CREDIT_CODE = "invalid_credit_code"  # unified social credit code missing or failing GB 32100
+    INVALID_LICENCE = "invalid_licence"  # news licence number or expiry missing, malformed or past
+    REVIEW_FLAGS_UNACKNOWLEDGED = "review_flags_unacknowledged"  # approving a flagged item needs acknowledge_flags
+    CHANGE_PENDING = "change_pending"  # a change to this account already awaits re-review
+    CHANGE_NOT_FOUND = "change_not_found"
+    INVALID_NEWS_APPROVAL = "invalid_news_approval"  # scope not publish|reprint, or expiry not in the future
+    NEWS_APPROVAL_NOT_FOUND = "news_approval_not_found"
+    INVALID_POST = "invalid_post"  # empty title/body, or a source on a post that is not a reprint
+    REPRINT_SOURCE_MISSING = "reprint_source_missing"  # a reprint needs source name, URL, author and title
+    POST_NOT_FOUND = "post_not_found"  # also: a post already taken down
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

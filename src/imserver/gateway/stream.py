@@ -52,6 +52,10 @@ class InboxStream:
         self.delivered = seq
         return [frame, *self._drain()], False
 
+    def buffered(self, seq: int) -> bytes | None:
+        """The live frame buffered for `seq`, if any (the replay sends it rather than re-encoding)."""
+        return self._pending.get(seq)
+
     def replayed(self, seq: int) -> bool:
         """A replayed entry: True if it is the next one and should be sent."""
         if seq != self.delivered + 1:

@@ -15,7 +15,9 @@ from datetime import timedelta
 
 from ..config import Settings
 from ..domain.clock import Clock, SystemClock
+from ..domain.policy_types import Outgoing, OutgoingKind
 from ..domain.principals import Principal
+from ..policy import DEFAULT_ORDER, Pipeline, Rate, RateLimits, builtin_checks, load_plugins, merge_registries
 from ..store.db import Database
 from ..store.keyring import KeyRing
 from .accounts import Accounts
@@ -23,8 +25,19 @@ from .agreement import Agreements
 from .identity import Identities  # real name behind (issue 2, item 4)
 from .audit import AuditLog
 from .messaging import Messaging
+from .policy_gate import PolicyGate
 from .passwords import Passwords
 from .verifiers import build_verifier
+from . import operator_side  # sanctions, appeals, reports, terms, regulator (issue 4, operator side)
+from .regulator import Regulator
+from .reports import Reports
+from .sanctions import Sanctions
+from .terms import Terms
+
+# Special ids for after_policy_change: every user's snapshot is stale (a new
+# agreement version), or the content filter's term lists changed.
+ALL_USERS = 0
+TERMS_CHANGED = -1
 
 # Called after a commit that changes what a user may do (policy snapshot) or
 # revokes a token; the gateway subscribes to close sockets and drop caches.
@@ -42,12 +55,22 @@ class Services:
     identities: Identities  # real name behind: submit, review, audited reads, key rotation
     audit: AuditLog  # the audit chain: read and verify (issue 2, item 7)
     messaging: Messaging
+    policy: PolicyGate
     node_id: str
     broker: object = None  # imserver.broker.Broker, started by start()
     cluster: object = None  # ClusterFanout when other nodes share a broker
     metrics: object = None  # imserver.metrics.Metrics, set by the composition root
     policy_listeners: list[PolicyListener] = field(default_factory=list)
     token_listeners: list[TokenListener] = field(default_factory=list)
+    # Operator side of issue 4: they call back into this container, so
+    # operator_side.wire builds them once the container exists.
+    sanctions: Sanctions = field(init=False)  # Art. 8 sanctions, appeals, expiry sweeper
+    reports: Reports = field(init=False)  # Art. 5 public reports
+    terms: Terms = field(init=False)  # content-filter term lists
+    regulator: Regulator = field(init=False)  # Art. 8 regulator outbox: export, webhook
+
+    def __post_init__(self) -> None:
+        operator_side.wire(self)
 
     async def start(self) -> None:
         """Start background work (writers, expiry sweeps, broker subscriptions)."""
@@ -61,9 +84,11 @@ class Services:
             self.cluster.on_token(self._local_token_revoked)
             await self.cluster.start()
         await self.messaging.start()
+        await operator_side.start(self)  # expiry sweeper, regulator webhook, report metrics
 
     async def stop(self) -> None:
         """Stop background work, flushing what was accepted."""
+        await operator_side.stop(self)
         await self.messaging.stop()
         if self.cluster is not None:
             await self.cluster.stop()
@@ -71,19 +96,40 @@ class Services:
             await self.broker.close()
 
     async def _drop_user_cache(self, user_id: int) -> None:
+        if user_id == TERMS_CHANGED:
+            await self.policy.reload_terms()
+            return
         self.messaging.invalidate_user(user_id)
+        self.policy.invalidate(user_id)
 
     async def send_message(
         self, *, sender_id: int, client_msg_id: str, to_kind: str, to_id: int, body: str, origin: int = 0
     ) -> Awaitable[tuple]:
-        """The send use case up to the queue: returns an awaitable of (Stored, Decision | None).
+        """The send use case up to the queue: policy, then the group-commit writer.
 
-        Errors about the send itself raise here; the awaitable resolves after the commit.
+        A denied send raises PolicyDenied (recorded, nothing stored); a held one
+        is stored as held and not delivered. Returns an awaitable of
+        (Stored, Decision) that resolves after the commit.
         """
+        kind = OutgoingKind.MESSAGE_GROUP if to_kind == "group" else OutgoingKind.MESSAGE_DIRECT
+        outgoing = Outgoing(kind, sender_id, body)
+        verdict = await self.policy.check(outgoing)
         future = await self.messaging.enqueue(
-            sender_id=sender_id, client_msg_id=client_msg_id, to_kind=to_kind, to_id=to_id, body=body, origin=origin
+            sender_id=sender_id,
+            client_msg_id=client_msg_id,
+            to_kind=to_kind,
+            to_id=to_id,
+            body=body,
+            origin=origin,
+            held=verdict.held,
         )
-        return _with_decision(future, None)
+        return self._committed(future, outgoing, verdict)
+
+    async def _committed(self, future: asyncio.Future, outgoing: Outgoing, verdict) -> tuple:
+        stored = await future
+        if verdict.held and not stored.duplicate:
+            await self.policy.record(outgoing, verdict.decision, message_id=stored.message_id)
+        return stored, verdict.decision
 
     def health(self) -> dict[str, str]:
         """Component health beside the database's, for /healthz."""
@@ -105,6 +151,15 @@ class Services:
         if self.cluster is not None:
             self.cluster.token_revoked(principal.token_hash)
 
+    async def after_broker_reconnect(self) -> None:
+        """The broker is back: invalidations other nodes published meanwhile were lost, so forget every cached fact.
+
+        (Issue 6: a sanction applied through another node while Redis was away
+        takes effect here once it is back, instead of never.)
+        """
+        await self._local_policy_change(ALL_USERS)
+        await self._local_policy_change(TERMS_CHANGED)
+
     async def _local_policy_change(self, user_id: int) -> None:
         for listener in self.policy_listeners:
             await listener(user_id)
@@ -114,8 +169,14 @@ class Services:
             await listener(token_hash)
 
 
-async def _with_decision(future: asyncio.Future, decision) -> tuple:
-    return await future, decision
+def build_pipeline(settings: Settings) -> Pipeline:
+    limits = RateLimits(
+        messages=Rate(settings.rate_messages_burst, settings.rate_messages_per_second),
+        posts=Rate(settings.rate_posts_burst, settings.rate_posts_per_second),
+        restricted_group=Rate(settings.rate_restricted_burst, settings.rate_restricted_per_second),
+    )
+    registry = merge_registries(builtin_checks(None, limits), load_plugins())
+    return Pipeline.from_names(settings.policy_checks or DEFAULT_ORDER, registry)
 
 
 def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -150,6 +211,10 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
             group_cap=settings.group_member_cap,
             max_batch=settings.batch_max_size,
             max_wait=settings.batch_max_wait_ms / 1000,
+            # Test-only, off by default: lets the durability harness prove it detects loss.
+            unsafe_ack_before_commit=settings.unsafe_ack_before_commit,
+            unsafe_commit_delay=settings.unsafe_commit_delay_ms / 1000,
         ),
+        policy=PolicyGate(db, clock, build_pipeline(settings)),
         node_id=settings.node_id or f"{socket.gethostname()}-{os.getpid()}",
     )

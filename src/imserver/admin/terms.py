@@ -1,0 +1,78 @@
+"""Content-filter term lists (`admin` role; ARCHITECTURE.md pipeline step 7).
+
+* ``GET /terms?list_name=``: page through terms.
+* ``POST /terms``: one term; ``POST /terms/bulk``: many terms of one list and action.
+* ``PATCH /terms/{id}``: change its action; ``DELETE /terms/{id}``.
+
+Each change is audited and reloads the gate's filter on every node.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..api.deps import operator_with, services
+from ..domain.enums import Role
+from ..domain.principals import Principal
+from ..services.container import Services
+from ..services.terms import MAX_BULK, PAGE_MAX
+
+router = APIRouter(prefix="/admin/v1", tags=["admin", "terms"])
+
+Svc = Annotated[Services, Depends(services)]
+Admin = Annotated[Principal, Depends(operator_with(Role.ADMIN))]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TermIn(Strict):
+    list_name: str = Field(default="default", max_length=64)
+    term: str = Field(max_length=400)
+    action: str = Field(max_length=8)
+
+
+class BulkIn(Strict):
+    list_name: str = Field(default="default", max_length=64)
+    action: str = Field(max_length=8)
+    terms: list[str] = Field(max_length=MAX_BULK)
+
+
+class ActionIn(Strict):
+    action: str = Field(max_length=8)
+
+
+@router.get("/terms")
+async def list_terms(
+    _: Admin,
+    svc: Svc,
+    list_name: Annotated[str | None, Query(max_length=64)] = None,
+    after: Annotated[int, Query(ge=0, description="return terms with id greater than this")] = 0,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 100,
+) -> dict:
+    items = await svc.terms.list(list_name=list_name, after=after, limit=limit)
+    return {"items": items, "next_after": items[-1]["id"] if items else after}
+
+
+@router.post("/terms", status_code=201)
+async def add_term(body: TermIn, me: Admin, svc: Svc) -> dict:
+    return await svc.terms.add(me, list_name=body.list_name, term=body.term, action=body.action)
+
+
+@router.post("/terms/bulk")
+async def add_terms(body: BulkIn, me: Admin, svc: Svc) -> dict:
+    return await svc.terms.add_many(me, list_name=body.list_name, terms=body.terms, action=body.action)
+
+
+@router.patch("/terms/{term_id}")
+async def set_action(term_id: int, body: ActionIn, me: Admin, svc: Svc) -> dict:
+    return await svc.terms.set_action(me, term_id, action=body.action)
+
+
+@router.delete("/terms/{term_id}", status_code=204)
+async def remove_term(term_id: int, me: Admin, svc: Svc) -> None:
+    await svc.terms.remove(me, term_id)

@@ -1,0 +1,88 @@
+"""Public reports (Art. 5 "timely deal with unlawful and harmful information reported by the public").
+
+A report's status moves open -> in_review -> actioned | dismissed; the service
+decides which moves are allowed, this module only reads and writes rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .tables import conversation_members, messages, reports
+
+# Statuses still waiting for a moderator's decision.
+UNRESOLVED = ("open", "in_review")
+
+
+async def insert_report(
+    conn: AsyncConnection,
+    *,
+    reporter_id: int,
+    target_kind: str,
+    target_id: int,
+    category: str,
+    text: str,
+    now: datetime,
+) -> int:
+    result = await conn.execute(
+        insert(reports)
+        .values(
+            reporter_id=reporter_id,
+            target_kind=target_kind,
+            target_id=target_id,
+            category=category,
+            text=text,
+            status="open",
+            created_at=now,
+        )
+        .returning(reports.c.id)
+    )
+    return result.scalar_one()
+
+
+async def get_report(conn: AsyncConnection, report_id: int, *, lock: bool = False):
+    q = select(reports).where(reports.c.id == report_id)
+    if lock:
+        q = q.with_for_update()
+    return (await conn.execute(q)).mappings().first()
+
+
+async def update_report(conn: AsyncConnection, report_id: int, **values) -> None:
+    await conn.execute(update(reports).where(reports.c.id == report_id).values(**values))
+
+
+async def queue(conn: AsyncConnection, *, statuses: tuple[str, ...], after: int, limit: int):
+    """Reports in `statuses`, oldest first (the order moderators should work in)."""
+    q = select(reports).where(reports.c.status.in_(statuses), reports.c.id > after).order_by(reports.c.id).limit(limit)
+    return (await conn.execute(q)).mappings().all()
+
+
+async def for_reporter(conn: AsyncConnection, reporter_id: int, limit: int):
+    q = select(reports).where(reports.c.reporter_id == reporter_id).order_by(reports.c.id.desc()).limit(limit)
+    return (await conn.execute(q)).mappings().all()
+
+
+async def unresolved_stats(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """(how many reports await a decision, when the oldest of them was filed)."""
+    q = select(func.count(), func.min(reports.c.created_at)).where(reports.c.status.in_(UNRESOLVED))
+    row = (await conn.execute(q)).one()  # min() keeps the column's type: aware UTC on both backends
+    return row[0], row[1]
+
+
+async def existing_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+    if not ids:
+        return set()
+    return set((await conn.execute(select(reports.c.id).where(reports.c.id.in_(ids)))).scalars().all())
+
+
+async def message_visible_to(conn: AsyncConnection, message_id: int, user_id: int) -> bool:
+    """Whether `user_id` is (or was) a member of the conversation holding the message."""
+    q = (
+        select(messages.c.id)
+        .join(conversation_members, conversation_members.c.conversation_id == messages.c.conversation_id)
+        .where(messages.c.id == message_id, conversation_members.c.user_id == user_id)
+    )
+    return (await conn.execute(q)).first() is not None

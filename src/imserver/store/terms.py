@@ -1,0 +1,75 @@
+"""Operator-managed content-filter term lists (ARCHITECTURE.md, pipeline step 7).
+
+Terms are stored as the operator typed them; the policy package normalises
+(width, case) when it compiles them. The gate loads every term with
+``store/policy.all_terms``; this module is the admin side.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .tables import filter_terms
+
+
+async def insert_term(
+    conn: AsyncConnection, *, list_name: str, term: str, action: str, created_by: int, now: datetime
+) -> int | None:
+    """The new term's id, or None if the list holds this term already."""
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(
+                insert(filter_terms)
+                .values(list_name=list_name, term=term, action=action, created_by=created_by, created_at=now)
+                .returning(filter_terms.c.id)
+            )
+            return result.scalar_one()
+    except IntegrityError:
+        return None
+
+
+async def terms_in(conn: AsyncConnection, list_name: str, terms: list[str]) -> set[str]:
+    if not terms:
+        return set()
+    q = select(filter_terms.c.term).where(filter_terms.c.list_name == list_name, filter_terms.c.term.in_(terms))
+    return set((await conn.execute(q)).scalars().all())
+
+
+async def insert_many(
+    conn: AsyncConnection, *, list_name: str, terms: list[str], action: str, created_by: int, now: datetime
+) -> int:
+    """Insert the terms not in the list yet (one statement); returns how many were new."""
+    present = await terms_in(conn, list_name, terms)
+    new = [t for t in dict.fromkeys(terms) if t not in present]
+    if new:
+        await conn.execute(
+            insert(filter_terms),
+            [
+                {"list_name": list_name, "term": t, "action": action, "created_by": created_by, "created_at": now}
+                for t in new
+            ],
+        )
+    return len(new)
+
+
+async def get_term(conn: AsyncConnection, term_id: int):
+    return (await conn.execute(select(filter_terms).where(filter_terms.c.id == term_id))).mappings().first()
+
+
+async def list_terms(conn: AsyncConnection, *, list_name: str | None, after: int, limit: int):
+    q = select(filter_terms).where(filter_terms.c.id > after)
+    if list_name is not None:
+        q = q.where(filter_terms.c.list_name == list_name)
+    return (await conn.execute(q.order_by(filter_terms.c.id).limit(limit))).mappings().all()
+
+
+async def set_action(conn: AsyncConnection, term_id: int, action: str) -> None:
+    await conn.execute(update(filter_terms).where(filter_terms.c.id == term_id).values(action=action))
+
+
+async def delete_term(conn: AsyncConnection, term_id: int) -> None:
+    await conn.execute(delete(filter_terms).where(filter_terms.c.id == term_id))
