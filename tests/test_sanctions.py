@@ -86,7 +86,7 @@ async def test_bad_input_changes_nothing(http, app, ops):
         (impose(http, mod, user["id"], "restrict_publication", duration_seconds=0), 422, "invalid_period"),
         (impose(http, mod, user["id"], "warning", duration_seconds=60), 422, "invalid_period"),
         (impose(http, comp, user["id"], "close_account", duration_seconds=60), 422, "invalid_period"),
-        (impose(http, mod, user["id"], "warning", subject_kind="public_account"), 422, "unsupported_subject"),
+        (impose(http, mod, user["id"], "warning", subject_kind="conversation"), 422, "unsupported_subject"),
         (impose(http, mod, user["id"], "warning", evidence={"message_ids": [424242]}), 422, "evidence_not_found"),
         (impose(http, mod, user["id"], "warning", evidence={"report_ids": [7]}), 422, "evidence_not_found"),
         (impose(http, mod, user["id"], "warning", reason="   "), 422, "malformed"),

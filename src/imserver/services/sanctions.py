@@ -274,7 +274,8 @@ class Sanctions:
             await self._audit(conn, operator.id, "sanction.confirm", sanction, now, note=note)
             user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
             view = await self._view(conn, sanction, now)
-        await self._after(_After(user_id, disconnect=True, record=True))
+        # Closing a public account leaves its owner's own sessions alone (issue 5).
+        await self._after(_After(user_id, disconnect=sanction["subject_kind"] == "user", record=True))
         return view
 
     async def lift(self, operator: Principal, sanction_id: int, *, reason: str) -> dict:

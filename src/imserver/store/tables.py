@@ -197,3 +197,237 @@ read_marks = Table(
     Column("message_id", Id, nullable=False),
     Column("at", UTCDateTime, nullable=False),
 )
+
+# -- policy (migration 0002) ---------------------------------------------------------------
+
+# Append-only: confirming, lifting, expiring and overturning are sanction_events rows.
+sanctions = Table(
+    "sanctions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subject_kind", String(16), nullable=False),  # user | public_account
+    Column("subject_id", Id, nullable=False),
+    Column("kind", String(32), nullable=False),  # SanctionKind
+    Column("reason", Text, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON
+    Column("imposed_by", Id, nullable=False),
+    Column("needs_confirmation", Boolean, nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_sanctions_subject", "subject_kind", "subject_id"),
+)
+
+sanction_events = Table(
+    "sanction_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sanction_id", Id, ForeignKey("sanctions.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # confirmed | lifted | expired | appealed | upheld | overturned
+    Column("operator_id", Id, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_sanction_events_sanction", "sanction_id"),
+)
+
+appeals = Table(
+    "appeals",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sanction_id", Id, ForeignKey("sanctions.id"), nullable=False, unique=True),
+    Column("user_id", Id, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("filed_at", UTCDateTime, nullable=False),
+    Column("decision", String(16), nullable=True),
+    Column("decided_by", Id, nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("note", Text, nullable=True),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("reporter_id", Id, nullable=False),
+    Column("target_kind", String(16), nullable=False),
+    Column("target_id", Id, nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("assignee_id", Id, nullable=True),
+    Column("sanction_id", Id, nullable=True),
+    Column("resolution_note", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Index("ix_reports_status", "status", "created_at"),
+)
+
+regulator_outbox = Table(
+    "regulator_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("record_kind", String(32), nullable=False),
+    Column("sanction_id", Id, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Index("ix_regulator_outbox_created", "created_at"),
+)
+
+filter_terms = Table(
+    "filter_terms",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("term", String(200), nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("list_name", String(64), nullable=False),
+    Column("created_by", Id, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("list_name", "term", name="uq_filter_terms_list_name"),
+)
+
+policy_decisions = Table(
+    "policy_decisions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, nullable=False),
+    Column("outgoing_kind", String(16), nullable=False),
+    Column("outcome", String(8), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("check_name", String(64), nullable=False),
+    Column("detail", Text, nullable=True),
+    Column("message_id", Id, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("review", String(16), nullable=True),
+    Column("reviewed_by", Id, nullable=True),
+    Column("reviewed_at", UTCDateTime, nullable=True),
+    Index("ix_policy_decisions_user", "user_id", "at"),
+    Index("ix_policy_decisions_review", "outcome", "review"),
+)
+
+# -- public accounts (migration 0003; Art. 7) ------------------------------------------------
+
+public_accounts = Table(
+    "public_accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("owner_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("name_key", String(64), nullable=False, index=True),  # NFKC, case-folded
+    Column("description", Text, nullable=False),
+    Column("category", String(32), nullable=False),  # AccountCategory
+    Column("operator_name", String(128), nullable=True),
+    Column("credit_code", String(18), nullable=True),
+    Column("licence_number", String(64), nullable=True),
+    Column("licence_expires_at", UTCDateTime, nullable=True),
+    Column("status", String(16), nullable=False),  # PublicAccountStatus
+    Column("status_before_close", String(16), nullable=True),
+    Column("manual_review", Boolean, nullable=False),
+    Column("review_flags", Text, nullable=False),  # JSON list
+    Column("reviewer_id", Id, nullable=True),
+    Column("review_reason", Text, nullable=True),
+    Column("reviewed_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Index("ix_public_accounts_status", "status", "id"),
+)
+
+public_account_filings = Table(
+    "public_account_filings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("public_accounts.id"), nullable=False, index=True),
+    Column("reference", String(32), nullable=False, unique=True),
+    Column("revision", Integer, nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("account_name", String(64), nullable=False),
+    Column("operator_name", String(128), nullable=True),
+    Column("credit_code", String(18), nullable=True),
+    Column("licence_number", String(64), nullable=True),
+    Column("status", String(16), nullable=False),  # filed | superseded
+    Column("filed_at", UTCDateTime, nullable=False),
+    Column("filed_by", Id, nullable=False),
+    Column("superseded_at", UTCDateTime, nullable=True),
+    Index("ix_public_account_filings_category", "category", "id"),
+)
+
+news_approvals = Table(
+    "news_approvals",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("public_accounts.id"), nullable=False, index=True),
+    Column("reference", String(64), nullable=False),
+    Column("scope", String(16), nullable=False),  # publish | reprint
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("granted_by", Id, nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("revoked_by", Id, nullable=True),
+    Column("revoke_reason", Text, nullable=True),
+)
+
+public_account_follows = Table(
+    "public_account_follows",
+    metadata,
+    Column("account_id", Id, ForeignKey("public_accounts.id"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_public_account_follows_user", "user_id", "account_id"),
+)
+
+# The single counter row of the global posts stream (id 1, seeded by the migration).
+posts_stream = Table(
+    "posts_stream",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_position", Id, nullable=False),
+)
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("position", Id, nullable=False, unique=True),
+    Column("account_id", Id, ForeignKey("public_accounts.id"), nullable=False),
+    Column("author_id", Id, nullable=False),
+    Column("kind", String(16), nullable=False),  # PostKind
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("source_name", String(200), nullable=True),
+    Column("source_url", String(2048), nullable=True),
+    Column("source_author", String(200), nullable=True),
+    Column("source_title", String(200), nullable=True),
+    Column("posted_at", UTCDateTime, nullable=False),
+    Column("taken_down_at", UTCDateTime, nullable=True),
+    Column("taken_down_by_kind", String(16), nullable=True),
+    Column("taken_down_by", Id, nullable=True),
+    Column("takedown_reason", Text, nullable=True),
+    Index("ix_posts_account", "account_id", "position"),
+)
+
+public_account_changes = Table(
+    "public_account_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("public_accounts.id"), nullable=False, index=True),
+    Column("requested_by", Id, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("operator_name", String(128), nullable=True),
+    Column("credit_code", String(18), nullable=True),
+    Column("licence_number", String(64), nullable=True),
+    Column("licence_expires_at", UTCDateTime, nullable=True),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("manual_review", Boolean, nullable=False),
+    Column("review_flags", Text, nullable=False),
+    Column("reviewer_id", Id, nullable=True),
+    Column("review_reason", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("reviewed_at", UTCDateTime, nullable=True),
+    Index("ix_public_account_changes_status", "status", "id"),
+)
