@@ -129,6 +129,9 @@ class Hub:
                 for conn in tuple(conns):
                     conn.push_post(position, frame, event.tombstone)
 
+    def token_hashes(self) -> list[str]:
+        return sorted({c.token_hash for conns in self._by_user.values() for c in conns if c.token_hash})
+
     def close_token(self, token_hash: str, code: int, reason: str) -> None:
         for conns in self._by_user.values():
             for conn in tuple(conns):

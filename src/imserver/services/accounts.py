@@ -227,6 +227,11 @@ class Accounts:
                 raise Unauthenticated("the operator account is disabled")
             return Principal(kind, op["id"], token_hash, Role(op["role"]))
 
+    async def live_tokens(self, token_hashes: list[str]) -> set[str]:
+        """Which of these user sessions are still valid (one query for a whole node's sockets)."""
+        async with self.db.transaction() as conn:
+            return await store.live_token_hashes(conn, token_hashes, self.clock.now())
+
     async def logout(self, principal: Principal) -> None:
         async with self.db.transaction() as conn:
             await store.revoke_session(conn, principal.token_hash, self.clock.now())

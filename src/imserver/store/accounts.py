@@ -146,3 +146,21 @@ async def revoke_all_sessions(conn: AsyncConnection, kind: PrincipalKind, princi
         )
         .values(revoked_at=now)
     )
+
+
+async def live_token_hashes(conn: AsyncConnection, token_hashes: list[str], now: datetime) -> set[str]:
+    """Of `token_hashes`, those whose session is unrevoked, unexpired and whose user is active."""
+    if not token_hashes:
+        return set()
+    q = (
+        select(sessions.c.token_hash)
+        .join(users, users.c.id == sessions.c.principal_id)
+        .where(
+            sessions.c.token_hash.in_(token_hashes),
+            sessions.c.principal_kind == PrincipalKind.USER,
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > now,
+            users.c.status == UserStatus.ACTIVE,
+        )
+    )
+    return set((await conn.execute(q)).scalars().all())
