@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                 services.cluster.followers_loader = accounts.followers
             # So were policy invalidations: drop every cached snapshot (issue 6).
             services.broker.on_reconnect.append(services.after_broker_reconnect)
+            # Logouts and closures made elsewhere while the broker was away were not heard.
+            services.broker.on_reconnect.append(_revalidate_sockets(services, hub))
         metrics.track_broker(services.broker, services.cluster)  # /metrics: imserver_broker_up and counters
         app.state.services = services
         app.state.hub = hub
@@ -123,6 +125,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     for module in (admin_sanctions, admin_reports, admin_terms, admin_regulator, user_reports, user_sanctions):
         app.include_router(module.router)
+    # Public accounts (issue 5, Art. 7): users' and operators' routes.
+    from .admin import public_accounts as admin_public_accounts
+    from .api import public_accounts as user_public_accounts
+
+    app.include_router(user_public_accounts.router)
+    app.include_router(admin_public_accounts.router)
     app.include_router(ws_endpoint.router)
     return app
 
@@ -132,6 +140,16 @@ def _close_token_sockets(hub: Hub):
         hub.close_token(token_hash, CLOSE_REVOKED, "token revoked")
 
     return listener
+
+
+def _revalidate_sockets(services: Services, hub: Hub):
+    async def hook() -> None:
+        hashes = hub.token_hashes()
+        live = await services.accounts.live_tokens(hashes)
+        for token_hash in set(hashes) - live:
+            hub.close_token(token_hash, CLOSE_REVOKED, "session ended")
+
+    return hook
 
 
 def _install_error_handlers(app: FastAPI) -> None:

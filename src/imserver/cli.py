@@ -204,6 +204,33 @@ def cmd_export_sanctions(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the register of filed public accounts (Art. 7 ¶1), grouped by category.
+
+    The same bytes as ``GET /admin/v1/public-accounts/filings``; the export is
+    written to the audit chain (actor: system).
+    """
+    from .domain.errors import ImserverError
+
+    async def run(services):
+        return await services.public_accounts.export_filings(
+            None, fmt=args.format, include_superseded=args.include_superseded
+        )
+
+    try:
+        export = asyncio.run(_with_services(settings, run))
+    except ImserverError as exc:
+        print(f"export failed: {exc.code.value}: {exc.detail}", file=sys.stderr)
+        return 1
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            out.write(export.body)
+    else:
+        sys.stdout.write(export.body)
+    print(f"{export.count} filing records", file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """The load generator and benchmarks (issue 7); all of it lives in imserver.bench."""
     from .bench.cli import run
@@ -277,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     sanctions.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     sanctions.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     sanctions.set_defaults(fn=cmd_export_sanctions)
+    filings = export_sub.add_parser("filings", help="the register of filed public accounts, grouped by category (Art. 7)")
+    filings.add_argument("--format", choices=["jsonl", "csv", "json"], default="jsonl")
+    filings.add_argument("--include-superseded", action="store_true", help="also records replaced by a re-filing")
+    filings.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
+    filings.set_defaults(fn=cmd_export_filings)
     return parser
 
 

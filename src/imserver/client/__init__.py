@@ -22,6 +22,8 @@ import websockets
 from ..gateway import protocol
 from ..gateway.protocol import Ack, Error, Hello, Msg, Notice, Pong, Post, Receipt, Synced, Tombstone, TypingEvent
 
+# Marks the window between a resuming connection's auth and its sync request.
+_OPENING = "#opening"
 # The server closes idle sockets it cannot ping; the SDK answers pings itself.
 DEFAULT_TIMEOUT = 10.0
 
@@ -42,6 +44,10 @@ class Client:
         self.origin = origin
         self.hello: Hello | None = None
         self.cursor = 0  # highest inbox seq received in order
+        # Syncs the server has not answered yet (_OPENING: from a resuming auth to its
+        # sync). Meanwhile inbox frames out of order were sent before the server took
+        # the sync; its replay sends them again, in order, so they are skipped.
+        self._syncs: set[str] = set()
         self.gaps = 0
         self.duplicates = 0
         self.close_code: int | None = None
@@ -68,14 +74,12 @@ class Client:
     ) -> Client:
         """Connect and authenticate; with `inbox_after`, replay from that cursor first."""
         client = cls(url, token, origin=origin)
-        await client._open(timeout)
+        await client._open(timeout, resuming=inbox_after is not None)
         if inbox_after is not None:
             await client.sync(inbox_after, timeout=timeout)
-        else:
-            client.cursor = client.hello.inbox_seq
         return client
 
-    async def _open(self, timeout: float) -> None:
+    async def _open(self, timeout: float, *, resuming: bool = False) -> None:
         headers = {"Origin": self.origin} if self.origin else None
         self._ws = await websockets.connect(
             self.url, additional_headers=headers, compression=None, max_size=None, open_timeout=timeout
@@ -83,13 +87,15 @@ class Client:
         self.close_code = None
         self._hello = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read(), name="imserver-client-reader")
+        if resuming:  # live frames may follow hello before our sync reaches the server
+            self._syncs.add(_OPENING)
         await self._send_frame(protocol.Auth(token=self.token))
         self.hello = await asyncio.wait_for(asyncio.shield(self._hello), timeout)
 
     async def reconnect(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Reconnect and resume from the cursor: no gap, no duplicate."""
         await self._shutdown()
-        await self._open(timeout)
+        await self._open(timeout, resuming=True)
         await self.sync(self.cursor, timeout=timeout)
 
     async def close(self) -> None:
@@ -160,7 +166,12 @@ class Client:
         if posts_after is not None:
             self.posts_cursor = posts_after
         frame = protocol.Sync(inbox_after=after, posts_after=posts_after, id=uuid.uuid4().hex[:16])
-        return await self._request(frame, timeout)
+        self._syncs.add(frame.id)
+        self._syncs.discard(_OPENING)
+        try:
+            return await self._request(frame, timeout)
+        finally:
+            self._syncs.discard(frame.id)
 
     async def next_post(self, timeout: float = DEFAULT_TIMEOUT) -> Post | Tombstone:
         return await asyncio.wait_for(self.posts.get(), timeout)
@@ -228,6 +239,8 @@ class Client:
     def _dispatch(self, frame) -> None:
         match frame:
             case Msg():
+                if self._syncs and frame.seq != self.cursor + 1:
+                    return  # sent before the server took our sync: the replay resends it in order
                 if frame.seq <= self.cursor:
                     self.duplicates += 1
                     return
@@ -244,7 +257,9 @@ class Client:
             case Tombstone():
                 self.posts.put_nowait(frame)
             case Ack():
-                if frame.seq is not None and not frame.duplicate and frame.status == "accepted":
+                if self._syncs and frame.seq is not None and frame.seq != self.cursor + 1:
+                    pass  # out of order during a sync: the replay resends its entry as a msg
+                elif frame.seq is not None and not frame.duplicate and frame.status == "accepted":
                     # The ack of a new message holds its place in this device's inbox stream.
                     if frame.seq <= self.cursor:
                         self.duplicates += 1
@@ -255,14 +270,19 @@ class Client:
                 if future is not None and not future.done():
                     future.set_result(frame)
             case Hello():
+                if not self._syncs:  # a fresh connection starts live at the inbox's end
+                    self.cursor = frame.inbox_seq
                 if self._hello is not None and not self._hello.done():
                     self._hello.set_result(frame)
             case Synced() | Pong():
                 ref = frame.ref if isinstance(frame, Synced) else frame.nonce
+                if isinstance(frame, Synced):
+                    self._syncs.discard(ref)  # from here on the stream is in order again
                 future = self._waiters.get(ref)
                 if future is not None and not future.done():
                     future.set_result(frame)
             case Error():
+                self._syncs.discard(frame.ref)
                 future = self._waiters.get(frame.ref) if frame.ref else None
                 if future is not None and not future.done():
                     future.set_exception(ClientError(frame.code, frame.detail))
@@ -274,6 +294,7 @@ class Client:
                 self.events.put_nowait(frame)
 
     def _fail_pending(self, exc: ClientError) -> None:
+        self._syncs.clear()
         for future in [*self._acks.values(), *self._waiters.values()]:
             if not future.done():
                 future.set_exception(exc)

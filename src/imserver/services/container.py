@@ -33,6 +33,7 @@ from .regulator import Regulator
 from .reports import Reports
 from .sanctions import Sanctions
 from .terms import Terms
+from .public_accounts import PublicAccounts  # Art. 7 public accounts (issue 5)
 
 # Special ids for after_policy_change: every user's snapshot is stale (a new
 # agreement version), or the content filter's term lists changed.
@@ -68,15 +69,27 @@ class Services:
     reports: Reports = field(init=False)  # Art. 5 public reports
     terms: Terms = field(init=False)  # content-filter term lists
     regulator: Regulator = field(init=False)  # Art. 8 regulator outbox: export, webhook
+    public_accounts: PublicAccounts = field(init=False)  # Art. 7: review, filing, follows, posts (issue 5)
 
     def __post_init__(self) -> None:
         operator_side.wire(self)
+        self.public_accounts = PublicAccounts(
+            self.db,
+            self.clock,
+            policy=self.policy,
+            after_change=self.after_policy_change,
+            # The fan-out is chosen by the composition root after building: look it up per event.
+            emit_post=lambda event: self.messaging.fanout.post(event),
+            per_user_cap=self.settings.public_accounts_per_user,
+        )
+        self.public_accounts.install_sanction_hooks(self.sanctions)  # subject kind "public_account"
 
     async def start(self) -> None:
         """Start background work (writers, expiry sweeps, broker subscriptions)."""
         if self.metrics is not None:
             self.messaging.writer.observe_batch = self.metrics.batch_size.observe
         self.policy_listeners.append(self._drop_user_cache)
+        self.policy_listeners.append(self.public_accounts.on_policy_change)  # account snapshots, follower sets
         if self.broker is not None:
             await self.broker.start()
         if self.cluster is not None:
@@ -85,10 +98,13 @@ class Services:
             await self.cluster.start()
         await self.messaging.start()
         await operator_side.start(self)  # expiry sweeper, regulator webhook, report metrics
+        if self.cluster is not None:  # follower-set invalidations to and from the other nodes
+            await self.public_accounts.cache.attach(self.broker, self.node_id)
 
     async def stop(self) -> None:
         """Stop background work, flushing what was accepted."""
         await operator_side.stop(self)
+        await self.public_accounts.cache.detach()
         await self.messaging.stop()
         if self.cluster is not None:
             await self.cluster.stop()

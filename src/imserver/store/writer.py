@@ -9,6 +9,14 @@ Batching is natural rather than timed: the writer takes everything queued the
 moment it is free (up to ``max_batch``). Under light load a send commits
 immediately; under heavy load batches grow by themselves while the previous one
 commits. ``max_wait`` adds an optional short wait for more sends before a batch closes.
+
+``unsafe_ack_before_commit`` is a test-only switch that breaks this guarantee
+on purpose: each batch is acknowledged (futures resolved, fan-out run) after its
+statements ran but *before* the commit, which then waits ``unsafe_commit_delay``
+seconds. A process killed in that window loses messages that were already
+acknowledged. It exists so the durability harness (``imserver durability
+--unsafe``, :mod:`imserver.bench.durability`) can prove that it detects loss;
+it is off unless ``IMSERVER_UNSAFE_ACK_BEFORE_COMMIT`` turns it on.
 """
 
 from __future__ import annotations
@@ -32,6 +40,11 @@ RACE_RETRIES = 2
 
 OnCommit = Callable[[list[NewMessage], list[Stored]], None]
 
+# Unsafe mode only (test-only, see the module docstring): how long a batch waits
+# between its acks and its commit. Long enough for an ack to reach a client on
+# 127.0.0.1 and for the harness to SIGKILL the server before the commit.
+UNSAFE_COMMIT_DELAY = 0.05
+
 
 @dataclass(slots=True)
 class _Item:
@@ -48,16 +61,27 @@ class MessageWriter:
         max_wait: float = 0.0,
         on_commit: OnCommit | None = None,
         observe_batch: Callable[[int], None] | None = None,
+        unsafe_ack_before_commit: bool = False,
+        unsafe_commit_delay: float = UNSAFE_COMMIT_DELAY,
     ) -> None:
         self.db = db
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.on_commit = on_commit
         self.observe_batch = observe_batch
+        # Test-only: breaks durability on purpose (module docstring). Never on by default.
+        self.unsafe_ack_before_commit = unsafe_ack_before_commit
+        self.unsafe_commit_delay = unsafe_commit_delay
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
+        if self.unsafe_ack_before_commit:
+            log.warning(
+                "UNSAFE: messages are acknowledged %.0f ms before their commit "
+                "(unsafe_ack_before_commit, a test-only setting): a crash loses acknowledged messages",
+                self.unsafe_commit_delay * 1000,
+            )
         self._task = asyncio.create_task(self._run(), name="message-writer")
 
     async def stop(self) -> None:
@@ -103,10 +127,17 @@ class MessageWriter:
 
     async def _commit(self, batch: list[_Item]) -> None:
         msgs = [item.message for item in batch]
+        published = False
         for attempt in range(RACE_RETRIES + 1):
             try:
                 async with self.db.transaction() as conn:
                     results = await write_batch(conn, msgs)
+                    if self.unsafe_ack_before_commit:
+                        # Test-only (module docstring): ack first, then commit late,
+                        # so a kill in between loses acknowledged messages.
+                        self._publish(batch, msgs, results)
+                        published = True
+                        await asyncio.sleep(self.unsafe_commit_delay)
                 break
             except IntegrityError:
                 if attempt < RACE_RETRIES:
@@ -123,6 +154,11 @@ class MessageWriter:
                     log.exception("message batch of %d failed", len(batch))
                 self._fail(batch, exc)
                 return
+        if not published:
+            self._publish(batch, msgs, results)
+
+    def _publish(self, batch: list[_Item], msgs: list[NewMessage], results: list[Stored]) -> None:
+        """After the commit: fan-out in commit order, then each sender's result."""
         if self.observe_batch:
             self.observe_batch(len(batch))
         if self.on_commit:
