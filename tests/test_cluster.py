@@ -540,3 +540,54 @@ async def test_node_killed_its_clients_resume_on_the_other_node(cluster):
             await inbox.stop()
         for client in (a, b, c):
             await client.close()
+
+
+async def test_a_post_reaches_followers_on_both_nodes(cluster):
+    """Issue 6: a public-account post reaches online followers on every node, and a
+    follow made through one node is seen by the other's follower cache."""
+    n1, n2 = cluster.nodes
+    owner, f1, f2 = await verified_users(cluster, 3, register_on=n1, review_on=n2)
+    reviewer = await cluster.operator("reviewer", n2)
+    async with n1.http() as http:
+        r = await http.post(
+            "/api/v1/public-accounts",
+            json={
+                "name": "Cluster Daily",
+                "description": "posts from one node to followers on two",
+                "category": "enterprise",
+                "operator_name": "Example Ltd.",
+                "credit_code": "91110000600037341L",
+            },
+            headers=owner["headers"],
+        )
+        assert r.status_code == 201, r.text
+        account_id = r.json()["id"]
+    async with n2.http() as http:
+        r = await http.post(
+            f"/admin/v1/public-accounts/{account_id}/review",
+            json={"decision": "approve", "reason": "fine"},
+            headers=reviewer["headers"],
+        )
+        assert r.status_code == 200, r.text
+    c1, c2 = await connect(n1, f1), await connect(n2, f2)
+    try:
+        for node, follower in ((n1, f1), (n2, f2)):
+            async with node.http() as http:
+                r = await http.put(f"/api/v1/public-accounts/{account_id}/follow", headers=follower["headers"])
+                assert r.status_code in (200, 201, 204), r.text
+        async with n1.http() as http:
+            r = await http.post(
+                f"/api/v1/public-accounts/{account_id}/posts",
+                json={"kind": "ordinary", "title": "hello", "body": "to both nodes"},
+                headers=owner["headers"],
+            )
+            assert r.status_code == 201, r.text
+            post_id = r.json()["post_id"]
+        for c in (c1, c2):
+            frame = await c.next_post(WAIT_S)
+            assert isinstance(frame, protocol.Post)
+            assert (frame.post_id, frame.body, frame.account["id"]) == (post_id, "to both nodes", account_id)
+            assert frame.account["news_badge"] is None  # an enterprise carries no news badge
+    finally:
+        await c1.close()
+        await c2.close()
