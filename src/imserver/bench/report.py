@@ -1,0 +1,160 @@
+"""The results of a run: ratios to the relay, the issue's targets, a table and one JSON object.
+
+Every figure of a scenario is set beside the same figure measured against the
+relay in the same run, as ``imserver / relay``: above 1 is better for rates
+(messages/s), below 1 is better for times and memory. The targets are the ones
+of issue 7; a target is checked only on the figure it names, and a run at a
+smaller size than the target's says so rather than claiming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+# Figures compared with the relay: (path in the figures dict, label, unit).
+COMPARED = (
+    ("messages_per_s", "messages/s acknowledged", ""),
+    ("deliveries_per_s", "deliveries/s", ""),
+    ("ack_ms.p50", "send->ack p50", "ms"),
+    ("ack_ms.p99", "send->ack p99", "ms"),
+    ("ack_ms.p999", "send->ack p99.9", "ms"),
+    ("delivery_ms.p50", "send->delivery p50", "ms"),
+    ("delivery_ms.p99", "send->delivery p99", "ms"),
+    ("delivery_ms.p999", "send->delivery p99.9", "ms"),
+    ("rss_kib_per_connection", "server RSS per connection", "KiB"),
+    ("idle_cpu_percent", "server CPU while idle", "% of a core"),
+    ("catch_up_s", "time until all caught up", "s"),
+    ("catch_up_p50_s", "median client caught up", "s"),
+)
+# Shown for imserver only (counts, not compared).
+COUNTS = (
+    ("messages", "messages acknowledged (total)"),
+    ("connections", "connections"),
+    ("clients", "clients"),
+    ("gaps", "gaps"),
+    ("duplicates", "duplicates"),
+    ("incomplete", "clients not caught up"),
+    ("early_live_frames", "live frames ahead of the replay (resent by it)"),
+    ("server_cpu_percent", "server CPU during the run, % of a core"),
+)
+
+
+def get(figures: dict | None, path: str) -> Any:
+    value: Any = figures
+    for key in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def ratios(mine: dict, relay: dict | None) -> dict[str, float | None]:
+    if relay is None:
+        return {}
+    out: dict[str, float | None] = {}
+    for path, _, _ in COMPARED:
+        a, b = get(mine, path), get(relay, path)
+        if isinstance(a, int | float) and isinstance(b, int | float):
+            out[path] = round(a / b, 3) if b else None
+    return out
+
+
+def _target(text: str, value: Any, met: bool | None, note: str = "") -> dict:
+    return {"target": text, "value": value, "met": met, **({"note": note} if note else {})}
+
+
+def targets(name: str, mine: dict, ratio: dict, options) -> list[dict]:
+    """Issue 7's targets that this scenario's figures can speak to."""
+    out = []
+    if name == "direct":
+        r = ratio.get("messages_per_s")
+        out.append(_target(">= 50% of the relay's messages/s", r, None if r is None else r >= 0.5,
+                           "" if r is not None else "run with --baseline to compare"))
+    elif name == "direct-rate":
+        p99 = get(mine, "delivery_ms.p99")
+        out.append(_target(f"send->delivery p99 < 30 ms at {mine.get('offered_rate'):,.0f} msg/s offered",
+                           p99, None if p99 is None else p99 < 30))
+    elif name == "group":
+        v = mine.get("messages_per_s")
+        size_ok = mine.get("group_size") == 51 and mine.get("senders") == 8
+        out.append(_target(">= 1,000 messages/s acknowledged (51 members, 8 senders)", v,
+                           (v >= 1000) if size_ok and v is not None else None,
+                           "" if size_ok else "measured at another size than the target's"))
+    elif name == "idle":
+        v = mine.get("rss_kib_per_connection")
+        at = mine.get("connections", 0)
+        out.append(_target("<= 24 KiB server memory per connection (10,000 connections)", v,
+                           None if v is None else v <= 24,
+                           "" if at >= 10_000 else f"measured at {at:,} connections"))
+    elif name == "resume":
+        bad = (mine.get("gaps") or 0) + (mine.get("duplicates") or 0) + (mine.get("incomplete") or 0)
+        at = mine.get("clients", 0)
+        out.append(_target("zero gaps, zero duplicates (1,000 clients)", bad, bad == 0,
+                           "" if at >= 1000 else f"measured with {at:,} clients"))
+    return out
+
+
+# -- the table ------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        text = f"{value:,.1f}" if abs(value) >= 100 else f"{value:,.3g}" if abs(value) < 10 else f"{value:,.2f}"
+    elif isinstance(value, int):
+        text = f"{value:,}"
+    else:
+        text = str(value)
+    return f"{text} {unit}".strip()
+
+
+def _rows(run: dict) -> Iterator[tuple[str, str, str, str]]:
+    mine, relay, ratio = run.get("imserver") or {}, run.get("relay"), run.get("ratio") or {}
+    for path, label, unit in COMPARED:
+        if get(mine, path) is None and get(relay, path) is None:
+            continue
+        r = ratio.get(path)
+        yield label, _fmt(get(mine, path), unit), _fmt(get(relay, path), unit) if relay else "", (
+            f"{r:.2f}x" if r is not None else ""
+        )
+    for key, label in COUNTS:
+        if key in mine:
+            yield label, _fmt(mine[key]), "", ""
+    for key in ("rejected", "unavailable", "overloaded", "mode", "connection_errors", "errors"):
+        if mine.get(key):
+            yield key, str(mine[key])[:60], "", ""
+
+
+def table(result: dict) -> str:
+    lines = []
+    head = result["machine"]
+    lines.append(
+        f"imserver bench: {head['cpus']} CPUs, load average {head.get('loadavg_start')} at start, "
+        f"{head.get('loadavg_end')} at end; target {result['target']['description']}"
+    )
+    for text in result.get("notes", []):
+        lines.append(f"note: {text}")
+    for run in result["scenarios"]:
+        lines.append("")
+        title = f"== {run['scenario']}"
+        if run.get("sizes"):
+            title += f" ({run['sizes']})"
+        lines.append(title)
+        if run["status"] != "ok":
+            lines.append(f"   {run['status']}: {run.get('reason') or run.get('error')}")
+            continue
+        rows = list(_rows(run))
+        width = max(len(r[0]) for r in rows) if rows else 10
+        has_relay = run.get("relay") is not None
+        header = f"   {'figure':<{width}}  {'imserver':>16}" + (f"  {'relay':>16}  {'ratio':>7}" if has_relay else "")
+        lines.append(header)
+        for label, a, b, r in rows:
+            lines.append(f"   {label:<{width}}  {a:>16}" + (f"  {b:>16}  {r:>7}" if has_relay else ""))
+        if run.get("note"):
+            lines.append(f"   note: {run['note']}")
+        for t in run.get("targets", []):
+            verdict = {True: "MET", False: "MISSED", None: "not checked"}[t["met"]]
+            lines.append(f"   target {t['target']}: {verdict} ({_fmt(t['value'])})" + (f"; {t['note']}" if t.get("note") else ""))
+    return "\n".join(lines)

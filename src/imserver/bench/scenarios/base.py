@@ -1,0 +1,103 @@
+"""What every scenario shares: its options, connecting many peers, watching a timed run.
+
+A scenario module has ``async def run(options, target) -> dict`` (the figures,
+JSON-ready) and, for its load, a worker coroutine handed to
+:class:`~imserver.bench.workers.Pool`. Figures use the same names in every
+scenario (``messages_per_s``, ``ack_ms``, ``delivery_ms``...), so the report can
+set each beside the relay's and compute the ratio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ..peer import Account, Peer
+from ..progress import Progress
+from ..workers import Pool
+
+# Connections opened at once by one process: a storm of thousands would only
+# overflow the listen backlog and time out; this many keeps the server busy.
+CONNECT_CONCURRENCY = 200
+# After the load stops, how long to wait for outstanding acks and deliveries.
+DRAIN_SECONDS = 10.0
+
+
+@dataclass
+class Options:
+    """The scenario-relevant options of ``imserver bench`` (see cli.py for their help)."""
+
+    duration: float = 10.0
+    warmup: float = 1.0
+    rate: float | None = None  # direct: a fixed offered rate, messages/s in total
+    window: int = 1  # sends in flight per sender (1: the next send waits for the ack)
+    pairs: int = 50
+    group_size: int = 51
+    senders: int = 8
+    groups: int = 1
+    connections: int = 1000
+    idle_users: int | None = None
+    resume_clients: int = 100
+    resume_messages: int = 5
+    body_chars: int = 100
+    workers: int = 1  # load processes; 0 runs the load inside the bench process
+    progress: bool | None = None  # None: when stderr is a terminal
+
+
+async def open_all(url: str, accounts: list[Account], concurrency: int = CONNECT_CONCURRENCY) -> list[Peer]:
+    """Connect every account (in order), ``concurrency`` at a time."""
+    peers: list[Peer | None] = [None] * len(accounts)
+    todo = iter(range(len(accounts)))
+
+    async def lane() -> None:
+        for i in todo:
+            peers[i] = await Peer.open(url, accounts[i])
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(min(concurrency, len(accounts))):
+                tg.create_task(lane())
+    except BaseException:
+        await close_all([p for p in peers if p is not None])
+        raise
+    return peers  # type: ignore[return-value]
+
+
+async def close_all(peers: list[Peer]) -> None:
+    await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
+
+
+async def watch(pool: Pool, label: str, seconds: float, options: Options, unit: str = "msg/s") -> None:
+    """Draw the progress bar for a timed phase while the workers run it."""
+    bar = Progress(label, seconds, enabled=options.progress)
+    start = time.monotonic()
+    last_count, last_t = pool.count, start
+    rate = 0.0
+    try:
+        while (elapsed := time.monotonic() - start) < seconds:
+            await asyncio.sleep(0.25)
+            now, count = time.monotonic(), pool.count
+            if now - last_t >= 1.0:
+                rate = (count - last_count) / (now - last_t)
+                last_count, last_t = count, now
+            bar.update(elapsed, f"{rate:,.0f} {unit}")
+    finally:
+        bar.close()
+
+
+async def with_deadline(coro: Awaitable, seconds: float, on_timeout: Callable[[], None] | None = None):
+    try:
+        return await asyncio.wait_for(coro, seconds)
+    except TimeoutError:
+        if on_timeout:
+            on_timeout()
+        return None
+
+
+def pool_size(options: Options, connections: int) -> tuple[int, bool]:
+    """(number of jobs, in processes?) for a load of ``connections`` sockets."""
+    if options.workers <= 0:
+        return 1, False
+    return max(1, min(options.workers, connections)), True

@@ -1,0 +1,252 @@
+"""What a scenario runs against: imserver or the bare relay, started here or reached by URL.
+
+A :class:`Target` gives a scenario the two things it needs, whatever is behind
+it: a WebSocket URL, and accounts (and groups) to connect as. Against imserver
+accounts are provisioned through the public APIs (:mod:`.provision`); against
+the relay, which has no accounts, a user is just a number.
+
+Servers the bench starts itself run as subprocesses on a free 127.0.0.1 port:
+
+* imserver: ``python -m imserver.cli serve``, SQLite in a temporary directory
+  unless ``--database-url`` is given, with argon2 lowered through
+  ``IMSERVER_ARGON2_MEMORY_KIB`` / ``IMSERVER_ARGON2_TIME_COST`` (setup would
+  otherwise spend minutes hashing passwords; the message path never hashes);
+  the per-user message rate limit is raised (``IMSERVER_RATE_MESSAGES_*``: the
+  check still runs, it just never refuses a bench sender); the reviewer
+  operator is made first with ``imserver operator create --role reviewer`` and
+  ``IMSERVER_OPERATOR_PASSWORD``.
+* the relay: ``python -m imserver.bench.relay``.
+
+Their pid is known, so server RSS and CPU can be read from ``/proc``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from .peer import Account
+from .progress import note
+from .provision import Provisioner
+
+# argon2 for a bench server: what the test suite uses (tests/conftest.py).
+BENCH_ARGON2_MEMORY_KIB = 1024
+BENCH_ARGON2_TIME_COST = 1
+BENCH_MESSAGE_RATE = 1_000_000  # messages/s per user: far above anything a bench sender reaches
+START_TIMEOUT = 60.0  # migrations on a fresh database plus interpreter start-up
+STOP_TIMEOUT = 15.0  # a graceful stop flushes the message writer first
+REVIEWER = "bench-reviewer"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Target:
+    """One server the scenarios are run against."""
+
+    kind: str  # "imserver" or "relay"
+    http_url: str
+    pid: int | None = None
+    provisioner: Provisioner | None = None
+    notes: list[str] = field(default_factory=list)
+    _process: Process | None = None
+    _relay_ids: int = 0
+
+    @property
+    def ws_url(self) -> str:
+        return self.http_url.replace("http", "ws", 1) + "/ws"
+
+    @property
+    def is_relay(self) -> bool:
+        return self.kind == "relay"
+
+    async def users(self, n: int, *, verified: bool) -> list[Account]:
+        if self.is_relay:
+            first = self._relay_ids + 1
+            self._relay_ids += n
+            return [Account(i, str(i)) for i in range(first, first + n)]
+        assert self.provisioner is not None
+        return await self.provisioner.users(n, verified=verified)
+
+    async def group(self, owner: Account, members: list[Account], name: str) -> int:
+        if self.is_relay:
+            async with httpx.AsyncClient(base_url=self.http_url) as http:
+                r = await http.post("/groups", json={"members": [m.id for m in members]})
+                r.raise_for_status()
+                return r.json()["id"]
+        assert self.provisioner is not None
+        return await self.provisioner.group(owner, members, name)
+
+    async def close(self) -> None:
+        if self.provisioner is not None:
+            await self.provisioner.close()
+        if self._process is not None:
+            self._process.stop()
+
+
+class Process:
+    """A server subprocess with its own temporary directory and log file."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], workdir: Path, *, owns_workdir: bool) -> None:
+        self.workdir = workdir
+        self.owns_workdir = owns_workdir
+        self.log_path = workdir / "server.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        # _die_with_parent takes no lock and imports nothing: safe between fork and exec.
+        self.popen = subprocess.Popen(
+            argv, env=env, cwd=workdir, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent  # noqa: PLW1509
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    async def wait_healthy(self, url: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while time.monotonic() < deadline:
+                if self.popen.poll() is not None:
+                    raise RuntimeError(f"the server exited with {self.popen.returncode}:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(url + "/healthz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the server did not answer /healthz within {START_TIMEOUT:g} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+            try:
+                self.popen.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+        if self.owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _libc():
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # not glibc Linux: servers are still stopped by Target.close()
+        return None
+
+
+_LIBC = _libc()  # loaded here, in the parent: the child between fork and exec must not import
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the bench dies, so no server outlives it (Linux)."""
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
+def _clean_env() -> dict[str, str]:
+    """This environment without IMSERVER_* settings: the bench server is configured here only."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("IMSERVER_")}
+
+
+async def start_imserver(
+    *, database_url: str | None, lower_argon2: bool = True, keep: bool = False, progress: bool | None = None
+) -> Target:
+    workdir = Path(tempfile.mkdtemp(prefix="imserver-bench-"))
+    env = _clean_env()
+    env["IMSERVER_DATA_DIR"] = str(workdir / "data")
+    if database_url:
+        env["IMSERVER_DATABASE_URL"] = database_url
+    notes = []
+    if lower_argon2:
+        env["IMSERVER_ARGON2_MEMORY_KIB"] = str(BENCH_ARGON2_MEMORY_KIB)
+        env["IMSERVER_ARGON2_TIME_COST"] = str(BENCH_ARGON2_TIME_COST)
+        notes.append(
+            f"argon2 lowered to m={BENCH_ARGON2_MEMORY_KIB} KiB, t={BENCH_ARGON2_TIME_COST} for setup speed "
+            "(IMSERVER_ARGON2_MEMORY_KIB / IMSERVER_ARGON2_TIME_COST); the message path does not hash"
+        )
+    # The policy pipeline's per-user token bucket suits a person typing (1 message/s):
+    # a load test raises it, so the check still runs but never refuses.
+    env["IMSERVER_RATE_MESSAGES_BURST"] = str(BENCH_MESSAGE_RATE)
+    env["IMSERVER_RATE_MESSAGES_PER_SECOND"] = str(BENCH_MESSAGE_RATE)
+    notes.append(
+        f"per-user message rate limit raised to {BENCH_MESSAGE_RATE:,}/s (IMSERVER_RATE_MESSAGES_BURST / "
+        "IMSERVER_RATE_MESSAGES_PER_SECOND): the check runs, it does not refuse"
+    )
+    password = secrets.token_urlsafe(16)
+    handle = f"{REVIEWER}-{secrets.token_hex(3)}"
+    # `operator create` also migrates the fresh database.
+    created = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "imserver.cli", "operator", "create", "--handle", handle, "--role", "reviewer"],
+        env={**env, "IMSERVER_OPERATOR_PASSWORD": password},
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        check=False,
+    )
+    if created.returncode != 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise RuntimeError(f"imserver operator create failed: {created.stderr.strip()[-500:]}")
+    port = free_port()
+    argv = [sys.executable, "-m", "imserver.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    process = Process(argv, env, workdir, owns_workdir=not keep)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await process.wait_healthy(url)
+    except BaseException:
+        process.stop()
+        raise
+    note(f"imserver started: pid {process.pid}, {url}, database {database_url or 'SQLite in ' + str(workdir)}")
+    target = Target("imserver", url, pid=process.pid, notes=notes, _process=process)
+    target.provisioner = Provisioner(url, operator=(handle, password), progress=progress)
+    return target
+
+
+async def start_relay() -> Target:
+    workdir = Path(tempfile.mkdtemp(prefix="imserver-relay-"))
+    port = free_port()
+    argv = [sys.executable, "-m", "imserver.bench.relay", "--port", str(port)]
+    process = Process(argv, _clean_env(), workdir, owns_workdir=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await process.wait_healthy(url)
+    except BaseException:
+        process.stop()
+        raise
+    note(f"relay started: pid {process.pid}, {url}")
+    return Target("relay", url, pid=process.pid, _process=process)
+
+
+def existing(url: str, *, pid: int | None, operator: tuple[str, str] | None, progress: bool | None = None) -> Target:
+    """A server that is already running (``--url``); RSS and CPU only with its pid."""
+    url = url.rstrip("/")
+    if url.startswith("ws"):
+        url = "http" + url[2:]
+    url = url.removesuffix("/ws")
+    return Target("imserver", url, pid=pid, provisioner=Provisioner(url, operator=operator, progress=progress))
