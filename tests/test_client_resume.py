@@ -39,20 +39,27 @@ def hello(inbox_seq: int) -> str:
 async def scripted_server(inbox_seq: int, live_early: list[int], live_after: list[int]):
     """hello, then `live_early` at once; on `sync`, the replay up to the end, `synced`, then `live_after`."""
 
+    end = max([inbox_seq, *live_early])
+
+    async def replay(ws, after: int, ref: str | None) -> None:
+        for seq in range(after + 1, end + 1):
+            await ws.send(msg(seq))
+        await ws.send(protocol.encode(protocol.Synced(inbox_seq=end, complete=True, ref=ref)).decode())
+        for seq in live_after:
+            await ws.send(msg(seq))
+
     async def handler(ws) -> None:
         async for data in ws:
             frame = protocol.decode(data)
             if isinstance(frame, protocol.Auth):
                 await ws.send(hello(inbox_seq))
-                for seq in live_early:  # before the client's sync can have arrived
+                if frame.inbox_after is not None:  # resume in the auth frame: replay first
+                    await replay(ws, frame.inbox_after, frame.id)
+                    continue
+                for seq in live_early:  # before a later sync can have arrived
                     await ws.send(msg(seq))
             elif isinstance(frame, protocol.Sync):
-                end = max([inbox_seq, *live_early])
-                for seq in range(frame.inbox_after + 1, end + 1):
-                    await ws.send(msg(seq))
-                await ws.send(protocol.encode(protocol.Synced(inbox_seq=end, complete=True, ref=frame.id)).decode())
-                for seq in live_after:
-                    await ws.send(msg(seq))
+                await replay(ws, frame.inbox_after, frame.id)
 
     port = free_port()
     server = await websockets.serve(handler, "127.0.0.1", port)
@@ -96,6 +103,20 @@ async def test_fresh_connect_starts_live_at_the_inbox_end():
         assert await received(client, 2) == [8, 9]
         assert (client.gaps, client.duplicates, client.cursor) == (0, 0, 9)
         assert client.pending_messages() == 0
+        await client.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_sync_after_live_frames_still_fills_the_hole():
+    """The race the auth cursor avoids, still handled for a `sync` sent mid-connection."""
+    server, url = await scripted_server(inbox_seq=10, live_early=[11, 12], live_after=[13])
+    try:
+        client = await Client.connect(url, "token")  # fresh: cursor at the inbox end (10)
+        assert await received(client, 2) == [11, 12]
+        await client.sync(5)
+        assert await received(client, 8) == list(range(6, 14))
         await client.close()
     finally:
         server.close()

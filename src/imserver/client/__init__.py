@@ -22,8 +22,6 @@ import websockets
 from ..gateway import protocol
 from ..gateway.protocol import Ack, Error, Hello, Msg, Notice, Pong, Post, Receipt, Synced, Tombstone, TypingEvent
 
-# Marks the window between a resuming connection's auth and its sync request.
-_OPENING = "#opening"
 # The server closes idle sockets it cannot ping; the SDK answers pings itself.
 DEFAULT_TIMEOUT = 10.0
 
@@ -44,9 +42,9 @@ class Client:
         self.origin = origin
         self.hello: Hello | None = None
         self.cursor = 0  # highest inbox seq received in order
-        # Syncs the server has not answered yet (_OPENING: from a resuming auth to its
-        # sync). Meanwhile inbox frames out of order were sent before the server took
-        # the sync; its replay sends them again, in order, so they are skipped.
+        # Syncs the server has not answered yet (a resuming auth counts as one).
+        # Meanwhile inbox frames out of order were sent before the server took the
+        # sync; its replay sends them again, in order, so they are skipped.
         self._syncs: set[str] = set()
         self.gaps = 0
         self.duplicates = 0
@@ -70,16 +68,17 @@ class Client:
     @classmethod
     async def connect(
         cls, url: str, token: str, *, origin: str | None = None, inbox_after: int | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        posts_after: int | None = None, timeout: float = DEFAULT_TIMEOUT,
     ) -> Client:
-        """Connect and authenticate; with `inbox_after`, replay from that cursor first."""
+        """Connect and authenticate; with `inbox_after` (and `posts_after`), the
+        server replays from those cursors before anything live."""
         client = cls(url, token, origin=origin)
-        await client._open(timeout, resuming=inbox_after is not None)
-        if inbox_after is not None:
-            await client.sync(inbox_after, timeout=timeout)
+        await client._open(timeout, inbox_after=inbox_after, posts_after=posts_after)
         return client
 
-    async def _open(self, timeout: float, *, resuming: bool = False) -> None:
+    async def _open(
+        self, timeout: float, *, inbox_after: int | None = None, posts_after: int | None = None
+    ) -> None:
         headers = {"Origin": self.origin} if self.origin else None
         self._ws = await websockets.connect(
             self.url, additional_headers=headers, compression=None, max_size=None, open_timeout=timeout
@@ -87,16 +86,37 @@ class Client:
         self.close_code = None
         self._hello = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read(), name="imserver-client-reader")
-        if resuming:  # live frames may follow hello before our sync reaches the server
-            self._syncs.add(_OPENING)
-        await self._send_frame(protocol.Auth(token=self.token))
-        self.hello = await asyncio.wait_for(asyncio.shield(self._hello), timeout)
+        resuming = inbox_after is not None or posts_after is not None
+        auth = protocol.Auth(
+            token=self.token,
+            inbox_after=inbox_after,
+            posts_after=posts_after,
+            id=uuid.uuid4().hex[:16] if resuming else None,
+        )
+        synced = None
+        if resuming:
+            # The cursors travel in the auth frame, so the server replays before
+            # sending anything live: the stream arrives in order from the start.
+            if inbox_after is not None:
+                self.cursor = inbox_after
+            if posts_after is not None:
+                self.posts_cursor = posts_after
+            self._syncs.add(auth.id)
+            synced = self._waiters[auth.id] = asyncio.get_running_loop().create_future()
+        try:
+            await self._send_frame(auth)
+            self.hello = await asyncio.wait_for(asyncio.shield(self._hello), timeout)
+            if synced is not None:
+                await asyncio.wait_for(synced, timeout)
+        finally:
+            if auth.id is not None:
+                self._waiters.pop(auth.id, None)
+                self._syncs.discard(auth.id)
 
     async def reconnect(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Reconnect and resume from the cursor: no gap, no duplicate."""
+        """Reconnect and resume from the cursors: no gap, no duplicate."""
         await self._shutdown()
-        await self._open(timeout, resuming=True)
-        await self.sync(self.cursor, timeout=timeout)
+        await self._open(timeout, inbox_after=self.cursor, posts_after=self.posts_cursor)
 
     async def close(self) -> None:
         await self._shutdown()
@@ -167,7 +187,6 @@ class Client:
             self.posts_cursor = posts_after
         frame = protocol.Sync(inbox_after=after, posts_after=posts_after, id=uuid.uuid4().hex[:16])
         self._syncs.add(frame.id)
-        self._syncs.discard(_OPENING)
         try:
             return await self._request(frame, timeout)
         finally:

@@ -322,6 +322,20 @@ class Connection:
                 )
             )
         )
+        if frame.inbox_after is not None or frame.posts_after is not None:
+            # Resume in the auth frame: replay from the client's cursors before
+            # anything live (live entries stay buffered until the replay has passed them).
+            if frame.inbox_after is not None:
+                self.stream.reset(frame.inbox_after)
+            # else: the stream stays buffering from last_seq; the replay drains it.
+            if frame.posts_after is not None:
+                self._posts_replay_from = frame.posts_after
+            else:
+                self._flush_posts()
+            self._sync_ref = frame.id
+            self._sync_pending = True
+            self._start_replay()
+            return
         out, again = self.stream.page_done(reached_end=True)
         for f in out:
             self.push(f)

@@ -113,6 +113,11 @@ class Auth:
     type: ClassVar[str] = "auth"
     token: str
     protocol: int = PROTOCOL_VERSION
+    # Resume cursors: with them the server replays from here before anything
+    # live, so no live frame can overtake the replay (a `sync` right after
+    # `hello` leaves a window where one can). Ends with `synced` (ref = this id).
+    inbox_after: int | None = None
+    posts_after: int | None = None
     id: str | None = None
 
 
@@ -534,6 +539,8 @@ _SPECS: dict[str, _Spec] = {
             Auth,
             ("token", _str(1, MAX_TOKEN_CHARS), _REQUIRED),
             ("protocol", _protocol, PROTOCOL_VERSION),
+            ("inbox_after", _nullable(_int(0)), None),
+            ("posts_after", _nullable(_int(0)), None),
         ),
         _spec(
             Send,
