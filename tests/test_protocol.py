@@ -484,7 +484,14 @@ ids = st.none() | st.text(unicode_text, min_size=1, max_size=p.MAX_ID_CHARS)
 ints = st.integers(0, p.MAX_SAFE_INT)
 positive = st.integers(1, p.MAX_SAFE_INT)
 client_frames = st.one_of(
-    st.builds(Auth, st.text(unicode_text, min_size=1, max_size=p.MAX_TOKEN_CHARS), st.just(1), ids),
+    st.builds(
+        Auth,
+        st.text(unicode_text, min_size=1, max_size=p.MAX_TOKEN_CHARS),
+        st.just(1),
+        inbox_after=st.none() | ints,
+        posts_after=st.none() | ints,
+        id=ids,
+    ),
     st.builds(
         Send,
         st.text(unicode_text, min_size=1, max_size=p.MAX_CLIENT_MSG_ID_CHARS),

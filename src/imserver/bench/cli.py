@@ -84,6 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sizes.add_argument("--idle-users", type=int, help="idle: users behind them (default: one per connection)")
     sizes.add_argument("--resume-clients", type=int, default=1000, help="resume: clients (1000)")
     sizes.add_argument("--resume-messages", type=int, default=5, help="resume: messages piled up per client (5)")
+    sizes.add_argument("--followers", type=int, default=10_000, help="fanout: online followers (10000)")
+    sizes.add_argument("--posts", type=int, default=5, help="fanout: posts, one at a time (5)")
     sizes.add_argument("--body-chars", type=int, default=100, help="message body length (100)")
 
     load = parser.add_argument_group("load")
@@ -192,7 +194,7 @@ def _ok(run: dict) -> bool:
     if run["status"] != "ok":
         return False
     mine = run["imserver"]
-    return not (mine.get("gaps") or mine.get("duplicates") or mine.get("incomplete"))
+    return not (mine.get("gaps") or mine.get("duplicates") or mine.get("incomplete") or mine.get("missing"))
 
 
 async def _scenario(scenario: Scenario, options: Options, rate, server, relay) -> list[dict]:
@@ -233,6 +235,7 @@ def _sizes(name: str, o: Options) -> str:
         "direct": f"{o.pairs} pairs, window {o.window}, {o.duration:g} s",
         "direct-rate": f"{o.pairs} pairs, {o.rate or 0:,.0f} msg/s offered, {o.duration:g} s",
         "group": f"{o.groups} x {o.group_size} members, {o.senders} senders, window {o.window}, {o.duration:g} s",
+        "fanout": f"{o.followers} followers, {o.posts} posts one at a time",
         "idle": f"{o.connections} connections, {o.duration:g} s idle",
         "resume": f"{o.resume_clients} clients, {o.resume_messages} piled up each",
     }.get(name, "")

@@ -38,6 +38,8 @@ REGION = "110105"  # Beijing, Chaoyang district
 BIRTH_FROM = date(1950, 1, 1)
 BIRTH_DAYS = 365 * 50  # birth dates spread over 50 years: numbers rarely repeat
 REVIEW_PAGE = 100  # the admin API's page limit for the pending queue
+# A valid unified social credit code (GB 32100), the one the test suite uses.
+CREDIT_CODE = "91110000600037341L"
 HTTP_TIMEOUT = 120.0  # a queued argon2 hash on a busy server can take a while
 
 
@@ -131,6 +133,45 @@ class Provisioner:
             headers=_bearer(owner.token),
         )
         return _check(r, "create group")["id"]
+
+    async def public_account(self, owner: Account, followers: list[Account], name: str) -> int:
+        """An approved ``enterprise`` public account of ``owner`` (verified), followed by ``followers``."""
+        application = {
+            "name": name,
+            "description": "imserver bench fan-out",
+            "category": "enterprise",
+            "operator_name": "Bench Ltd.",
+            "credit_code": CREDIT_CODE,
+        }
+        r = await self.http.post("/api/v1/public-accounts", json=application, headers=_bearer(owner.token))
+        account_id = _check(r, "apply for a public account")["id"]
+        r = await self.http.post(
+            f"/admin/v1/public-accounts/{account_id}/review",
+            json={"decision": "approve", "reason": "bench"},
+            headers=await self._reviewer_headers(),
+        )
+        _check(r, "approve the public account")
+        bar = Progress("setup follows", len(followers), unit="", enabled=self.progress)
+
+        async def follow(i: int) -> None:
+            r = await self.http.put(f"/api/v1/public-accounts/{account_id}/follow", headers=_bearer(followers[i].token))
+            _check(r, "follow", ok=(200, 201, 204))
+            bar.update(i + 1, "followed")
+
+        try:
+            await bounded(len(followers), follow)
+        finally:
+            bar.close()
+        return account_id
+
+    async def post(self, owner: Account, account_id: int, title: str, body: str) -> dict:
+        """One ``ordinary`` post; the 201's body (``post_id``, ``position``...)."""
+        r = await self.http.post(
+            f"/api/v1/public-accounts/{account_id}/posts",
+            json={"kind": "ordinary", "title": title, "body": body},
+            headers=_bearer(owner.token),
+        )
+        return _check(r, "post", ok=(201,))
 
     async def _approve(self, accounts: list[Account]) -> None:
         """Approve the pending identities of these users as the reviewer operator."""

@@ -10,11 +10,15 @@ the bench's client to drive it unchanged:
 * ``send`` -> a fake ``ack`` to the sender and a ``msg`` to each connection of
   the recipient (or of every other member of a group);
 * ``sync`` -> ``synced`` at once (it holds nothing to replay);
+* ``publish`` (relay only, the ``fanout`` baseline: imserver posts over HTTP)
+  -> an ``ack`` with a ``post_id`` to the publisher, and one ``post`` frame,
+  encoded once, to every connection of every follower of that account;
 * anything else is ignored.
 
 Per-user ``seq`` counters live in memory so that receivers check order exactly
-as they do against imserver. Groups are told to it over HTTP
-(``POST /groups {"members": [...]}`` -> ``{"id": n}``), since it has no store.
+as they do against imserver. Groups and followers are told to it over HTTP
+(``POST /groups {"members": [...]}``, ``POST /accounts {"followers": [...]}``
+-> ``{"id": n}``), since it has no store.
 
 Run as its own process: ``python -m imserver.bench.relay --port 9001``.
 """
@@ -61,13 +65,21 @@ class Relay:
         self.peers: defaultdict[int, set[_Peer]] = defaultdict(set)
         self.seqs: defaultdict[int, int] = defaultdict(int)
         self.groups: dict[int, tuple[int, ...]] = {}
+        self.followers: dict[int, tuple[int, ...]] = {}  # public account id -> follower user ids
         self._group_ids = itertools.count(1)
+        self._account_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
+        self._post_ids = itertools.count(1)  # also the position in the (global) posts stream
 
     def add_group(self, members: list[int]) -> int:
         group_id = next(self._group_ids)
         self.groups[group_id] = tuple(sorted(set(members)))
         return group_id
+
+    def add_account(self, followers: list[int]) -> int:
+        account_id = next(self._account_ids)
+        self.followers[account_id] = tuple(sorted(set(followers)))
+        return account_id
 
     def handle(self, peer: _Peer, frame: dict) -> None:
         kind = frame.get("type")
@@ -86,6 +98,8 @@ class Relay:
                 "protocol": 1,
             }
             peer.push(orjson.dumps(hello))
+        elif kind == "publish":
+            self._publish(peer, frame)
         elif kind == "sync":
             synced = {"type": "synced", "inbox_seq": self.seqs[peer.user_id], "complete": True, "ref": frame.get("id")}
             peer.push(orjson.dumps(synced))
@@ -138,12 +152,38 @@ class Relay:
         peer.push(orjson.dumps(ack))
 
 
+    def _publish(self, peer: _Peer, frame: dict) -> None:
+        """A post to every online follower: one ``post`` frame, encoded once (as imserver does)."""
+        account = frame["account"]
+        post_id = next(self._post_ids)
+        peer.push(orjson.dumps({"type": "ack", "ref": frame.get("id"), "status": "accepted", "post_id": post_id}))
+        data = orjson.dumps(
+            {
+                "type": "post",
+                "position": post_id,
+                "post_id": post_id,
+                "account": {"id": account, "name": "", "news_badge": None},
+                "kind": frame.get("kind", "ordinary"),
+                "title": frame["title"],
+                "body": frame["body"],
+                "posted_at": FAKE_TIME,
+            }
+        )
+        for user in self.followers.get(account, ()):
+            for conn in self.peers.get(user, ()):
+                conn.push(data)
+
+
 def create_app() -> Starlette:
     relay = Relay()
 
     async def groups(request: Request) -> Response:
         body = orjson.loads(await request.body())
         return JSONResponse({"id": relay.add_group(list(body["members"]))}, status_code=201)
+
+    async def accounts(request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        return JSONResponse({"id": relay.add_account(list(body["followers"]))}, status_code=201)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "relay": True})
@@ -183,6 +223,7 @@ def create_app() -> Starlette:
     return Starlette(
         routes=[
             Route("/groups", groups, methods=["POST"]),
+            Route("/accounts", accounts, methods=["POST"]),
             Route("/healthz", healthz),
             WebSocketRoute("/ws", websocket),
         ]

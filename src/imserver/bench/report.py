@@ -22,6 +22,12 @@ COMPARED = (
     ("delivery_ms.p50", "send->delivery p50", "ms"),
     ("delivery_ms.p99", "send->delivery p99", "ms"),
     ("delivery_ms.p999", "send->delivery p99.9", "ms"),
+    ("frames_per_s", "post frames/s to followers (median post)", ""),
+    ("frames_per_s_min", "post frames/s (slowest post)", ""),
+    ("post_ack_ms.p50", "post->ack p50", "ms"),
+    ("ack_to_last_ms.p50", "ack->last follower p50", "ms"),
+    ("ack_to_last_ms.max", "ack->last follower max", "ms"),
+    ("post_to_last_ms.p50", "post->last follower p50", "ms"),
     ("rss_kib_per_connection", "server RSS per connection", "KiB"),
     ("idle_cpu_percent", "server CPU while idle", "% of a core"),
     ("catch_up_s", "time until all caught up", "s"),
@@ -32,6 +38,10 @@ COUNTS = (
     ("messages", "messages acknowledged (total)"),
     ("connections", "connections"),
     ("clients", "clients"),
+    ("followers", "followers"),
+    ("posts", "posts"),
+    ("missing", "missing post frames"),
+    ("posts_timed_out", "posts not at every follower in time"),
     ("gaps", "gaps"),
     ("duplicates", "duplicates"),
     ("incomplete", "clients not caught up"),
@@ -81,6 +91,13 @@ def targets(name: str, mine: dict, ratio: dict, options) -> list[dict]:
         out.append(_target(">= 1,000 messages/s acknowledged (51 members, 8 senders)", v,
                            (v >= 1000) if size_ok and v is not None else None,
                            "" if size_ok else "measured at another size than the target's"))
+    elif name == "fanout":
+        r, last = ratio.get("frames_per_s"), get(mine, "ack_to_last_ms.max")
+        size = "" if mine.get("followers", 0) >= 10_000 else f"measured with {mine.get('followers', 0):,} followers"
+        out.append(_target(">= 70% of the relay's frames/s (10,000 followers)", r, None if r is None else r >= 0.7,
+                           "; ".join(x for x in (size, "" if r is not None else "run with --baseline to compare") if x)))
+        out.append(_target("last follower within 500 ms of the ack (every post)", last,
+                           None if last is None else last < 500, size))
     elif name == "idle":
         v = mine.get("rss_kib_per_connection")
         at = mine.get("connections", 0)

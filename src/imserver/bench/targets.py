@@ -46,6 +46,7 @@ from .provision import Provisioner
 BENCH_ARGON2_MEMORY_KIB = 1024
 BENCH_ARGON2_TIME_COST = 1
 BENCH_MESSAGE_RATE = 1_000_000  # messages/s per user: far above anything a bench sender reaches
+BENCH_POST_BURST = 1_000  # posts a public account may make at once: far above any --posts (default 5)
 START_TIMEOUT = 60.0  # migrations on a fresh database plus interpreter start-up
 STOP_TIMEOUT = 15.0  # a graceful stop flushes the message writer first
 REVIEWER = "bench-reviewer"
@@ -93,6 +94,16 @@ class Target:
                 return r.json()["id"]
         assert self.provisioner is not None
         return await self.provisioner.group(owner, members, name)
+
+    async def public_account(self, owner: Account, followers: list[Account], name: str) -> int:
+        """An approved public account of ``owner`` that every one of ``followers`` follows."""
+        if self.is_relay:
+            async with httpx.AsyncClient(base_url=self.http_url) as http:
+                r = await http.post("/accounts", json={"followers": [f.id for f in followers]})
+                r.raise_for_status()
+                return r.json()["id"]
+        assert self.provisioner is not None
+        return await self.provisioner.public_account(owner, followers, name)
 
     async def close(self) -> None:
         if self.provisioner is not None:
@@ -193,9 +204,11 @@ async def start_imserver(
     # a load test raises it, so the check still runs but never refuses.
     env["IMSERVER_RATE_MESSAGES_BURST"] = str(BENCH_MESSAGE_RATE)
     env["IMSERVER_RATE_MESSAGES_PER_SECOND"] = str(BENCH_MESSAGE_RATE)
+    env["IMSERVER_RATE_POSTS_BURST"] = str(BENCH_POST_BURST)
     notes.append(
         f"per-user message rate limit raised to {BENCH_MESSAGE_RATE:,}/s (IMSERVER_RATE_MESSAGES_BURST / "
-        "IMSERVER_RATE_MESSAGES_PER_SECOND): the check runs, it does not refuse"
+        "IMSERVER_RATE_MESSAGES_PER_SECOND), and the post burst to "
+        f"{BENCH_POST_BURST:,} (IMSERVER_RATE_POSTS_BURST): the checks run, they do not refuse"
     )
     password = secrets.token_urlsafe(16)
     handle = f"{REVIEWER}-{secrets.token_hex(3)}"

@@ -1,9 +1,8 @@
 """The registry of scenarios: name -> module, and those not available yet.
 
 A scenario is a module with ``async def run(options, target) -> dict``. Adding
-one is adding its module and a row here; ``fanout`` has its row already and
-becomes runnable when its module exists (it needs public accounts, which are not
-built yet): until then it is reported as unavailable, never with a number.
+one is adding its module and a row here. A row without a module is reported as
+unavailable, never with a number.
 """
 
 from __future__ import annotations
@@ -34,12 +33,7 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         Scenario("direct", "N sender/receiver pairs, one-to-one", "imserver.bench.scenarios.direct"),
         Scenario("group", "groups of G members, S concurrent senders", "imserver.bench.scenarios.group"),
-        Scenario(
-            "fanout",
-            "one public account, F online followers",
-            None,
-            "not yet available: it needs public accounts (posts and followers), which are not built yet",
-        ),
+        Scenario("fanout", "one public account, F online followers, P posts", "imserver.bench.scenarios.fanout"),
         Scenario("idle", "C idle authenticated connections", "imserver.bench.scenarios.idle"),
         Scenario("resume", "R clients disconnect, messages pile up, all reconnect", "imserver.bench.scenarios.resume"),
     )

@@ -41,6 +41,8 @@ class Options:
     idle_users: int | None = None
     resume_clients: int = 100
     resume_messages: int = 5
+    followers: int = 1000
+    posts: int = 5
     body_chars: int = 100
     workers: int = 1  # load processes; 0 runs the load inside the bench process
     progress: bool | None = None  # None: when stderr is a terminal
