@@ -183,25 +183,12 @@ def cmd_export_sanctions(args: argparse.Namespace, settings: Settings) -> int:
     """
     from datetime import UTC, datetime
 
-    from .domain.errors import ImserverError
-
     until = args.until or datetime.now(UTC)
 
     async def run(services):
         return await services.regulator.export(since=args.since, until=until, fmt=args.format)
 
-    try:
-        export = asyncio.run(_with_services(settings, run))
-    except ImserverError as exc:
-        print(f"export failed: {exc.code.value}: {exc.detail}", file=sys.stderr)
-        return 1
-    if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as out:
-            out.write(export.body)
-    else:
-        sys.stdout.write(export.body)
-    print(f"{export.count} records", file=sys.stderr)
-    return 0
+    return _write_export(settings, args, run, "records")
 
 
 def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
@@ -210,12 +197,18 @@ def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
     The same bytes as ``GET /admin/v1/public-accounts/filings``; the export is
     written to the audit chain (actor: system).
     """
-    from .domain.errors import ImserverError
 
     async def run(services):
         return await services.public_accounts.export_filings(
             None, fmt=args.format, include_superseded=args.include_superseded
         )
+
+    return _write_export(settings, args, run, "filing records")
+
+
+def _write_export(settings: Settings, args: argparse.Namespace, run, what: str) -> int:
+    """Run an export use case and write its body to --output or stdout; the count to stderr."""
+    from .domain.errors import ImserverError
 
     try:
         export = asyncio.run(_with_services(settings, run))
@@ -227,7 +220,7 @@ def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
             out.write(export.body)
     else:
         sys.stdout.write(export.body)
-    print(f"{export.count} filing records", file=sys.stderr)
+    print(f"{export.count} {what}", file=sys.stderr)
     return 0
 
 
