@@ -62,12 +62,16 @@ async def test_new_agreement_blocks_until_accepted_without_reconnect(server, cli
     admin = await operator(client, server.services, Role.ADMIN)
     a, b = await connect(server, alice), await connect(server, bob)
     try:
-        assert (await a.send("before", to_user=bob["id"])).status == "accepted"
+        before = await a.send("before", to_user=bob["id"])
+        assert before.status == "accepted"
         r = await client.post("/admin/v1/agreements", json={"text": AGREEMENT_V2}, headers=admin["headers"])
         assert r.status_code == 201
         version = r.json()["version"]
         ack = await a.send("after", to_user=bob["id"])
         assert (ack.status, ack.reason) == ("rejected", "agreement_not_accepted")
+        # A retry of a send stored before the new version gets its first ack back.
+        retry = await a.send("before", to_user=bob["id"], client_msg_id=before.client_msg_id)
+        assert (retry.status, retry.duplicate, retry.message_id) == ("accepted", True, before.message_id)
         r = await client.post("/api/v1/agreement/accept", json={"version": version}, headers=alice["headers"])
         assert r.status_code == 204
         assert (await a.send("accepted now", to_user=bob["id"])).status == "accepted"

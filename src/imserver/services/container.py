@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from ..config import Settings
 from ..domain.clock import Clock, SystemClock
+from ..domain.errors import PolicyDenied
 from ..domain.policy_types import Outgoing, OutgoingKind
 from ..domain.principals import Principal
 from ..policy import DEFAULT_ORDER, Pipeline, Rate, RateLimits, builtin_checks, load_plugins, merge_registries
@@ -129,7 +130,16 @@ class Services:
         """
         kind = OutgoingKind.MESSAGE_GROUP if to_kind == "group" else OutgoingKind.MESSAGE_DIRECT
         outgoing = Outgoing(kind, sender_id, body)
-        verdict = await self.policy.check(outgoing)
+        try:
+            verdict = await self.policy.check(outgoing)
+        except PolicyDenied:
+            # A retry of a send stored before the refusal applied (say, before a
+            # sanction) gets its first ack back, not the refusal. Looked up only
+            # on a deny, so the hot path pays nothing for it.
+            stored = await self.messaging.find_sent(sender_id, client_msg_id)
+            if stored is None:
+                raise
+            return _already(stored)
         future = await self.messaging.enqueue(
             sender_id=sender_id,
             client_msg_id=client_msg_id,
@@ -183,6 +193,10 @@ class Services:
     async def _local_token_revoked(self, token_hash: str) -> None:
         for listener in self.token_listeners:
             await listener(token_hash)
+
+
+async def _already(stored) -> tuple:
+    return stored, None
 
 
 def build_pipeline(settings: Settings) -> Pipeline:

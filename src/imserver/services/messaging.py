@@ -174,6 +174,11 @@ class Messaging:
         self._pending_nicknames[sender_id] = sender.nickname
         return self.writer.enqueue(message)
 
+    async def find_sent(self, sender_id: int, client_msg_id: str) -> Stored | None:
+        """The stored message of an earlier send with this client_msg_id, if any."""
+        async with self.db.transaction() as conn:
+            return await msg_store.find_sent(conn, sender_id, client_msg_id)
+
     def _committed(self, batch: list[NewMessage], results: list[Stored]) -> None:
         """Writer callback, right after a batch commits: hand the entries to fan-out, in seq order."""
         events: list[InboxEvent] = []

@@ -175,6 +175,10 @@ async def record_review(conn: AsyncConnection, message_id: int, *, review: str, 
     )
 
 
+async def find_sent(conn: AsyncConnection, sender_id: int, client_msg_id: str) -> Stored | None:
+    return (await _existing(conn, {(sender_id, client_msg_id)})).get((sender_id, client_msg_id))
+
+
 async def _existing(conn: AsyncConnection, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Stored]:
     q = (
         select(
