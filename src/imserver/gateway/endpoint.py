@@ -52,7 +52,7 @@ def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
 
 @router.websocket("/ws")
 async def websocket_endpoint(ws: WebSocket) -> None:
-    services = ws.app.state.services
+    services = ws.app.state.services  # scope["app"], set by the framework before any middleware
     if not origin_allowed(ws.headers.get("origin"), services.settings.allowed_origins):
         # Closing before accept() makes the server answer the upgrade with 403.
         await ws.close(code=protocol.CLOSE_POLICY)
@@ -60,3 +60,23 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     await ws.accept()
     client_ip = ws.client.host if ws.client else None
     await Connection(services, ws.app.state.hub, StarletteTransport(ws), client_ip=client_ip).run()
+
+
+class WebSocketFastPath:
+    """ASGI middleware that hands ``/ws`` upgrades straight to the endpoint.
+
+    Every frame a connection sends would otherwise pass through the framework's
+    per-message wrappers (exception handling, the async exit stack, routing)
+    that a WebSocket carrying thousands of frames a second does not need.
+    Everything else goes on to the app unchanged.
+    """
+
+    def __init__(self, app, path: str = "/ws") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == self.path:
+            await websocket_endpoint(WebSocket(scope, receive, send))
+            return
+        await self.app(scope, receive, send)
