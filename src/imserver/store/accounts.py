@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.enums import PrincipalKind, RealNameStatus, UserStatus
+from .db import insert_unique
 from .tables import agreement_acceptances, inbox_counters, operators, sessions, users
 
 
@@ -75,16 +76,12 @@ async def acceptances(conn: AsyncConnection, user_id: int):
 
 
 async def insert_operator(conn: AsyncConnection, *, handle: str, password_hash: str, role: str, now: datetime) -> int | None:
-    try:
-        async with conn.begin_nested():
-            result = await conn.execute(
-                insert(operators)
-                .values(handle=handle, password_hash=password_hash, role=role, created_at=now)
-                .returning(operators.c.id)
-            )
-            return result.scalar_one()
-    except IntegrityError:
-        return None
+    return await insert_unique(
+        conn,
+        insert(operators)
+        .values(handle=handle, password_hash=password_hash, role=role, created_at=now)
+        .returning(operators.c.id),
+    )
 
 
 async def get_operator(conn: AsyncConnection, operator_id: int):

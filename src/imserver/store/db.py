@@ -81,6 +81,18 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", search_path: str 
     )
 
 
+async def insert_unique(conn: AsyncConnection, statement) -> int | None:
+    """Run an INSERT ... RETURNING id in a savepoint; None if a unique key refused it.
+
+    The savepoint keeps the caller's transaction usable after the refusal.
+    """
+    try:
+        async with conn.begin_nested():
+            return (await conn.execute(statement)).scalar_one()
+    except IntegrityError:
+        return None
+
+
 def _is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, IntegrityError):
         return False

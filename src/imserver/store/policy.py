@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .tables import filter_terms, policy_decisions, sanction_events, sanctions, users
+from .sanctions import ended, has_event
+from .tables import filter_terms, policy_decisions, sanctions, users
 
-# Events after which a sanction no longer applies.
-ENDING_EVENTS = ("lifted", "expired", "overturned")
 
 
 async def user_facts(conn: AsyncConnection, user_id: int):
@@ -29,10 +28,7 @@ async def user_facts(conn: AsyncConnection, user_id: int):
 
 async def open_sanctions(conn: AsyncConnection, subject_kind: str, subject_id: int):
     """Sanctions of a subject that no event has ended, with whether they were confirmed."""
-    ended = exists().where(
-        sanction_events.c.sanction_id == sanctions.c.id, sanction_events.c.kind.in_(ENDING_EVENTS)
-    )
-    confirmed = exists().where(sanction_events.c.sanction_id == sanctions.c.id, sanction_events.c.kind == "confirmed")
+    confirmed = has_event("confirmed")
     q = (
         select(
             sanctions.c.id,
@@ -42,7 +38,7 @@ async def open_sanctions(conn: AsyncConnection, subject_kind: str, subject_id: i
             sanctions.c.needs_confirmation,
             confirmed.label("confirmed"),
         )
-        .where(sanctions.c.subject_kind == subject_kind, sanctions.c.subject_id == subject_id, ~ended)
+        .where(sanctions.c.subject_kind == subject_kind, sanctions.c.subject_id == subject_id, ~ended())
         .order_by(sanctions.c.id)
     )
     return (await conn.execute(q)).mappings().all()

@@ -17,20 +17,22 @@ import json
 from datetime import datetime
 
 from sqlalchemy import and_, exists, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .db import insert_unique
 from .tables import appeals, messages, sanction_events, sanctions
 
 # Events after which a sanction no longer applies (same set as store/policy.py).
 ENDING_EVENTS = ("lifted", "expired", "overturned")
 
 
-def _ended():
+def ended():
+    """SQL: this sanction has an event that ended it (lifted, expired, overturned)."""
     return exists().where(sanction_events.c.sanction_id == sanctions.c.id, sanction_events.c.kind.in_(ENDING_EVENTS))
 
 
-def _event(kind: str):
+def has_event(kind: str):
+    """SQL: this sanction has an event of `kind` (e.g. "confirmed")."""
     return exists().where(sanction_events.c.sanction_id == sanctions.c.id, sanction_events.c.kind == kind)
 
 
@@ -117,7 +119,7 @@ async def for_subject(conn: AsyncConnection, subject_kind: str, subject_id: int)
 
 async def count_strikes(conn: AsyncConnection, subject_kind: str, subject_id: int, since: datetime) -> int:
     """Sanctions that took effect since `since` and were not overturned (the escalation hint)."""
-    took_effect = or_(sanctions.c.needs_confirmation.is_(False), _event("confirmed"))
+    took_effect = or_(sanctions.c.needs_confirmation.is_(False), has_event("confirmed"))
     q = (
         select(func.count())
         .select_from(sanctions)
@@ -126,7 +128,7 @@ async def count_strikes(conn: AsyncConnection, subject_kind: str, subject_id: in
             sanctions.c.subject_id == subject_id,
             sanctions.c.starts_at >= since,
             took_effect,
-            ~_event("overturned"),
+            ~has_event("overturned"),
         )
     )
     return (await conn.execute(q)).scalar_one()
@@ -136,7 +138,7 @@ async def due_for_expiry(conn: AsyncConnection, now: datetime, limit: int) -> li
     """Ids of sanctions whose end has passed and that no event has ended yet."""
     q = (
         select(sanctions.c.id)
-        .where(sanctions.c.ends_at.is_not(None), sanctions.c.ends_at <= now, ~_ended())
+        .where(sanctions.c.ends_at.is_not(None), sanctions.c.ends_at <= now, ~ended())
         .order_by(sanctions.c.ends_at, sanctions.c.id)
         .limit(limit)
     )
@@ -146,7 +148,7 @@ async def due_for_expiry(conn: AsyncConnection, now: datetime, limit: int) -> li
 async def awaiting_confirmation(conn: AsyncConnection, limit: int) -> list[dict]:
     q = (
         select(sanctions)
-        .where(sanctions.c.needs_confirmation.is_(True), ~_event("confirmed"), ~_ended())
+        .where(sanctions.c.needs_confirmation.is_(True), ~has_event("confirmed"), ~ended())
         .order_by(sanctions.c.id)
         .limit(limit)
     )
@@ -161,8 +163,8 @@ async def other_confirmed_closure(conn: AsyncConnection, subject_kind: str, subj
             sanctions.c.subject_id == subject_id,
             sanctions.c.kind == "close_account",
             sanctions.c.id != but,
-            _event("confirmed"),
-            ~_ended(),
+            has_event("confirmed"),
+            ~ended(),
         )
     )
     return bool((await conn.execute(q)).scalar())
@@ -182,16 +184,12 @@ async def insert_appeal(
     conn: AsyncConnection, *, sanction_id: int, user_id: int, text: str, now: datetime
 ) -> int | None:
     """The new appeal's id, or None if this sanction was appealed already (one each)."""
-    try:
-        async with conn.begin_nested():
-            result = await conn.execute(
-                insert(appeals)
-                .values(sanction_id=sanction_id, user_id=user_id, text=text, filed_at=now)
-                .returning(appeals.c.id)
-            )
-            return result.scalar_one()
-    except IntegrityError:
-        return None
+    return await insert_unique(
+        conn,
+        insert(appeals)
+        .values(sanction_id=sanction_id, user_id=user_id, text=text, filed_at=now)
+        .returning(appeals.c.id),
+    )
 
 
 async def get_appeal(conn: AsyncConnection, appeal_id: int):

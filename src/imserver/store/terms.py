@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .db import insert_unique
 from .tables import filter_terms
 
 
@@ -20,16 +20,12 @@ async def insert_term(
     conn: AsyncConnection, *, list_name: str, term: str, action: str, created_by: int, now: datetime
 ) -> int | None:
     """The new term's id, or None if the list holds this term already."""
-    try:
-        async with conn.begin_nested():
-            result = await conn.execute(
-                insert(filter_terms)
-                .values(list_name=list_name, term=term, action=action, created_by=created_by, created_at=now)
-                .returning(filter_terms.c.id)
-            )
-            return result.scalar_one()
-    except IntegrityError:
-        return None
+    return await insert_unique(
+        conn,
+        insert(filter_terms)
+        .values(list_name=list_name, term=term, action=action, created_by=created_by, created_at=now)
+        .returning(filter_terms.c.id),
+    )
 
 
 async def terms_in(conn: AsyncConnection, list_name: str, terms: list[str]) -> set[str]:
