@@ -1,7 +1,7 @@
 """Messages and inbox streams: the durable half of the delivery model.
 
-``write_batch`` commits a group of sends in the caller's transaction: each new
-message is stored once, and every recipient (the sender's own devices included)
+A group of sends is committed by :mod:`imserver.store.batch` (one trip to the
+database per batch; the rules below are the same there): each new message is stored once, and every recipient (the sender's own devices included)
 gets an inbox entry whose ``seq`` comes from the recipient's counter row, read
 and bumped inside the same transaction. Counter rows are locked in user-id order,
 so concurrent batches on several nodes cannot deadlock, and positions become
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .tables import conversations, inbox, inbox_counters, messages, policy_decisions, read_marks, users
@@ -44,71 +44,6 @@ class Stored:
     duplicate: bool  # an earlier send with this client_msg_id was returned instead
     sender_seq: int | None  # the sender's own inbox position of the message
     seqs: dict[int, int] = field(default_factory=dict)  # recipient -> inbox seq (new messages only)
-
-
-async def write_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[Stored]:
-    """Store a batch; returns one Stored per input, in order. Retried sends come back as duplicates."""
-    results: list[Stored | None] = [None] * len(batch)
-    # 1. Idempotency: sends already stored (a retry), and repeats inside this batch.
-    keys = {(m.sender_id, m.client_msg_id) for m in batch}
-    existing = await _existing(conn, keys)
-    first_in_batch: dict[tuple[int, str], int] = {}
-    fresh: list[int] = []
-    for i, m in enumerate(batch):
-        key = (m.sender_id, m.client_msg_id)
-        if key in existing:
-            results[i] = existing[key]
-        elif key in first_in_batch:
-            continue  # filled from the first occurrence below
-        else:
-            first_in_batch[key] = i
-            fresh.append(i)
-    if fresh:
-        # 2. Store each message once.
-        rows = [
-            {
-                "conversation_id": batch[i].conversation_id,
-                "sender_id": batch[i].sender_id,
-                "client_msg_id": batch[i].client_msg_id,
-                "body": batch[i].body,
-                "status": batch[i].status,
-                "created_at": batch[i].created_at,
-            }
-            for i in fresh
-        ]
-        ids = await _insert_messages(conn, rows)
-        # 3. Positions in every recipient's inbox.
-        delivered = [(mid, batch[i].recipients) for i, mid in zip(fresh, ids, strict=True)
-                     if batch[i].status == DELIVERED]
-        positions = iter(await append_to_inboxes(conn, delivered))
-        for i, mid in zip(fresh, ids, strict=True):
-            m = batch[i]
-            seqs = next(positions) if m.status == DELIVERED else {}
-            results[i] = Stored(mid, m.conversation_id, m.created_at, m.status, False, seqs.get(m.sender_id), seqs)
-    for i, m in enumerate(batch):
-        if results[i] is None:
-            first = results[first_in_batch[(m.sender_id, m.client_msg_id)]]
-            results[i] = Stored(
-                first.message_id, first.conversation_id, first.created_at, first.status, True, first.sender_seq
-            )
-    return results  # type: ignore[return-value]
-
-
-async def _insert_messages(conn: AsyncConnection, rows: list[dict]) -> list[int]:
-    """Insert a batch of messages in one round trip; their ids, in order.
-
-    PostgreSQL returns the ids of a multi-row INSERT in parameter order. SQLite
-    cannot promise that order, so SQLAlchemy would insert row by row there (one
-    trip to the driver thread each, 60% of a batch's time); SQLite has a single
-    writer, so the ids are assigned here from the current maximum instead.
-    """
-    if conn.dialect.name != "sqlite":
-        result = await conn.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows)
-        return list(result.scalars().all())
-    first = ((await conn.execute(select(func.max(messages.c.id)))).scalar() or 0) + 1
-    ids = list(range(first, first + len(rows)))
-    await conn.execute(insert(messages), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
-    return ids
 
 
 async def append_to_inboxes(

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from ..domain.errors import Unavailable
+from .batch import batch_store
 from .db import Database
-from .messages import NewMessage, Stored, write_batch
+from .messages import NewMessage, Stored
 
 log = logging.getLogger("imserver.writer")
 
@@ -65,6 +66,7 @@ class MessageWriter:
         unsafe_commit_delay: float = UNSAFE_COMMIT_DELAY,
     ) -> None:
         self.db = db
+        self.store = batch_store(db)  # one trip to the database per batch
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.on_commit = on_commit
@@ -91,6 +93,7 @@ class MessageWriter:
         self._queue.put_nowait(None)
         await self._task
         self._task = None
+        await self.store.close()
 
     def enqueue(self, message: NewMessage) -> asyncio.Future[Stored]:
         """Queue a message; the future resolves after its batch commits.
@@ -128,16 +131,19 @@ class MessageWriter:
     async def _commit(self, batch: list[_Item]) -> None:
         msgs = [item.message for item in batch]
         published = False
+        before_commit = None
+        if self.unsafe_ack_before_commit:
+            # Test-only (module docstring): ack first, then commit late, so a
+            # kill in between loses acknowledged messages.
+            async def before_commit(results: list[Stored]) -> None:
+                nonlocal published
+                self._publish(batch, msgs, results)
+                published = True
+                await asyncio.sleep(self.unsafe_commit_delay)
+
         for attempt in range(RACE_RETRIES + 1):
             try:
-                async with self.db.transaction() as conn:
-                    results = await write_batch(conn, msgs)
-                    if self.unsafe_ack_before_commit:
-                        # Test-only (module docstring): ack first, then commit late,
-                        # so a kill in between loses acknowledged messages.
-                        self._publish(batch, msgs, results)
-                        published = True
-                        await asyncio.sleep(self.unsafe_commit_delay)
+                results = await self.store.write(msgs, before_commit)
                 break
             except IntegrityError:
                 if attempt < RACE_RETRIES:
