@@ -213,6 +213,7 @@ async def server(settings, db, clock):
         host="127.0.0.1",
         port=free_port(),
         log_level="warning",
+        ws="websockets-sansio",  # as `imserver serve`
         ws_per_message_deflate=False,
         ws_max_size=settings.max_frame_bytes,
         lifespan="on",

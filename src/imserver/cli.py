@@ -47,6 +47,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=host,
         port=port,
         log_level=args.log_level,
+        ws="websockets-sansio",  # gateway.endpoint writes frames straight into this protocol
         ws_per_message_deflate=False,  # issue 3: off by default (CPU and CRIME-style leaks)
         ws_max_size=settings.max_frame_bytes,  # a larger frame closes the socket with 1009
         # Idle sockets are pinged; one that does not answer in time is dropped.

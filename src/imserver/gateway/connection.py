@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from ..domain.enums import PrincipalKind
-from ..domain.errors import Code, ImserverError, Unauthenticated
+from ..domain.errors import Code, ImserverError, Unauthenticated, Unavailable
 from ..services.events import InboxEvent
 from . import protocol
 from .hub import msg_frame
@@ -39,6 +39,13 @@ log = logging.getLogger("imserver.gateway")
 # Sends one connection may have queued for commit before its reader stops
 # reading: enough to pipeline a burst, small enough to bound memory per socket.
 MAX_INFLIGHT_SENDS = 256
+# The writer hands the socket at most this many bytes of queued frames at a
+# time, and waits while more than this is still unsent: a consumer that does
+# not read then backs up into the bounded outbox (and is closed as too slow)
+# instead of into an unbounded socket buffer.
+WRITE_CHUNK_BYTES = 64 * 1024
+WRITE_BUFFER_HIGH = 256 * 1024
+WRITE_BUFFER_POLL = 0.01
 # A close that flushes queued frames first (a revoked token's last notice) gives
 # up flushing after this long: "closed within a second" (issue 3).
 CLOSE_FLUSH_SECONDS = 0.5
@@ -51,6 +58,12 @@ class Transport(Protocol):
         """The next message; None once the peer has gone."""
 
     async def send(self, data: bytes) -> None: ...
+
+    async def send_many(self, frames: list[bytes]) -> None:
+        """Send frames in order (in as few socket writes as the transport can)."""
+
+    def write_buffered(self) -> int:
+        """Bytes handed to the socket layer and not yet sent (0 when unknown)."""
 
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -144,17 +157,20 @@ class Connection:
                     with contextlib.suppress(Exception):  # the peer may be gone already
                         await self.transport.close(code, reason)
                     return
-            data = self.outbox.pop()
-            if data is None:
+            if self.transport.write_buffered() > WRITE_BUFFER_HIGH:
+                await asyncio.sleep(WRITE_BUFFER_POLL)  # the peer is not reading: let the outbox fill
+                continue
+            frames = self.outbox.pop_many(WRITE_CHUNK_BYTES)
+            if not frames:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             try:
                 if deadline is not None:
                     async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                        await self.transport.send(data)
+                        await self.transport.send_many(frames)
                 else:
-                    await self.transport.send(data)
+                    await self.transport.send_many(frames)
             except Exception:  # noqa: BLE001 - a dead peer: stop writing
                 if self._closing is None:
                     self._closing = (protocol.CLOSE_GOING_AWAY, "", False)
@@ -347,7 +363,7 @@ class Connection:
         await self._inflight.acquire()
         self._awaiting[frame.client_msg_id] = frame.id
         try:
-            future = await self.services.send_message(
+            future, decision = await self.services.send_message(
                 sender_id=self.user_id,
                 client_msg_id=frame.client_msg_id,
                 to_kind=frame.to.kind,
@@ -360,17 +376,24 @@ class Connection:
             self._awaiting.pop(frame.client_msg_id, None)
             self.push(protocol.encode(self._rejected(frame, exc)))
             return
-        self._tg.create_task(self._ack_when_committed(frame, future))
+        # A callback, not a task per send: most acks go out from push_live.
+        future.add_done_callback(lambda f: self._committed(frame, f, decision))
 
-    async def _ack_when_committed(self, frame: protocol.Send, future) -> None:
-        try:
-            stored, decision = await future
-        except ImserverError as exc:
+    def _committed(self, frame: protocol.Send, future: asyncio.Future, decision) -> None:
+        self._inflight.release()
+        if future.cancelled():
             self._awaiting.pop(frame.client_msg_id, None)
-            self.push(protocol.encode(self._rejected(frame, exc)))
             return
-        finally:
-            self._inflight.release()
+        exc = future.exception()
+        if exc is not None:
+            self._awaiting.pop(frame.client_msg_id, None)
+            if isinstance(exc, ImserverError):
+                self.push(protocol.encode(self._rejected(frame, exc)))
+            else:
+                log.error("send of user %d failed", self.user_id, exc_info=exc)
+                self.push(protocol.encode(self._rejected(frame, Unavailable("the message could not be stored"))))
+            return
+        stored = future.result()
         if stored.sender_seq is not None and not stored.duplicate:
             return  # acked in stream order by push_live (or by the replay that re-reads it)
         # No new inbox entry for the sender: a retry of a stored send, or a held message.

@@ -19,10 +19,20 @@ router = APIRouter()
 
 
 class StarletteTransport:
-    __slots__ = ("ws",)
+    """Starlette's WebSocket as a :class:`Transport`.
+
+    Under uvicorn's sans-I/O WebSocket protocol (what ``imserver serve`` runs),
+    frames are written straight into that protocol's ``websockets`` connection:
+    the bytes we encoded are framed as they are (no str round trip), and a
+    batch of frames leaves in one socket write. Any other ASGI server gets the
+    same frames through ``websocket.send`` messages, one by one.
+    """
+
+    __slots__ = ("ws", "_proto")
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
+        self._proto = _sansio_protocol(ws)
 
     async def receive(self) -> str | bytes | None:
         try:
@@ -35,12 +45,45 @@ class StarletteTransport:
         return text if text is not None else message.get("bytes", b"")
 
     async def send(self, data: bytes) -> None:
-        # Our frames are JSON text; the WebSocket text opcode needs str.
-        await self.ws.send_text(data.decode())
+        await self.send_many((data,))
+
+    async def send_many(self, frames) -> None:
+        """Send text frames (UTF-8 JSON bytes) in order; raises once the peer is gone."""
+        proto = self._proto
+        if proto is None:
+            for data in frames:
+                # Our frames are JSON text; the ASGI text message needs str.
+                await self.ws.send({"type": "websocket.send", "text": data.decode()})
+            return
+        if proto.close_sent or proto.transport.is_closing():
+            raise ConnectionError("the WebSocket is closed")
+        conn = proto.conn
+        for data in frames:
+            conn.send_text(data)  # raises InvalidState once the peer has closed
+        proto.transport.write(b"".join(conn.data_to_send()))
+
+    def write_buffered(self) -> int:
+        """Bytes written but not yet taken by the socket (0 when unknown)."""
+        proto = self._proto
+        return proto.transport.get_write_buffer_size() if proto is not None else 0
 
     async def close(self, code: int, reason: str) -> None:
         if self.ws.application_state != WebSocketState.DISCONNECTED:
             await self.ws.close(code=code, reason=reason[:120])  # close reasons are capped at 123 bytes
+
+
+def _sansio_protocol(ws: WebSocket):
+    """uvicorn's sans-I/O protocol object behind this WebSocket, if that is what serves it."""
+    proto = getattr(getattr(ws, "_send", None), "__self__", None)
+    try:
+        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    except ImportError:  # pragma: no cover - uvicorn is a dependency
+        return None
+    if isinstance(proto, WebSocketsSansIOProtocol) and all(
+        hasattr(proto, a) for a in ("conn", "transport", "close_sent")
+    ):
+        return proto
+    return None
 
 
 def origin_allowed(origin: str | None, allowed: list[str]) -> bool:

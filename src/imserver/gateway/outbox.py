@@ -42,6 +42,18 @@ class Outbox:
         self.size -= len(data)
         return data
 
+    def pop_many(self, max_bytes: int) -> list[bytes]:
+        """Frames from the head, in order, up to about max_bytes (at least one if any)."""
+        out: list[bytes] = []
+        taken = 0
+        frames = self._frames
+        while frames and (not out or taken + len(frames[0][0]) <= max_bytes):
+            data, _ = frames.popleft()
+            taken += len(data)
+            out.append(data)
+        self.size -= taken
+        return out
+
     def has_room(self, fraction: float = 0.5) -> bool:
         """True while under `fraction` of the bound (replay waits for this)."""
         return self.size <= self.limit * fraction

@@ -121,12 +121,12 @@ class Services:
 
     async def send_message(
         self, *, sender_id: int, client_msg_id: str, to_kind: str, to_id: int, body: str, origin: int = 0
-    ) -> Awaitable[tuple]:
+    ) -> tuple[asyncio.Future, object]:
         """The send use case up to the queue: policy, then the group-commit writer.
 
         A denied send raises PolicyDenied (recorded, nothing stored); a held one
-        is stored as held and not delivered. Returns an awaitable of
-        (Stored, Decision) that resolves after the commit.
+        is stored as held and not delivered. Returns (a future of the Stored
+        message, resolved after the commit; the policy Decision or None).
         """
         kind = OutgoingKind.MESSAGE_GROUP if to_kind == "group" else OutgoingKind.MESSAGE_DIRECT
         outgoing = Outgoing(kind, sender_id, body)
@@ -139,7 +139,9 @@ class Services:
             stored = await self.messaging.find_sent(sender_id, client_msg_id)
             if stored is None:
                 raise
-            return _already(stored)
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(stored)
+            return done, None
         future = await self.messaging.enqueue(
             sender_id=sender_id,
             client_msg_id=client_msg_id,
@@ -149,13 +151,15 @@ class Services:
             origin=origin,
             held=verdict.held,
         )
-        return self._committed(future, outgoing, verdict)
+        if verdict.held:  # rare: the decision is recorded against the stored message
+            future = asyncio.ensure_future(self._record_held(future, outgoing, verdict))
+        return future, verdict.decision
 
-    async def _committed(self, future: asyncio.Future, outgoing: Outgoing, verdict) -> tuple:
+    async def _record_held(self, future: asyncio.Future, outgoing: Outgoing, verdict):
         stored = await future
-        if verdict.held and not stored.duplicate:
+        if not stored.duplicate:
             await self.policy.record(outgoing, verdict.decision, message_id=stored.message_id)
-        return stored, verdict.decision
+        return stored
 
     def health(self) -> dict[str, str]:
         """Component health beside the database's, for /healthz."""
@@ -193,10 +197,6 @@ class Services:
     async def _local_token_revoked(self, token_hash: str) -> None:
         for listener in self.token_listeners:
             await listener(token_hash)
-
-
-async def _already(stored) -> tuple:
-    return stored, None
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
