@@ -17,21 +17,16 @@ if TYPE_CHECKING:
     from .connection import Connection
 
 
-def msg_frame(event: InboxEvent) -> bytes:
-    m = event.message
-    return protocol.encode(
-        protocol.Msg(
-            seq=event.seq,
-            message_id=m.message_id,
-            conversation_id=m.conversation_id,
-            conversation_kind=m.conversation_kind,
-            sender_id=m.sender_id,
-            sender_nickname=m.sender_nickname,
-            body=m.body,
-            client_msg_id=m.client_msg_id,
-            sent_at=m.sent_at,
-        )
+def msg_tail(m) -> bytes:
+    """The recipient-independent part of a message's ``msg`` frame (protocol.msg_tail)."""
+    return protocol.msg_tail(
+        m.message_id, m.conversation_id, m.conversation_kind, m.sender_id, m.sender_nickname, m.body,
+        m.client_msg_id, m.sent_at,
     )
+
+
+def msg_frame(event: InboxEvent, tail: bytes | None = None) -> bytes:
+    return protocol.msg_with_seq(event.seq, tail if tail is not None else msg_tail(event.message))
 
 
 def post_frame(view: PostView, *, tombstone: bool = False) -> bytes:
@@ -85,10 +80,16 @@ class Hub:
     # -- Fanout ---------------------------------------------------------------------
 
     def inbox(self, events: list[InboxEvent]) -> None:
+        tails: dict[int, bytes] = {}  # message id -> its frame after the seq, encoded once
+        by_user = self._by_user
         for event in events:
-            conns = self._by_user.get(event.user_id)
+            conns = by_user.get(event.user_id)
             if conns:
-                frame = msg_frame(event)  # once, for all of the user's devices
+                mid = event.message.message_id
+                tail = tails.get(mid)
+                if tail is None:
+                    tail = tails[mid] = msg_tail(event.message)
+                frame = protocol.msg_with_seq(event.seq, tail)  # once, for all of the user's devices
                 for conn in tuple(conns):
                     conn.push_live(event, frame)
 

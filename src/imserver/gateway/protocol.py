@@ -656,22 +656,57 @@ def _to_wire(frame: Any) -> dict[str, Any]:
 def encode(frame: ServerFrame) -> bytes:
     """Encode a server frame as UTF-8 JSON, ready to send as a text frame."""
     if type(frame) is Msg:  # the hot path of fan-out: written out by hand
-        return orjson.dumps(
-            {
-                "type": "msg",
-                "seq": frame.seq,
-                "message_id": frame.message_id,
-                "conversation_id": frame.conversation_id,
-                "conversation_kind": frame.conversation_kind,
-                "from": {"id": frame.sender_id, "nickname": frame.sender_nickname},
-                "body": frame.body,
-                "client_msg_id": frame.client_msg_id,
-                "sent_at": frame.sent_at,
-            }
+        return msg_with_seq(
+            frame.seq,
+            msg_tail(
+                frame.message_id,
+                frame.conversation_id,
+                frame.conversation_kind,
+                frame.sender_id,
+                frame.sender_nickname,
+                frame.body,
+                frame.client_msg_id,
+                frame.sent_at,
+            ),
         )
     if type(frame) not in _SERVER_TYPES:
         raise TypeError(f"not a server frame: {type(frame).__name__}")
     return orjson.dumps(_to_wire(frame))
+
+
+_MSG_HEAD = b'{"type":"msg","seq":'
+
+
+def msg_tail(
+    message_id: int,
+    conversation_id: int,
+    conversation_kind: str,
+    sender_id: int,
+    sender_nickname: str,
+    body: str,
+    client_msg_id: str,
+    sent_at: str,
+) -> bytes:
+    """A ``msg`` frame's bytes after its ``seq``: the same for every recipient of a message.
+
+    Fan-out encodes it once per message and each recipient's frame with
+    :func:`msg_with_seq`; ``encode(Msg(...))`` gives the same bytes.
+    """
+    return b"," + orjson.dumps(
+        {
+            "message_id": message_id,
+            "conversation_id": conversation_id,
+            "conversation_kind": conversation_kind,
+            "from": {"id": sender_id, "nickname": sender_nickname},
+            "body": body,
+            "client_msg_id": client_msg_id,
+            "sent_at": sent_at,
+        }
+    )[1:]
+
+
+def msg_with_seq(seq: int, tail: bytes) -> bytes:
+    return b"%s%d%s" % (_MSG_HEAD, seq, tail)
 
 
 def encode_client(frame: ClientFrame) -> bytes:
