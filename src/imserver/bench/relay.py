@@ -2,7 +2,8 @@
 
 Same stack as imserver's gateway (uvicorn and its WebSocket layer, Starlette's
 ``WebSocket``, orjson, one bounded-in-spirit outbox and writer task per
-connection), none of its work: no authentication (the ``auth`` token is taken as
+connection, and the gateway's own transport, which hands queued frames to
+uvicorn's protocol in one socket write), none of its work: no authentication (the ``auth`` token is taken as
 the user id), no policy, no storage. It speaks just enough of protocol v1 for
 the bench's client to drive it unchanged:
 
@@ -38,6 +39,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..gateway.endpoint import StarletteTransport
+
 # The ack and msg carry a fixed sent_at: the relay keeps no clock work either.
 FAKE_TIME = "1970-01-01T00:00:00+00:00"
 
@@ -45,10 +48,11 @@ FAKE_TIME = "1970-01-01T00:00:00+00:00"
 class _Peer:
     """One relay connection: who it is and its outbound queue."""
 
-    __slots__ = ("frames", "user_id", "wake", "ws")
+    __slots__ = ("frames", "transport", "user_id", "wake", "ws")
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
+        self.transport = StarletteTransport(ws)  # the gateway's write path
         self.user_id = 0
         self.frames: deque[bytes] = deque()
         self.wake = asyncio.Event()
@@ -212,11 +216,14 @@ def create_app() -> Starlette:
 
     async def _writer(peer: _Peer) -> None:
         while True:
-            while peer.frames:
+            if peer.frames:
+                frames = list(peer.frames)
+                peer.frames.clear()
                 try:
-                    await peer.ws.send_text(peer.frames.popleft().decode())
+                    await peer.transport.send_many(frames)
                 except Exception:  # noqa: BLE001 - the peer went away; the reader ends too
                     return
+                continue
             peer.wake.clear()
             await peer.wake.wait()
 
@@ -243,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         log_level="warning",
+        ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=64 * 1024,
     )
