@@ -62,6 +62,9 @@ class Transport(Protocol):
     async def send_many(self, frames: list[bytes]) -> None:
         """Send frames in order (in as few socket writes as the transport can)."""
 
+    def write_now(self, frames: list[bytes]) -> bool:
+        """Write frames at once without awaiting, if the transport can; False if it cannot."""
+
     def write_buffered(self) -> int:
         """Bytes handed to the socket layer and not yet sent (0 when unknown)."""
 
@@ -85,9 +88,16 @@ class Connection:
         self.token_hash: str | None = None
         self.outbox = Outbox(settings.outbound_queue_bytes)
         self.stream: InboxStream | None = None
-        self._wake = asyncio.Event()  # the writer has something to do
-        self._room = asyncio.Event()  # the outbox went below half (replay resumes)
-        self._authed = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        # Output: frames pushed in one turn of the event loop are written together
+        # at its end (_flush, a callback, not a task). The writer task exists only
+        # while writing needs to wait: the socket is backed up, the connection is
+        # closing, or the transport has no synchronous write.
+        self._flush_handle: asyncio.Handle | None = None
+        self._writer_task: asyncio.Task | None = None
+        self._wake = asyncio.Event()  # the writer task has something to do
+        self._room: asyncio.Event | None = None  # made when a replay waits for the outbox to drain
+        self._auth_deadline: asyncio.TimerHandle | None = None
         self._closing: tuple[int, str, bool] | None = None  # (code, reason, flush first)
         self._inflight = asyncio.Semaphore(MAX_INFLIGHT_SENDS)
         self._tg: asyncio.TaskGroup | None = None
@@ -107,20 +117,24 @@ class Connection:
     async def run(self) -> None:
         metrics = self.services.metrics
         metrics.connections.inc()
+        self._auth_deadline = self._loop.call_later(self.auth_timeout, self._auth_expired)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                writer = tg.create_task(self._writer(), name="ws-writer")
-                timer = tg.create_task(self._auth_timer(), name="ws-auth-timer")
+                if not self.transport.write_now([]):
+                    self._start_writer()  # no synchronous writes: the task does them all
                 await self._reader()
                 if self._closing is None:
                     self._closing = (protocol.CLOSE_NORMAL, "", False)  # the peer went away
-                self._wake.set()
-                timer.cancel()
+                self._auth_deadline.cancel()
                 if self._replay:
                     self._replay.cancel()
-                await writer
+                self._start_writer()  # it closes the socket
+                await self._writer_task
         finally:
+            self._auth_deadline.cancel()
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
             self.hub.remove(self)
             metrics.connections.dec()
 
@@ -139,15 +153,47 @@ class Connection:
             except ImserverError as exc:
                 self.push(protocol.encode(protocol.Error(exc.code.value, exc.detail, getattr(frame, "id", None))))
 
-    async def _auth_timer(self) -> None:
-        try:
-            await asyncio.wait_for(self._authed.wait(), self.auth_timeout)
-        except TimeoutError:
+    def _auth_expired(self) -> None:
+        if self.stream is None:
             self.close_soon(protocol.CLOSE_AUTH_TIMEOUT, "no auth frame in time")
 
+    def _start_writer(self) -> None:
+        if self._writer_task is None and self._tg is not None:
+            self._writer_task = self._tg.create_task(self._writer(), name="ws-writer")
+        self._wake.set()
+
+    def _flush(self) -> None:
+        """End of the loop turn: write what was pushed, unless writing must wait (then the task does)."""
+        self._flush_handle = None
+        if self._writer_task is not None:
+            self._wake.set()
+            return
+        if self._closing is not None or self.transport.write_buffered() > WRITE_BUFFER_HIGH:
+            self._start_writer()
+            return
+        while frames := self.outbox.pop_many(WRITE_CHUNK_BYTES):
+            try:
+                self.transport.write_now(frames)
+            except Exception:  # noqa: BLE001 - a dead peer: the writer task closes
+                if self._closing is None:
+                    self._closing = (protocol.CLOSE_GOING_AWAY, "", False)
+                self._start_writer()
+                return
+            if self.transport.write_buffered() > WRITE_BUFFER_HIGH:
+                if len(self.outbox):
+                    self._start_writer()  # the peer is not reading: wait for it there
+                break
+        self._outbox_drained()
+
+    def _outbox_drained(self) -> None:
+        if self._room is not None and self.outbox.has_room():
+            self._room.set()
+
     async def _writer(self) -> None:
+        """Writes that must wait: a backed-up socket, a flush before close, a transport without write_now."""
         deadline: float | None = None
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        direct = self.transport.write_now([])
         while True:
             if self._closing is not None:
                 code, reason, flush = self._closing
@@ -162,6 +208,9 @@ class Connection:
                 continue
             frames = self.outbox.pop_many(WRITE_CHUNK_BYTES)
             if not frames:
+                if direct and self._closing is None:
+                    self._writer_task = None  # caught up: _flush writes again
+                    return
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -177,8 +226,7 @@ class Connection:
                 with contextlib.suppress(Exception):
                     await self.transport.close(self._closing[0], self._closing[1])
                 return
-            if self.outbox.has_room():
-                self._room.set()
+            self._outbox_drained()
 
     # -- output -------------------------------------------------------------------------
 
@@ -190,7 +238,8 @@ class Connection:
             self.services.metrics.slow_consumers_closed.inc()
             self.close_soon(protocol.CLOSE_SLOW_CONSUMER, "too slow: reconnect and sync from your cursor")
             return
-        self._wake.set()
+        if self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush)
 
     def push_live(self, event: InboxEvent, frame: bytes) -> None:
         """A committed inbox entry from fan-out (hub)."""
@@ -242,13 +291,19 @@ class Connection:
                     self.posts_delivered = view.position
                     self.push(post_frame(view))
                 if not self.outbox.has_room():
-                    self._room.clear()
-                    await self._room.wait()
+                    await self._wait_for_room()
                 if self._closing is not None:
                     return
             if len(views) < page_size:
                 break
         self._flush_posts()
+
+    async def _wait_for_room(self) -> None:
+        """A replay waits here while the outbox is over half full."""
+        if self._room is None:
+            self._room = asyncio.Event()
+        self._room.clear()
+        await self._room.wait()
 
     def _own_ack(self, event: InboxEvent) -> bytes:
         m = event.message
@@ -274,7 +329,7 @@ class Connection:
     def close_soon(self, code: int, reason: str, *, flush: bool = False) -> None:
         if self._closing is None:
             self._closing = (code, reason, flush)
-            self._wake.set()
+            self._start_writer()
 
     # -- frames -------------------------------------------------------------------------
 
@@ -326,7 +381,7 @@ class Connection:
         last_seq, received_seq = await self.services.messaging.cursors(self.user_id)
         self.stream.delivered = last_seq
         self.posts_delivered = await self._latest_post_position()
-        self._authed.set()
+        self._auth_deadline.cancel()
         self.push(
             protocol.encode(
                 protocol.Hello(
@@ -460,8 +515,7 @@ class Connection:
                     else:
                         self.push(self._own_ack(event) if own else msg_frame(event))
                 if not self.outbox.has_room():
-                    self._room.clear()
-                    await self._room.wait()
+                    await self._wait_for_room()
                 if self._closing is not None:
                     return
             out, again = stream.page_done(reached_end=len(events) < page_size)

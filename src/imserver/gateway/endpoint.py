@@ -49,18 +49,26 @@ class StarletteTransport:
 
     async def send_many(self, frames) -> None:
         """Send text frames (UTF-8 JSON bytes) in order; raises once the peer is gone."""
+        if self.write_now(frames):
+            return
+        for data in frames:
+            # Our frames are JSON text; the ASGI text message needs str.
+            await self.ws.send({"type": "websocket.send", "text": data.decode()})
+
+    def write_now(self, frames) -> bool:
+        """Write frames without awaiting, in one socket write; False if this server has no such path."""
         proto = self._proto
         if proto is None:
-            for data in frames:
-                # Our frames are JSON text; the ASGI text message needs str.
-                await self.ws.send({"type": "websocket.send", "text": data.decode()})
-            return
+            return False
+        if not frames:
+            return True
         if proto.close_sent or proto.transport.is_closing():
             raise ConnectionError("the WebSocket is closed")
         conn = proto.conn
         for data in frames:
             conn.send_text(data)  # raises InvalidState once the peer has closed
         proto.transport.write(b"".join(conn.data_to_send()))
+        return True
 
     def write_buffered(self) -> int:
         """Bytes written but not yet taken by the socket (0 when unknown)."""
