@@ -36,10 +36,15 @@ class StarletteTransport:
 
     async def receive(self) -> str | bytes | None:
         try:
-            message = await self.ws.receive()
+            if self._proto is not None:
+                # After accept() the server's own receive gives only frames and the
+                # disconnect; Starlette's state checks around it cost a tenth of a frame's handling.
+                message = await self._proto.receive()
+            else:
+                message = await self.ws.receive()
         except (WebSocketDisconnect, RuntimeError):
             return None
-        if message["type"] == "websocket.disconnect":
+        if message["type"] != "websocket.receive":
             return None
         text = message.get("text")
         return text if text is not None else message.get("bytes", b"")
@@ -88,7 +93,7 @@ def _sansio_protocol(ws: WebSocket):
     except ImportError:  # pragma: no cover - uvicorn is a dependency
         return None
     if isinstance(proto, WebSocketsSansIOProtocol) and all(
-        hasattr(proto, a) for a in ("conn", "transport", "close_sent")
+        hasattr(proto, a) for a in ("conn", "transport", "close_sent", "receive")
     ):
         return proto
     return None
