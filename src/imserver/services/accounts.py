@@ -208,7 +208,7 @@ class Accounts:
         if not token:
             raise Unauthenticated("a bearer token is required")
         token_hash = hash_token(token)
-        async with self.db.transaction() as conn:
+        async with self.db.read() as conn:
             session = await store.get_session(conn, token_hash)
             if (
                 session is None

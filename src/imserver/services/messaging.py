@@ -208,12 +208,12 @@ class Messaging:
     # -- read side ---------------------------------------------------------------
 
     async def cursors(self, user_id: int) -> tuple[int, int]:
-        async with self.db.transaction() as conn:
+        async with self.db.read() as conn:
             return await msg_store.counters(conn, user_id)
 
     async def inbox_after(self, user_id: int, after: int, limit: int) -> list[InboxEvent]:
         limit = max(1, min(limit, SYNC_PAGE_MAX))
-        async with self.db.transaction() as conn:
+        async with self.db.read() as conn:
             rows = await msg_store.inbox_after(conn, user_id, after, limit)
         return [
             InboxEvent(

@@ -127,13 +127,13 @@ class PublicAccounts:
 
     async def posts_after(self, user_id: int, after: int, limit: int) -> list[PostView]:
         """Posts of the accounts `user_id` follows with position > after, ascending; taken-down posts left out."""
-        async with self.db.transaction() as conn:
+        async with self.db.read() as conn:
             rows = await store.posts_after(conn, user_id, after, max(1, limit))
         return [await self._view(row) for row in rows]
 
     async def latest_position(self) -> int:
         """The last committed position of the posts stream (0: none yet)."""
-        async with self.db.transaction() as conn:
+        async with self.db.read() as conn:
             return await store.latest_position(conn)
 
     async def snapshot(self, account_id: int) -> PublicAccountSnapshot | None:

@@ -260,7 +260,9 @@ class PostgresBatchStore(BatchStore):
                 results = _pg_results(unique, await driver.fetch(_PG_CALL, *args))
                 await hook(results)
             return results
-        except asyncpg.IntegrityConstraintViolationError as exc:
+        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DeadlockDetectedError) as exc:
+            # A race with another node's writer over the same sends: the writer
+            # retries, and finds the other's results.
             raise IntegrityError("message batch", None, exc) from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError) as exc:
             if not isinstance(exc, asyncpg.PostgresError) or isinstance(exc, asyncpg.PostgresConnectionError):

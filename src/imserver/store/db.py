@@ -35,32 +35,17 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", search_path: str | None = None) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(
-            url, pool_size=SQLITE_POOL_SIZE, max_overflow=0, pool_timeout=POOL_TIMEOUT_SECONDS
-        )
         synchronous = sqlite_synchronous.upper()
         if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ValueError(f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {sqlite_synchronous!r}")
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised by every test
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={synchronous}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            cur.close()
-            # Take transaction control from the driver, whose implicit BEGIN breaks
-            # SAVEPOINT (SQLAlchemy's documented recipe for pysqlite/aiosqlite).
-            dbapi_conn.isolation_level = None
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _begin(conn) -> None:  # pragma: no cover - exercised by every test
-            # IMMEDIATE takes the write lock up front: another process (the CLI)
-            # then waits busy_timeout instead of failing on a lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
+        # IMMEDIATE takes the write lock up front: another process (the CLI)
+        # then waits busy_timeout instead of failing on a lock upgrade.
+        return _sqlite_engine(
+            url,
+            SQLITE_POOL_SIZE,
+            ["PRAGMA journal_mode=WAL", f"PRAGMA synchronous={synchronous}", "PRAGMA foreign_keys=ON"],
+            "BEGIN IMMEDIATE",
+        )
     connect_args: dict = {}
     # A `search_path` query parameter (postgresql+asyncpg://.../db?search_path=imserver)
     # runs imserver in a schema of its own; asyncpg takes it as a server setting,
@@ -101,27 +86,81 @@ def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+# SQLite readers beside the one writer connection. WAL lets them read while
+# the writer commits; without them a reconnect storm (1,000 clients, each
+# authenticating and reading its cursors and pages) queues on the writer's
+# single connection behind the message batches, until callers time out.
+SQLITE_READERS = 4
+
+
+def make_sqlite_reader(url: str) -> AsyncEngine | None:
+    """Read-only connections to the same SQLite file (None for an in-memory database)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or "mode=memory" in url:
+        return None
+    # Deferred BEGIN: one snapshot for the whole read, and no write lock.
+    return _sqlite_engine(url, SQLITE_READERS, ["PRAGMA query_only=ON"], "BEGIN")
+
+
+def _sqlite_engine(url: str, connections: int, pragmas: list[str], begin: str) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=connections, max_overflow=0, pool_timeout=POOL_TIMEOUT_SECONDS)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised by every test
+        cur = dbapi_conn.cursor()
+        for pragma in [*pragmas, f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"]:
+            cur.execute(pragma)
+        cur.close()
+        # Take transaction control from the driver, whose implicit BEGIN breaks
+        # SAVEPOINT (SQLAlchemy's documented recipe for pysqlite/aiosqlite).
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn) -> None:  # pragma: no cover - exercised by every test
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+@contextlib.asynccontextmanager
+async def _unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    except Exception as exc:
+        if _is_unavailable(exc):
+            raise Unavailable("the database is unavailable, try again") from exc
+        raise
+
+
 class Database:
     """The engine plus the unit of work."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.reader = reader  # SQLite only: read-only connections beside the writer
         self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
 
     @classmethod
     def from_url(cls, url: str, **kw) -> Database:
-        return cls(make_engine(url, **kw))
+        engine = make_engine(url, **kw)
+        return cls(engine, make_sqlite_reader(url) if engine.dialect.name == "sqlite" else None)
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only unit of work: one consistent snapshot, no writes.
+
+        On SQLite it runs on a reader connection, beside the writer; on
+        PostgreSQL it is an ordinary transaction from the pool.
+        """
+        async with _unit_of_work(self.reader or self.engine) as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """Commit on success, roll back on any exception; database faults become Unavailable."""
-        try:
-            async with self.engine.begin() as conn:
-                yield conn
-        except Exception as exc:
-            if _is_unavailable(exc):
-                raise Unavailable("the database is unavailable, try again") from exc
-            raise
+        async with _unit_of_work(self.engine) as conn:
+            yield conn
 
     async def ping(self) -> bool:
         try:
@@ -133,3 +172,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.reader is not None:
+            await self.reader.dispose()
