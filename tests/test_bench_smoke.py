@@ -138,3 +138,20 @@ def test_percentiles_are_nearest_rank():
     s = stats.summary(values)
     assert (s["n"], s["p50"], s["p99"], s["p999"], s["max"]) == (1000, 500.0, 990.0, 999.0, 1000.0)
     assert stats.summary(array("q"))["p99"] is None
+
+
+async def test_the_batch_benchmark_stores_what_it_times(db):
+    """``python -m imserver.bench.batch`` times real batches: after a short run the
+    counters of its users moved by exactly the inbox entries it wrote."""
+    from sqlalchemy import func, select
+
+    from imserver.bench.batch import measure
+    from imserver.store.tables import inbox, inbox_counters
+
+    base = 2 * 10**9
+    seconds = await measure(db, size=3, batches=2, group=True, base=base)
+    assert seconds > 0
+    async with db.transaction() as conn:
+        entries = (await conn.execute(select(func.count()).select_from(inbox).where(inbox.c.user_id > base))).scalar()
+        last = (await conn.execute(select(func.sum(inbox_counters.c.last_seq)).where(inbox_counters.c.user_id > base))).scalar()
+    assert entries == last == 3 * 2 * 51
