@@ -198,21 +198,33 @@ class SqliteBatchStore(BatchStore):
                 # Never begun through SQLAlchemy: the raw connection is ours until
                 # the block ends, and _sqlite_run always ends its transaction.
                 driver = (await conn.get_raw_connection()).driver_connection  # aiosqlite.Connection
-                # aiosqlite has no public "run this in your thread"; _execute is
-                # what SQLAlchemy's own aiosqlite adapter uses too.
-                results = await driver._execute(_sqlite_run, driver._conn, unique, hook is None)
-                if hook is not None:
-                    try:
-                        await hook(results)
-                    except BaseException:
-                        await driver._execute(_sqlite_end, driver._conn, False)
-                        raise
-                    await driver._execute(_sqlite_end, driver._conn, True)
-                return results
+                try:
+                    return await self._run(driver, unique, hook)
+                except sqlite3.IntegrityError:
+                    raise  # rolled back; the connection is fine
+                except BaseException:
+                    # The pool does not reset connections on return (db.py): one
+                    # whose transaction may still be open is not given back.
+                    await conn.invalidate()
+                    raise
         except sqlite3.IntegrityError as exc:
             raise IntegrityError("message batch", None, exc) from exc
         except (sqlite3.Error, OSError) as exc:
             raise Unavailable("the database is unavailable, try again") from exc
+
+    @staticmethod
+    async def _run(driver, unique: list[NewMessage], hook: BeforeCommit | None) -> list[Stored]:
+        # aiosqlite has no public "run this in your thread"; _execute is
+        # what SQLAlchemy's own aiosqlite adapter uses too.
+        results = await driver._execute(_sqlite_run, driver._conn, unique, hook is None)
+        if hook is not None:
+            try:
+                await hook(results)
+            except BaseException:
+                await driver._execute(_sqlite_end, driver._conn, False)
+                raise
+            await driver._execute(_sqlite_end, driver._conn, True)
+        return results
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------

@@ -103,7 +103,16 @@ def make_sqlite_reader(url: str) -> AsyncEngine | None:
 
 
 def _sqlite_engine(url: str, connections: int, pragmas: list[str], begin: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=connections, max_overflow=0, pool_timeout=POOL_TIMEOUT_SECONDS)
+    engine = create_async_engine(
+        url,
+        pool_size=connections,
+        max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        # Every use ends its own transaction (engine.begin(), or store.batch's
+        # COMMIT/ROLLBACK), so the pool's rollback on return would only add a
+        # trip to the driver thread per checkout.
+        pool_reset_on_return=None,
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised by every test
