@@ -212,6 +212,13 @@ async def _scenario(scenario: Scenario, options: Options, rate, server, relay) -
     return runs
 
 
+def _describe(exc: BaseException) -> str:
+    """The error, with what a task group wrapped (its own message says only how many)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(e) for e in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}"
+
+
 async def _measure(name: str, runner, options: Options, server, relay) -> dict:
     run: dict = {"scenario": name, "status": "ok", "sizes": _sizes(name, options)}
     try:
@@ -222,7 +229,7 @@ async def _measure(name: str, runner, options: Options, server, relay) -> dict:
         run["imserver"] = await runner(options, server)
     except Exception as exc:  # noqa: BLE001 - one failed scenario does not end the run
         note(f"{name} failed: {exc!r}")
-        return {**run, "status": "failed", "error": f"{type(exc).__name__}: {str(exc)[:2000]}"}
+        return {**run, "status": "failed", "error": _describe(exc)[:2000]}
     if run["imserver"].get("rejected", {}).get("rate_limited"):
         run["note"] = "sends were rate limited: raise IMSERVER_RATE_MESSAGES_BURST / _PER_SECOND on that server"
     run["ratio"] = report.ratios(run["imserver"], run.get("relay"))

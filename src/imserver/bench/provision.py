@@ -83,7 +83,13 @@ class Provisioner:
         self.http = httpx.AsyncClient(
             base_url=base_url,
             timeout=HTTP_TIMEOUT,
-            limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY),
+            # Idle connections are dropped here before uvicorn drops them (its
+            # keep-alive timeout is 5 s): a request sent on a connection the
+            # server is closing at that moment fails with ReadError, which
+            # made a scenario that starts after a pause fail now and then.
+            limits=httpx.Limits(
+                max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY, keepalive_expiry=1.0
+            ),
         )
         self.operator = operator
         self.run_id = secrets.token_hex(3)  # handles of this run never clash with an earlier run's
