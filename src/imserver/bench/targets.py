@@ -88,22 +88,23 @@ class Target:
 
     async def group(self, owner: Account, members: list[Account], name: str) -> int:
         if self.is_relay:
-            async with httpx.AsyncClient(base_url=self.http_url) as http:
-                r = await http.post("/groups", json={"members": [m.id for m in members]})
-                r.raise_for_status()
-                return r.json()["id"]
+            return await self._relay_post("/groups", {"members": [m.id for m in members]})
         assert self.provisioner is not None
         return await self.provisioner.group(owner, members, name)
 
     async def public_account(self, owner: Account, followers: list[Account], name: str) -> int:
         """An approved public account of ``owner`` that every one of ``followers`` follows."""
         if self.is_relay:
-            async with httpx.AsyncClient(base_url=self.http_url) as http:
-                r = await http.post("/accounts", json={"followers": [f.id for f in followers]})
-                r.raise_for_status()
-                return r.json()["id"]
+            return await self._relay_post("/accounts", {"followers": [f.id for f in followers]})
         assert self.provisioner is not None
         return await self.provisioner.public_account(owner, followers, name)
+
+    async def _relay_post(self, path: str, body: dict) -> int:
+        """Tell the relay a group's members or an account's followers; the id it gave them."""
+        async with httpx.AsyncClient(base_url=self.http_url) as http:
+            r = await http.post(path, json=body)
+            r.raise_for_status()
+            return r.json()["id"]
 
     async def close(self) -> None:
         if self.provisioner is not None:

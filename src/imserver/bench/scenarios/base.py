@@ -67,6 +67,26 @@ async def open_all(url: str, accounts: list[Account], concurrency: int = CONNECT
     return peers  # type: ignore[return-value]
 
 
+async def stop_readers(readers: list[asyncio.Task], peers: list[Peer]) -> list[BaseException]:
+    """Cancel the reader tasks, close the connections; the errors that ended a reader early."""
+    for r in readers:
+        r.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    await close_all(peers)
+    return [r.exception() for r in readers if not r.cancelled() and r.exception() is not None]
+
+
+def stream_figures(peers: list[Peer], closed: list[BaseException], ack_ns, delivery_ns) -> dict:
+    """What every message scenario reports of its receivers' streams and latencies."""
+    return {
+        "gaps": sum(p.inbox.gaps for p in peers),
+        "duplicates": sum(p.inbox.duplicates for p in peers),
+        "connection_errors": [repr(e)[:200] for e in closed],
+        "ack_ns": ack_ns,
+        "delivery_ns": delivery_ns,
+    }
+
+
 async def close_all(peers: list[Peer]) -> None:
     await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
 

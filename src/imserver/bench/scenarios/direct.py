@@ -22,7 +22,15 @@ from collections import Counter
 from .. import procstat, stats
 from ..peer import Account, Peer, send_frame, stamp, stamp_of, stamped
 from ..workers import Link, Pool, split
-from .base import DRAIN_SECONDS, Options, close_all, open_all, pool_size, watch
+from .base import (
+    DRAIN_SECONDS,
+    Options,
+    open_all,
+    pool_size,
+    stop_readers,
+    stream_figures,
+    watch,
+)
 
 WORKER = "imserver.bench.scenarios.direct:worker"
 # Open loop: a sender this many sends behind its acks stops (the server is
@@ -144,11 +152,7 @@ async def worker(job: dict, link: Link) -> dict:
                 break  # a connection closed: report what arrived
             await asyncio.sleep(0.01)
     finally:
-        for r in readers:
-            r.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        await close_all(peers)
-    closed = [r.exception() for r in readers if not r.cancelled() and r.exception() is not None]
+        closed = await stop_readers(readers, peers)
     return {
         "sent": tally.sent,
         "accepted": tally.accepted,
@@ -157,11 +161,7 @@ async def worker(job: dict, link: Link) -> dict:
         "rejected": dict(rejected),
         "unanswered": sum(o[0] for o in outstanding),
         "overloaded": tally.overloaded,
-        "gaps": sum(p.inbox.gaps for p in peers),
-        "duplicates": sum(p.inbox.duplicates for p in peers),
-        "connection_errors": [repr(e)[:200] for e in closed],
-        "ack_ns": ack_ns,
-        "delivery_ns": delivery_ns,
+        **stream_figures(peers, closed, ack_ns, delivery_ns),
     }
 
 

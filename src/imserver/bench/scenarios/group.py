@@ -14,7 +14,15 @@ from collections import Counter
 from .. import procstat, stats
 from ..peer import Account, Peer, send_frame, stamp, stamp_of, stamped
 from ..workers import Link, Pool, split
-from .base import DRAIN_SECONDS, Options, close_all, open_all, pool_size, watch
+from .base import (
+    DRAIN_SECONDS,
+    Options,
+    open_all,
+    pool_size,
+    stop_readers,
+    stream_figures,
+    watch,
+)
 
 WORKER = "imserver.bench.scenarios.group:worker"
 
@@ -91,19 +99,11 @@ async def worker(job: dict, link: Link) -> dict:
             last = tally["delivered"]
             await asyncio.sleep(0.2)
     finally:
-        for r in readers:
-            r.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        await close_all(peers)
-    closed = [r.exception() for r in readers if not r.cancelled() and r.exception() is not None]
+        closed = await stop_readers(readers, peers)
     return {
         **tally,
         "rejected": dict(rejected),
-        "gaps": sum(p.inbox.gaps for p in peers),
-        "duplicates": sum(p.inbox.duplicates for p in peers),
-        "connection_errors": [repr(e)[:200] for e in closed],
-        "ack_ns": ack_ns,
-        "delivery_ns": delivery_ns,
+        **stream_figures(peers, closed, ack_ns, delivery_ns),
     }
 
 
