@@ -57,8 +57,6 @@ class Transport(Protocol):
     async def receive(self) -> str | bytes | None:
         """The next message; None once the peer has gone."""
 
-    async def send(self, data: bytes) -> None: ...
-
     async def send_many(self, frames: list[bytes]) -> None:
         """Send frames in order (in as few socket writes as the transport can)."""
 

@@ -49,9 +49,6 @@ class StarletteTransport:
         text = message.get("text")
         return text if text is not None else message.get("bytes", b"")
 
-    async def send(self, data: bytes) -> None:
-        await self.send_many((data,))
-
     async def send_many(self, frames) -> None:
         """Send text frames (UTF-8 JSON bytes) in order; raises once the peer is gone."""
         if self.write_now(frames):

@@ -35,13 +35,6 @@ class Outbox:
         self.size += len(data)
         return True
 
-    def pop(self) -> bytes | None:
-        if not self._frames:
-            return None
-        data, _ = self._frames.popleft()
-        self.size -= len(data)
-        return data
-
     def pop_many(self, max_bytes: int) -> list[bytes]:
         """Frames from the head, in order, up to about max_bytes (at least one if any)."""
         out: list[bytes] = []
