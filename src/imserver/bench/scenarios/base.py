@@ -87,6 +87,17 @@ def stream_figures(peers: list[Peer], closed: list[BaseException], ack_ns, deliv
     }
 
 
+async def all_connected(pool: Pool, label: str, total: int, what: str, options: Options) -> int:
+    """Wait until every worker has opened its connections, with a progress bar; how many opened."""
+    bar = Progress(label, total, unit="", enabled=options.progress)
+    waiting = asyncio.create_task(pool.reached("connected"))
+    while not waiting.done():
+        bar.update(pool.count, what)
+        await asyncio.sleep(0.25)
+    bar.close()
+    return sum(await waiting)
+
+
 async def close_all(peers: list[Peer]) -> None:
     await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
 

@@ -30,7 +30,7 @@ from .. import procstat, stats
 from ..peer import Account, Peer, pad, stamp
 from ..progress import Progress
 from ..workers import Link, Pool, split
-from .base import Options, close_all, open_all, pool_size
+from .base import Options, all_connected, close_all, open_all, pool_size
 
 WORKER = "imserver.bench.scenarios.fanout:worker"
 POST_BASE_SECONDS = 30.0  # a post that has not reached every follower after this, plus:
@@ -114,13 +114,7 @@ async def run(options: Options, target) -> dict:
     timed_out = 0
     try:
         async with Pool(WORKER, jobs, processes=processes) as pool:
-            bar = Progress(f"fanout {target.kind} connect", f, unit="", enabled=options.progress)
-            waiting = asyncio.create_task(pool.reached("connected"))
-            while not waiting.done():
-                bar.update(pool.count, "followers connected")
-                await asyncio.sleep(0.25)
-            bar.close()
-            connected = sum(await waiting)
+            connected = await all_connected(pool, f"fanout {target.kind} connect", f, "followers connected", options)
             pool.go("connected")
             before = procstat.sample(target.pid) if target.pid else None
             t_start = stamp()

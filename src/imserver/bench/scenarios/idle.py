@@ -17,7 +17,7 @@ from .. import procstat
 from ..peer import Account
 from ..progress import Progress, note
 from ..workers import Link, Pool, split
-from .base import Options, close_all, open_all, pool_size
+from .base import Options, all_connected, close_all, open_all, pool_size
 
 WORKER = "imserver.bench.scenarios.idle:worker"
 SETTLE_SECONDS = 2.0  # after the last connect: let allocations and the GC settle before reading RSS
@@ -45,13 +45,7 @@ async def run(options: Options, target) -> dict:
     jobs = [{"url": target.ws_url, "accounts": part} for part in split(accounts, n_jobs)]
     t_connect = time.monotonic()
     async with Pool(WORKER, jobs, processes=processes) as pool:
-        bar = Progress(f"idle {target.kind} connect", n, unit="", enabled=options.progress)
-        waiting = asyncio.create_task(pool.reached("connected"))
-        while not waiting.done():
-            bar.update(pool.count, "connections")
-            await asyncio.sleep(0.25)
-        bar.close()
-        opened = sum(await waiting)
+        opened = await all_connected(pool, f"idle {target.kind} connect", n, "connections", options)
         connect_s = time.monotonic() - t_connect
         await asyncio.sleep(SETTLE_SECONDS)
         loaded = procstat.sample(pid) if pid else None
