@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..peer import Account, Peer
@@ -118,15 +117,6 @@ async def watch(pool: Pool, label: str, seconds: float, options: Options, unit: 
             bar.update(elapsed, f"{rate:,.0f} {unit}")
     finally:
         bar.close()
-
-
-async def with_deadline(coro: Awaitable, seconds: float, on_timeout: Callable[[], None] | None = None):
-    try:
-        return await asyncio.wait_for(coro, seconds)
-    except TimeoutError:
-        if on_timeout:
-            on_timeout()
-        return None
 
 
 def pool_size(options: Options, connections: int) -> tuple[int, bool]:
