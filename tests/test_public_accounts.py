@@ -13,13 +13,14 @@ import asyncio
 import csv
 import io
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from imserver import cli
-from imserver.broker import MemoryBroker
+from imserver.broker import RedisBroker
 from imserver.client import Client
 from imserver.domain.clock import FrozenClock
 from imserver.domain.enums import Role
@@ -33,9 +34,12 @@ from imserver.policy.public_accounts import (
     news_permission,
     valid_until,
 )
+from imserver.services.cluster import Cluster, NoLocalNode
 from imserver.services.public_account_cache import AccountCache
+from imserver.services.unit_of_work import AfterCommit, Invalidate, Scope
 from imserver.store.tables import posts, public_account_changes, public_accounts
 
+from .conftest import REDIS_URL
 from .helpers import operator, register
 from .operator_helpers import audit_actions, jsonl
 
@@ -441,29 +445,37 @@ async def test_positions_are_gap_free_under_concurrent_posts(http, db):
     assert await http.services.public_accounts.latest_position() == 20
 
 
+@pytest.mark.redis
 async def test_follower_sets_are_dropped_on_other_nodes(http, db, clock):
     """A follow committed through one node reaches the follower set another node has cached."""
     _, account = await approved(http)
     reader = await register(http, verified=True)
-    broker = MemoryBroker()
-    await broker.start()
-    here, there = AccountCache(db, clock), AccountCache(db, clock)
+    prefix = f"imserver-test-{uuid.uuid4().hex[:12]}:"
+    nodes = []
+    for name in ("node-a", "node-b"):  # two nodes' delivery sides over one real Redis
+        broker = RedisBroker(REDIS_URL, channel_prefix=prefix)
+        cache = AccountCache(db, clock)
+        cluster = Cluster(NoLocalNode(), broker, name, followers=cache.followers)
+        effects = AfterCommit(cluster)
+        effects.on_invalidate(cache.invalidate)
+        await broker.start()
+        await cluster.start()
+        nodes.append((broker, cluster, effects, cache))
+    (_, _, here, _), (_, _, _, there) = nodes
     try:
-        await here.attach(broker, "node-a")
-        await there.attach(broker, "node-b")
         assert await there.followers(account["id"]) == frozenset()  # cached on node b
         assert (await follow(http, reader, account["id"])).status_code == 200
         assert await there.followers(account["id"]) == frozenset()  # still the cached set
-        await here.followers_changed(account["id"])  # node a, after its commit
-        for _ in range(200):
+        await here.apply(Invalidate(Scope.FOLLOWERS, account["id"]))  # node a, after its commit
+        for _ in range(500):
             if await there.followers(account["id"]):
                 break
             await asyncio.sleep(0.01)
         assert await there.followers(account["id"]) == frozenset({reader["id"]})
     finally:
-        await there.detach()
-        await here.detach()
-        await broker.close()
+        for broker, cluster, _, _ in nodes:
+            await cluster.stop()
+            await broker.close()
 
 
 # -- changes to a filed account: re-review and re-filing ---------------------------------------------------------

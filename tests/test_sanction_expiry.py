@@ -10,6 +10,7 @@ import pytest
 
 from imserver.domain.clock import FrozenClock
 from imserver.domain.enums import Role
+from imserver.services.unit_of_work import Scope
 
 from .helpers import operator, register
 from .operator_helpers import audit_rows, eventually, impose, regulator_kinds
@@ -30,12 +31,8 @@ async def test_expiry_writes_the_event_and_the_regulator_record(http, app, clock
     svc = app.state.services
     mod = await operator(http, svc, Role.MODERATOR)
     user = await register(http)
-    changed: list[int] = []
-
-    async def listener(user_id: int) -> None:
-        changed.append(user_id)
-
-    svc.policy_listeners.append(listener)
+    changed: list[int] = []  # users whose cached facts were dropped
+    svc.effects.on_invalidate(lambda effect: changed.append(effect.id) if effect.scope is Scope.USER else None)
     short = (await impose(http, mod, user["id"], "restrict_publication", duration_seconds=60)).json()
     long = (await impose(http, mod, user["id"], "restrict_publication", duration_seconds=3600)).json()
     changed.clear()

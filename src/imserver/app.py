@@ -1,7 +1,9 @@
 """The composition root: settings in, a wired FastAPI app out.
 
-Everything is built here and passed down (STYLE.md habit 6): the database, the
-clock, the services and the routers. The lifespan opens and closes them.
+Everything is built here and passed down: the database, the broker, the
+gateway's hub, the services (through the one bootstrap,
+:func:`~imserver.services.container.build_services`) and the routers. The
+lifespan opens and closes them.
 """
 
 from __future__ import annotations
@@ -19,12 +21,10 @@ from . import __version__
 from .config import Settings
 from .domain.clock import Clock
 from .domain.errors import Code, ImserverError
-from .broker import MemoryBroker, RedisBroker, make_broker
+from .broker import make_broker
 from .gateway import endpoint as ws_endpoint
 from .gateway.hub import Hub
-from .gateway.protocol import CLOSE_REVOKED
 from .metrics import Metrics
-from .services.cluster import ClusterFanout
 from .services.container import Services, build_services
 from .store import migrate
 from .store.db import Database
@@ -46,28 +46,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             database = Database.from_url(url, sqlite_synchronous=settings.sqlite_synchronous)
         if settings.migrate_on_start:
             await migrate.upgrade(database)
-        services = build_services(settings, database, clock)
-        services.metrics = metrics
         hub = Hub()
-        services.token_listeners.append(_close_token_sockets(hub))
-        services.broker = make_broker(settings.broker_url)
-        if settings.broker_channel_prefix and isinstance(services.broker, RedisBroker):
-            services.broker = RedisBroker(settings.broker_url, channel_prefix=settings.broker_channel_prefix)
-        if isinstance(services.broker, MemoryBroker):
-            services.messaging.fanout = hub  # one node: nothing to tell anyone else
-        else:
-            services.cluster = ClusterFanout(hub, services.broker, services.node_id)
-            services.messaging.fanout = services.cluster
-            # Payloads lost while the broker was away are in the store: resync by cursor.
-            services.broker.on_reconnect.append(hub.resync_all)
-            accounts = getattr(services, "public_accounts", None)
-            if accounts is not None:
-                services.cluster.followers_loader = accounts.followers
-            # So were policy invalidations: drop every cached snapshot (issue 6).
-            services.broker.on_reconnect.append(services.after_broker_reconnect)
-            # Logouts and closures made elsewhere while the broker was away were not heard.
-            services.broker.on_reconnect.append(_revalidate_sockets(services, hub))
-        metrics.track_broker(services.broker, services.cluster)  # /metrics: imserver_broker_up and counters
+        broker = make_broker(settings.broker_url, channel_prefix=settings.broker_channel_prefix)
+        services = build_services(settings, database, clock, broker=broker, local=hub, metrics=metrics)
+        # Payloads lost while the broker was away are in the store: resync by cursor;
+        # invalidations were lost too: forget every cached fact; and logouts and
+        # closures made elsewhere meanwhile were not heard: recheck every socket's token.
+        broker.on_reconnect.append(hub.resync_all)
+        broker.on_reconnect.append(services.effects.forget_everything)
+        broker.on_reconnect.append(_revalidate_sockets(services, hub))
+        metrics.track_broker(broker, services.cluster)  # /metrics: imserver_broker_up and counters
         app.state.services = services
         app.state.hub = hub
         await services.start()
@@ -136,19 +124,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     return app
 
 
-def _close_token_sockets(hub: Hub):
-    async def listener(token_hash: str) -> None:
-        hub.close_token(token_hash, CLOSE_REVOKED, "token revoked")
-
-    return listener
-
-
 def _revalidate_sockets(services: Services, hub: Hub):
     async def hook() -> None:
         hashes = hub.token_hashes()
         live = await services.accounts.live_tokens(hashes)
         for token_hash in set(hashes) - live:
-            hub.close_token(token_hash, CLOSE_REVOKED, "session ended")
+            hub.close_token(token_hash, reason="session ended")
 
     return hook
 

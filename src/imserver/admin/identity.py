@@ -54,5 +54,4 @@ async def read_identity(user_id: int, me: Reader, svc: Svc, full: bool = False) 
 @router.post("/identity/{identity_id}/review")
 async def review_identity(identity_id: int, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
     user_id, status = await svc.identities.review(me, identity_id, approve=body.decision == "approve", note=body.note)
-    await svc.after_policy_change(user_id=user_id)
     return {"identity_id": identity_id, "user_id": user_id, "status": status.value}

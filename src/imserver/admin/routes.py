@@ -67,7 +67,6 @@ async def create_operator(body: OperatorIn, me: Annotated[Principal, Depends(ope
 @router.post("/agreements", status_code=201)
 async def publish_agreement(body: AgreementIn, me: Annotated[Principal, Depends(operator_with(Role.ADMIN))], svc: Svc) -> dict:
     version = await svc.agreements.publish(body.text, me.id)
-    await svc.after_policy_change(user_id=0)  # 0: every user's snapshot is stale
     return {"version": version}
 
 

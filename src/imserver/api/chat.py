@@ -45,6 +45,12 @@ async def leave(group_id: int, me: Me, svc: Svc) -> None:
     await svc.messaging.leave(me.id, group_id)
 
 
+@router.delete("/groups/{group_id}/members/{user_id}", status_code=204)
+async def remove_member(group_id: int, user_id: int, me: Me, svc: Svc) -> None:
+    """The group's owner removes a member: nothing sent afterwards reaches them, on any node."""
+    await svc.messaging.remove_member(me.id, group_id, user_id)
+
+
 @router.get("/groups/{group_id}/members")
 async def members(group_id: int, me: Me, svc: Svc) -> list[dict]:
     return await svc.messaging.members(me.id, group_id)

@@ -31,7 +31,6 @@ async def submit_identity(
     body: IdentityIn, me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
 ) -> dict:
     status = await svc.identities.submit(me.id, legal_name=body.legal_name, id_number=body.id_number, phone=body.phone)
-    await svc.after_policy_change(user_id=me.id)
     return {"status": status.value}
 
 

@@ -55,7 +55,6 @@ async def login(body: LoginIn, svc: Annotated[Services, Depends(services)]) -> d
 @router.post("/logout", status_code=204)
 async def logout(me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]) -> None:
     await svc.accounts.logout(me)
-    await svc.after_token_revoked(me)
 
 
 @router.get("/me")
@@ -72,7 +71,7 @@ async def user_profile(
 
 @router.get("/agreement")
 async def current_agreement(svc: Annotated[Services, Depends(services)]) -> dict:
-    return await svc.agreement_current()
+    return await svc.agreements.current()
 
 
 @router.post("/agreement/accept", status_code=204)
@@ -83,4 +82,3 @@ async def accept_agreement(
     svc: Annotated[Services, Depends(services)],
 ) -> None:
     await svc.accounts.accept_agreement(me.id, body.version, client_ip(request))
-    await svc.after_policy_change(user_id=me.id)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..domain.enums import PrincipalKind
 from ..domain.errors import Code, ImserverError, Unauthenticated, Unavailable
-from ..services.events import InboxEvent
+from ..services.events import InboxEvent, SendResult
 from . import protocol
 from .hub import msg_frame
 from .outbox import Outbox
@@ -416,7 +416,7 @@ class Connection:
         await self._inflight.acquire()
         self._awaiting[frame.client_msg_id] = frame.id
         try:
-            future, decision = await self.services.send_message(
+            future = await self.services.messaging.submit(
                 sender_id=self.user_id,
                 client_msg_id=frame.client_msg_id,
                 to_kind=frame.to.kind,
@@ -430,9 +430,9 @@ class Connection:
             self.push(protocol.encode(self._rejected(frame, exc)))
             return
         # A callback, not a task per send: most acks go out from push_live.
-        future.add_done_callback(lambda f: self._committed(frame, f, decision))
+        future.add_done_callback(lambda f: self._committed(frame, f))
 
-    def _committed(self, frame: protocol.Send, future: asyncio.Future, decision) -> None:
+    def _committed(self, frame: protocol.Send, future: asyncio.Future[SendResult]) -> None:
         self._inflight.release()
         if future.cancelled():
             self._awaiting.pop(frame.client_msg_id, None)
@@ -446,8 +446,8 @@ class Connection:
                 log.error("send of user %d failed", self.user_id, exc_info=exc)
                 self.push(protocol.encode(self._rejected(frame, Unavailable("the message could not be stored"))))
             return
-        stored = future.result()
-        if stored.sender_seq is not None and not stored.duplicate:
+        result = future.result()
+        if result.in_stream:
             return  # acked in stream order by push_live (or by the replay that re-reads it)
         # No new inbox entry for the sender: a retry of a stored send, or a held message.
         self._awaiting.pop(frame.client_msg_id, None)
@@ -455,13 +455,13 @@ class Connection:
             protocol.encode(
                 protocol.Ack(
                     client_msg_id=frame.client_msg_id,
-                    status="held" if stored.status == "held" else "accepted",
-                    message_id=stored.message_id,
-                    conversation_id=stored.conversation_id,
-                    seq=stored.sender_seq,
-                    sent_at=stored.created_at.isoformat(),
-                    duplicate=stored.duplicate,
-                    reason=decision.reason.value if decision and decision.reason else None,
+                    status="held" if result.held else "accepted",
+                    message_id=result.message_id,
+                    conversation_id=result.conversation_id,
+                    seq=result.seq,
+                    sent_at=result.sent_at,
+                    duplicate=result.duplicate,
+                    reason=result.reason,
                     ref=frame.id,
                 )
             )

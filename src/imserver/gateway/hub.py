@@ -1,6 +1,6 @@
 """The local hub: which live connections this node holds for each user.
 
-Implements :class:`imserver.services.events.Fanout` for this node: committed
+Implements :class:`imserver.services.cluster.LocalNode` for this node: committed
 inbox entries are encoded once per entry and handed to each of the user's
 connections without awaiting (each has its own bounded outbox).
 """
@@ -77,7 +77,7 @@ class Hub:
     def connections(self, user_id: int) -> tuple[Connection, ...]:
         return tuple(self._by_user.get(user_id, ()))
 
-    # -- Fanout ---------------------------------------------------------------------
+    # -- LocalNode ---------------------------------------------------------------------
 
     def inbox(self, events: list[InboxEvent]) -> None:
         tails: dict[int, bytes] = {}  # message id -> its frame after the seq, encoded once
@@ -133,7 +133,7 @@ class Hub:
     def token_hashes(self) -> list[str]:
         return sorted({c.token_hash for conns in self._by_user.values() for c in conns if c.token_hash})
 
-    def close_token(self, token_hash: str, code: int, reason: str) -> None:
+    def close_token(self, token_hash: str, code: int = protocol.CLOSE_REVOKED, reason: str = "token revoked") -> None:
         for conns in self._by_user.values():
             for conn in tuple(conns):
                 if conn.token_hash == token_hash:

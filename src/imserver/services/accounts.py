@@ -22,6 +22,7 @@ from ..store import agreement as agreement_store
 from ..store import audit
 from ..store.db import Database
 from .passwords import Passwords
+from .unit_of_work import AfterCommit, TokenRevoked
 
 TOKEN_BYTES = 32  # 256 bits from secrets; issue 2 asks for at least 128
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
@@ -51,11 +52,14 @@ def clean_nickname(nickname: str) -> str:
 
 
 class Accounts:
-    def __init__(self, db: Database, clock: Clock, passwords: Passwords, *, token_ttl: timedelta) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, passwords: Passwords, *, token_ttl: timedelta, effects: AfterCommit
+    ) -> None:
         self.db = db
         self.clock = clock
         self.passwords = passwords
         self.token_ttl = token_ttl
+        self.effects = effects
 
     # -- users -------------------------------------------------------------------
 
@@ -116,6 +120,7 @@ class Accounts:
                     current_version=current["version"] if current else None,
                 )
             await store.record_acceptance(conn, user_id=user_id, version=version, now=now, client_ip=client_ip)
+        await self.effects.policy_changed(user_id=user_id)  # sending may be allowed again, on every node
 
     async def profile(self, user_id: int) -> dict:
         """The user's own view: status fields only, never identity data."""
@@ -233,8 +238,10 @@ class Accounts:
             return await store.live_token_hashes(conn, token_hashes, self.clock.now())
 
     async def logout(self, principal: Principal) -> None:
+        """Revoke the token; every node closes the sockets that used it."""
         async with self.db.transaction() as conn:
             await store.revoke_session(conn, principal.token_hash, self.clock.now())
+        await self.effects.apply(TokenRevoked(principal.token_hash))
 
 
 def require_role(principal: Principal, *roles: Role) -> None:

@@ -7,6 +7,7 @@ from ..domain.errors import BadRequest, Code, NotFound
 from ..store import agreement as store
 from ..store import audit
 from ..store.db import Database
+from .unit_of_work import AfterCommit
 
 # Art. 6 ¶2: the agreement must commit the user to these; a version that does not
 # name each of them is refused at publication.
@@ -22,9 +23,10 @@ SEVEN_BASELINES = (
 
 
 class Agreements:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, effects: AfterCommit) -> None:
         self.db = db
         self.clock = clock
+        self.effects = effects
 
     async def current(self) -> dict:
         async with self.db.transaction() as conn:
@@ -54,6 +56,7 @@ class Agreements:
                 subject=f"agreement:{version}",
                 detail={"version": version, "chars": len(text)},
             )
+        await self.effects.policy_changed(user_id=0)  # every user's snapshot is stale, on every node
         return version
 
     async def list_versions(self) -> list[dict]:

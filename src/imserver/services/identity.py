@@ -21,7 +21,7 @@ Rules, numbered as the use case runs them:
 Who sees what: the user sees only the status; ``reviewer`` sees masked fields;
 ``compliance`` may see the plaintext; every other role gets 403. Every read
 (queue listings included) and every decision writes an audit row naming the
-operator and the user. Callers publish the policy change (``after_policy_change``)
+operator and the user. The service publishes the policy change (an invalidation after the commit)
 after a status change.
 """
 
@@ -49,6 +49,7 @@ from .identity_fields import (
     normalise_id_number,
     normalise_phone,
 )
+from .unit_of_work import AfterCommit
 from .verifiers import Submission, Verifier
 
 log = logging.getLogger("imserver.identity")
@@ -69,17 +70,32 @@ class RotationResult:
 
 
 class Identities:
-    def __init__(self, db: Database, clock: Clock, keyring: KeyRing, verifier: Verifier, *, max_accounts: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        keyring: KeyRing,
+        verifier: Verifier,
+        *,
+        max_accounts: int,
+        effects: AfterCommit,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.keyring = keyring
         self.verifier = verifier
         self.max_accounts = max_accounts
+        self.effects = effects
 
     # -- the user's side -------------------------------------------------------------
 
     async def submit(self, user_id: int, *, legal_name: str, id_number: str, phone: str) -> RealNameStatus:
         """Validate, seal and store a submission, then ask the verifier; returns the new status."""
+        status = await self._submit(user_id, legal_name=legal_name, id_number=id_number, phone=phone)
+        await self.effects.policy_changed(user_id=user_id)  # the real-name status changed, on every node
+        return status
+
+    async def _submit(self, user_id: int, *, legal_name: str, id_number: str, phone: str) -> RealNameStatus:
         now = self.clock.now()
         number = normalise_id_number(id_number, today=now.astimezone(BEIJING).date())  # rule 1
         phone = normalise_phone(phone)
@@ -172,6 +188,7 @@ class Identities:
         require_role(operator, Role.REVIEWER)
         status = RealNameStatus.VERIFIED if approve else RealNameStatus.REJECTED
         user_id = await self._decide(identity_id, status, note, actor=operator, via="reviewer")
+        await self.effects.policy_changed(user_id=user_id)  # the real-name status changed, on every node
         return user_id, status
 
     async def _decide(

@@ -4,10 +4,11 @@ The pipeline itself is pure (``imserver.policy``); this service feeds it. It
 keeps a snapshot per user in memory (status, real-name status, accepted
 agreement, sanctions not ended) and the current agreement version, so a send
 costs a dictionary lookup and a few microseconds of checks. Snapshots are
-dropped when the facts change: ``Services.after_policy_change`` calls
-:meth:`invalidate` on this node and, through the broker's ``policy`` topic, on
-every other node; the next send reloads. Every deny and hold is recorded with
-its reason code, the check that decided and the time (ARCHITECTURE.md).
+dropped when the facts change: an invalidation after the commit
+(:mod:`imserver.services.unit_of_work`) reaches :meth:`invalidate` on this node
+and, through the broker, on every other node; the next send reloads. Every deny
+and hold is recorded with its reason code, the check that decided and the time,
+in batches off the send path (:mod:`imserver.services.decision_log`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from ..policy.checks import ContentFilter
 from ..store import agreement as agreement_store
 from ..store import policy as store
 from ..store.db import Database
+from .cache import Bounded
+from .decision_log import DecisionLog
+from .unit_of_work import Invalidate, Scope
 
 # Snapshots cached per node; past this the cache is cleared and refilled on
 # demand (a coarse bound: 100k users of ~200 B each is ~20 MB).
@@ -48,24 +52,27 @@ class Verdict:
 
 
 class PolicyGate:
-    def __init__(self, db: Database, clock: Clock, pipeline: Pipeline) -> None:
+    def __init__(self, db: Database, clock: Clock, pipeline: Pipeline, decisions: DecisionLog) -> None:
         self.db = db
         self.clock = clock
         self.pipeline = pipeline
-        self._users: dict[int, UserSnapshot] = {}
+        self.decisions = decisions
+        self._users: Bounded[int, UserSnapshot] = Bounded(MAX_CACHED_SNAPSHOTS)
         self._agreement: int | None = None
         # The term lists load on the first check (fail closed: no check without them).
         self._terms_loaded = False
 
     # -- cache ----------------------------------------------------------------
 
-    def invalidate(self, user_id: int) -> None:
-        """Drop a user's snapshot; 0 drops every snapshot and the agreement version."""
-        if user_id <= 0:
+    async def invalidate(self, effect: Invalidate) -> None:
+        """Registered with AfterCommit: drop what the effect says changed."""
+        if effect.scope is Scope.USER:
+            self._users.pop(effect.id, None)
+        elif effect.scope is Scope.EVERYONE:
             self._users.clear()
             self._agreement = None
-        else:
-            self._users.pop(user_id, None)
+        elif effect.scope is Scope.TERMS:
+            await self.reload_terms()
 
     async def reload_terms(self) -> int:
         """Recompile the content filter from the stored term lists; returns the count."""
@@ -95,9 +102,7 @@ class PolicyGate:
             agreement_version=facts["agreement_version"],
             sanctions=sanctions_in_force(rows),
         )
-        if len(self._users) >= MAX_CACHED_SNAPSHOTS:
-            self._users.clear()
-        self._users[user_id] = snap
+        self._users.put(user_id, snap)
         return snap
 
     async def current_agreement(self) -> int:
@@ -120,26 +125,12 @@ class PolicyGate:
         now = self.clock.now()
         decision = self.pipeline.evaluate(snapshot, outgoing, now)
         if decision.outcome is Outcome.DENY:
-            await self.record(outgoing, decision)
+            self.decisions.add(outgoing, decision)
             extra = {"check": decision.check}
             if decision.retry_after is not None:
                 extra["retry_after"] = round(decision.retry_after, 3)
             raise PolicyDenied(decision.detail, decision.reason, **extra)
         return Verdict(decision)
-
-    async def record(self, outgoing: Outgoing, decision: Decision, message_id: int | None = None) -> None:
-        async with self.db.transaction() as conn:
-            await store.record_decision(
-                conn,
-                user_id=outgoing.sender_id,
-                outgoing_kind=outgoing.kind.value,
-                outcome=decision.outcome.value,
-                reason=decision.reason.value if decision.reason else "",
-                check_name=decision.check,
-                detail=decision.detail,
-                at=self.clock.now(),
-                message_id=message_id,
-            )
 
 
 def sanctions_in_force(rows) -> tuple[SanctionInForce, ...]:

@@ -40,14 +40,13 @@ Life of an account::
 
 Every operator action, and each application, change request and takedown,
 appends an audit row in its own transaction. After any commit that changes
-what an account may do, ``after_change(user_id=owner)`` drops cached snapshots
+what an account may do, an invalidation of the owner's facts drops cached snapshots
 on every node (:mod:`.public_account_cache`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +70,7 @@ from ..store.db import Database
 from . import filing_export
 from .accounts import require_role
 from .events import PostEvent, PostView
+from .policy_gate import PolicyGate
 from .public_account_cache import AccountCache, AccountFacts, effective_status
 from .public_account_fields import (
     Source,
@@ -82,12 +82,11 @@ from .public_account_fields import (
     clean_post_kind,
     clean_reason,
 )
+from .unit_of_work import AfterCommit, Invalidate, Scope
 
 PAGE_MAX = 100  # rows per listing page
 FILED_FACTS = ("name", "category", "operator_name", "credit_code", "licence_number", "licence_expires_at")
 
-AfterChange = Callable[..., Awaitable[None]]  # Services.after_policy_change(user_id=...)
-EmitPost = Callable[[PostEvent], None]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -104,18 +103,17 @@ class PublicAccounts:
         db: Database,
         clock: Clock,
         *,
-        policy,  # services.policy_gate.PolicyGate
-        after_change: AfterChange,
-        emit_post: EmitPost,
+        policy: PolicyGate,
+        effects: AfterCommit,
+        cache: AccountCache,
         per_user_cap: int,
     ) -> None:
         self.db = db
         self.clock = clock
         self.policy = policy
-        self.after_change = after_change
-        self.emit_post = emit_post  # looks up the fan-out per event: the app replaces it after building
+        self.effects = effects
         self.per_user_cap = per_user_cap
-        self.cache = AccountCache(db, clock)
+        self.cache = cache
         # Commit and hand-off of posts, in position order on this node (module docstring, 4).
         self._post_lock = asyncio.Lock()
 
@@ -139,9 +137,6 @@ class PublicAccounts:
     async def snapshot(self, account_id: int) -> PublicAccountSnapshot | None:
         facts = await self.cache.facts(account_id)
         return facts.snapshot if facts else None
-
-    async def on_policy_change(self, user_id: int) -> None:
-        await self.cache.on_policy_change(user_id)
 
     # == application and review (Art. 7 ¶1) ========================================================
 
@@ -268,7 +263,7 @@ class PublicAccounts:
                 },
             )
             row = await store.get_account(conn, account_id)
-        await self.after_change(user_id=row["owner_id"])
+        await self.effects.policy_changed(user_id=row["owner_id"])
         return await self._owner_view(row)
 
     # == changes to a filed account: re-review and re-filing (Art. 7 ¶1) ===============================
@@ -411,7 +406,7 @@ class PublicAccounts:
                 },
             )
             change = await store.get_change(conn, change_id)
-        await self.after_change(user_id=row["owner_id"])
+        await self.effects.policy_changed(user_id=row["owner_id"])
         return self._change_view(change) | {"filing_reference": filing["reference"] if filing else None}
 
     # == news approvals by compliance (Art. 7 ¶2) =======================================================
@@ -454,7 +449,7 @@ class PublicAccounts:
                 },
             )
             approval = await store.get_approval(conn, approval_id)
-        await self.after_change(user_id=row["owner_id"])
+        await self.effects.policy_changed(user_id=row["owner_id"])
         return self._approval_view(approval)
 
     async def revoke_news(self, operator: Principal, approval_id: int, *, reason: str) -> dict:
@@ -478,7 +473,7 @@ class PublicAccounts:
                 detail={"approval_id": approval_id, "reason": reason},
             )
             approval = await store.get_approval(conn, approval_id)
-        await self.after_change(user_id=owner)
+        await self.effects.policy_changed(user_id=owner)
         return self._approval_view(approval)
 
     # == following ===========================================================================
@@ -494,7 +489,7 @@ class PublicAccounts:
             changed = await store.follow(conn, account_id, user_id, now)
             count = await store.follower_count(conn, account_id)
         if changed:
-            await self.cache.followers_changed(account_id)
+            await self.effects.apply(Invalidate(Scope.FOLLOWERS, account_id))
         return {"account_id": account_id, "following": True, "follower_count": count}
 
     async def unfollow(self, user_id: int, account_id: int) -> dict:
@@ -503,7 +498,7 @@ class PublicAccounts:
             changed = await store.unfollow(conn, account_id, user_id)
             count = await store.follower_count(conn, account_id)
         if changed:
-            await self.cache.followers_changed(account_id)
+            await self.effects.apply(Invalidate(Scope.FOLLOWERS, account_id))
         return {"account_id": account_id, "following": False, "follower_count": count}
 
     async def following(self, user_id: int) -> list[dict]:
@@ -575,7 +570,7 @@ class PublicAccounts:
         verdict = await self.policy.check(outgoing, facts.snapshot)  # raises PolicyDenied on a deny
         if verdict.held:
             refused = deny(verdict.decision.check, Code.CONTENT_REVIEW, verdict.decision.detail)
-            await self.policy.record(outgoing, refused)
+            self.policy.decisions.add(outgoing, refused)
             raise PolicyDenied(
                 "posts are not held for review: this one matches a review term; edit and post again",
                 Code.CONTENT_REVIEW,
@@ -611,7 +606,7 @@ class PublicAccounts:
                 posted_at=now.isoformat(),
                 source=src.as_dict() if src else None,
             )
-            self.emit_post(PostEvent(view, await self.followers(account_id)))
+            self.effects.broadcast(PostEvent(view, await self.followers(account_id)))
         return {
             "post_id": post_id,
             "position": position,
@@ -661,7 +656,7 @@ class PublicAccounts:
                 detail={"post_id": post_id, "position": post["position"], "reason": reason},
             )
         view = await self._view(post)
-        self.emit_post(PostEvent(view, await self.followers(post["account_id"]), tombstone=True))
+        self.effects.broadcast(PostEvent(view, await self.followers(post["account_id"]), tombstone=True))
         return {"post_id": post_id, "account_id": post["account_id"], "taken_down_at": now.isoformat()}
 
     # == sanctions on accounts (services/sanctions.py hooks) =========================================
@@ -671,7 +666,7 @@ class PublicAccounts:
 
         Closing keeps the status it had, to restore when the closure is lifted,
         expired or overturned. Its caller commits and then calls
-        ``after_change(user_id=owner)``, which drops the cached snapshot everywhere.
+        an invalidation of the owner's facts, which drops the cached snapshot everywhere.
         """
         row = await store.get_account(conn, account_id, lock=True)
         if row is None:

@@ -4,7 +4,7 @@ Each term belongs to a named list and carries an action: ``deny`` (the message
 is refused, ``content_blocked``) or ``hold`` (stored for a moderator,
 ``content_review``). Terms are stored as typed; the policy package normalises
 width and case when the gate compiles them. After every change the gate is told
-(``changed()``, i.e. ``after_policy_change(user_id=TERMS_CHANGED)``) on every
+(``changed()``, an invalidation of the term lists after the commit) on every
 node, and reloads; each change writes an audit row.
 """
 

@@ -32,7 +32,6 @@ class NewMessage:
     body: str
     created_at: datetime
     status: str = DELIVERED  # HELD: stored for review, no inbox entries yet
-    origin: int = 0  # opaque tag of the submitting connection, handed back to fan-out; not stored
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""The group-commit message writer.
+"""The group-commit message writer: the unit of work of the hot path.
 
 Sends that arrive while a commit is in flight are written together in the next
 transaction: one fsync (SQLite) or one round of statements (PostgreSQL) for the
@@ -9,6 +9,11 @@ Batching is natural rather than timed: the writer takes everything queued the
 moment it is free (up to ``max_batch``). Under light load a send commits
 immediately; under heavy load batches grow by themselves while the previous one
 commits. ``max_wait`` adds an optional short wait for more sends before a batch closes.
+
+After each commit the writer hands the batch to ``on_commit`` (the messaging
+service builds the deliveries and runs them through the after-commit effects),
+then resolves every sender's future with its :class:`~.events.SendResult`. The
+store (:mod:`imserver.store.batch`) only writes; it calls nothing back.
 
 ``unsafe_ack_before_commit`` is a test-only switch that breaks this guarantee
 on purpose: each batch is acknowledged (futures resolved, fan-out run) after its
@@ -29,9 +34,11 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from ..domain.errors import Unavailable
-from .batch import batch_store
-from .db import Database
-from .messages import NewMessage, Stored
+from ..policy import Decision
+from ..store.batch import batch_store
+from ..store.db import Database
+from ..store.messages import NewMessage, Stored
+from .events import SendResult
 
 log = logging.getLogger("imserver.writer")
 
@@ -39,7 +46,6 @@ log = logging.getLogger("imserver.writer")
 # arriving on two nodes at once) is retried; after this many tries it is split.
 RACE_RETRIES = 2
 
-OnCommit = Callable[[list[NewMessage], list[Stored]], None]
 
 # Unsafe mode only (test-only, see the module docstring): how long a batch waits
 # between its acks and its commit. Long enough for an ack to reach a client on
@@ -48,9 +54,18 @@ UNSAFE_COMMIT_DELAY = 0.05
 
 
 @dataclass(slots=True)
-class _Item:
+class Queued:
+    """A send waiting for its batch's commit."""
+
     message: NewMessage
-    future: asyncio.Future
+    future: asyncio.Future[SendResult]
+    origin: int  # the submitting connection (opaque), handed back to fan-out; not stored
+    decision: Decision | None  # the policy's hold, for a held message; None otherwise
+    nickname: str  # the sender's, as the recipients' frames show it
+    kind: str  # the conversation's kind (direct or group)
+
+
+OnCommit = Callable[[list[Queued], list[Stored]], None]
 
 
 class MessageWriter:
@@ -74,7 +89,7 @@ class MessageWriter:
         # Test-only: breaks durability on purpose (module docstring). Never on by default.
         self.unsafe_ack_before_commit = unsafe_ack_before_commit
         self.unsafe_commit_delay = unsafe_commit_delay
-        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Queued | None] = asyncio.Queue()
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -95,7 +110,15 @@ class MessageWriter:
         self._task = None
         await self.store.close()
 
-    def enqueue(self, message: NewMessage) -> asyncio.Future[Stored]:
+    def enqueue(
+        self,
+        message: NewMessage,
+        *,
+        origin: int = 0,
+        decision: Decision | None = None,
+        nickname: str = "",
+        kind: str = "direct",
+    ) -> asyncio.Future[SendResult]:
         """Queue a message; the future resolves after its batch commits.
 
         Messages are committed in the order they are queued, so a sender's
@@ -104,12 +127,8 @@ class MessageWriter:
         if self._task is None or self._task.done():
             raise Unavailable("the message writer is not running")
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item(message, future))
+        self._queue.put_nowait(Queued(message, future, origin, decision, nickname, kind))
         return future
-
-    async def submit(self, message: NewMessage) -> Stored:
-        # shield: a caller that goes away does not cancel the commit.
-        return await asyncio.shield(self.enqueue(message))
 
     async def _run(self) -> None:
         stopping = False
@@ -128,7 +147,7 @@ class MessageWriter:
                 batch.append(item)
             await self._commit(batch)
 
-    async def _commit(self, batch: list[_Item]) -> None:
+    async def _commit(self, batch: list[Queued]) -> None:
         msgs = [item.message for item in batch]
         published = False
         before_commit = None
@@ -137,7 +156,7 @@ class MessageWriter:
             # kill in between loses acknowledged messages.
             async def before_commit(results: list[Stored]) -> None:
                 nonlocal published
-                self._publish(batch, msgs, results)
+                self._publish(batch, results)
                 published = True
                 await asyncio.sleep(self.unsafe_commit_delay)
 
@@ -161,23 +180,23 @@ class MessageWriter:
                 self._fail(batch, exc)
                 return
         if not published:
-            self._publish(batch, msgs, results)
+            self._publish(batch, results)
 
-    def _publish(self, batch: list[_Item], msgs: list[NewMessage], results: list[Stored]) -> None:
+    def _publish(self, batch: list[Queued], results: list[Stored]) -> None:
         """After the commit: fan-out in commit order, then each sender's result."""
         if self.observe_batch:
             self.observe_batch(len(batch))
         if self.on_commit:
             try:
-                self.on_commit(msgs, results)
+                self.on_commit(batch, results)
             except Exception:  # noqa: BLE001 - delivery must not undo a commit
                 log.exception("fan-out after commit failed; recipients will catch up by cursor")
         for item, result in zip(batch, results, strict=True):
             if not item.future.done():
-                item.future.set_result(result)
+                item.future.set_result(SendResult.of(result, item.decision))
 
     @staticmethod
-    def _fail(batch: list[_Item], exc: BaseException) -> None:
+    def _fail(batch: list[Queued], exc: BaseException) -> None:
         for item in batch:
             if not item.future.done():
                 item.future.set_exception(exc)
