@@ -1,6 +1,6 @@
 """The composition root: settings in, a wired FastAPI app out.
 
-Everything is built here and passed down (STYLE.md habit 6): the database, the
+Everything is built here and passed down, never imported below it: the database, the
 clock, the services and the routers. The lifespan opens and closes them.
 """
 
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             accounts = getattr(services, "public_accounts", None)
             if accounts is not None:
                 services.cluster.followers_loader = accounts.followers
-            # So were policy invalidations: drop every cached snapshot (issue 6).
+            # So were policy invalidations: drop every cached snapshot.
             services.broker.on_reconnect.append(services.after_broker_reconnect)
             # Logouts and closures made elsewhere while the broker was away were not heard.
             services.broker.on_reconnect.append(_revalidate_sockets(services, hub))
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(admin_identity.router)
     app.include_router(admin_audit.router)
     app.include_router(admin_held.router)
-    # Operator side of issue 4: sanctions, appeals, reports, term lists, regulator export.
+    # The operator side: sanctions, appeals, reports, term lists, regulator export.
     from .admin import regulator as admin_regulator
     from .admin import reports as admin_reports
     from .admin import sanctions as admin_sanctions
@@ -125,7 +125,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     for module in (admin_sanctions, admin_reports, admin_terms, admin_regulator, user_reports, user_sanctions):
         app.include_router(module.router)
-    # Public accounts (issue 5, Art. 7): users' and operators' routes.
+    # Public accounts (Art. 7): users' and operators' routes.
     from .admin import public_accounts as admin_public_accounts
     from .api import public_accounts as user_public_accounts
 

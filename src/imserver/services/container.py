@@ -23,18 +23,18 @@ from ..store.db import Database
 from ..store.keyring import KeyRing
 from .accounts import Accounts
 from .agreement import Agreements
-from .identity import Identities  # real name behind (issue 2, item 4)
+from .identity import Identities  # real name behind
 from .audit import AuditLog
 from .messaging import Messaging
 from .policy_gate import PolicyGate
 from .passwords import Passwords
 from .verifiers import build_verifier
-from . import operator_side  # sanctions, appeals, reports, terms, regulator (issue 4, operator side)
+from . import operator_side  # sanctions, appeals, reports, terms, regulator
 from .regulator import Regulator
 from .reports import Reports
 from .sanctions import Sanctions
 from .terms import Terms
-from .public_accounts import PublicAccounts  # Art. 7 public accounts (issue 5)
+from .public_accounts import PublicAccounts  # Art. 7 public accounts
 
 # Special ids for after_policy_change: every user's snapshot is stale (a new
 # agreement version), or the content filter's term lists changed.
@@ -55,7 +55,7 @@ class Services:
     accounts: Accounts
     agreements: Agreements
     identities: Identities  # real name behind: submit, review, audited reads, key rotation
-    audit: AuditLog  # the audit chain: read and verify (issue 2, item 7)
+    audit: AuditLog  # the audit chain: read and verify
     messaging: Messaging
     policy: PolicyGate
     node_id: str
@@ -64,13 +64,13 @@ class Services:
     metrics: object = None  # imserver.metrics.Metrics, set by the composition root
     policy_listeners: list[PolicyListener] = field(default_factory=list)
     token_listeners: list[TokenListener] = field(default_factory=list)
-    # Operator side of issue 4: they call back into this container, so
+    # The operator side: they call back into this container, so
     # operator_side.wire builds them once the container exists.
     sanctions: Sanctions = field(init=False)  # Art. 8 sanctions, appeals, expiry sweeper
     reports: Reports = field(init=False)  # Art. 5 public reports
     terms: Terms = field(init=False)  # content-filter term lists
     regulator: Regulator = field(init=False)  # Art. 8 regulator outbox: export, webhook
-    public_accounts: PublicAccounts = field(init=False)  # Art. 7: review, filing, follows, posts (issue 5)
+    public_accounts: PublicAccounts = field(init=False)  # Art. 7: review, filing, follows, posts
 
     def __post_init__(self) -> None:
         operator_side.wire(self)
@@ -184,8 +184,8 @@ class Services:
     async def after_broker_reconnect(self) -> None:
         """The broker is back: invalidations other nodes published meanwhile were lost, so forget every cached fact.
 
-        (Issue 6: a sanction applied through another node while Redis was away
-        takes effect here once it is back, instead of never.)
+        (A sanction applied through another node while Redis was away takes
+        effect here once it is back, instead of never.)
         """
         await self._local_policy_change(ALL_USERS)
         await self._local_policy_change(TERMS_CHANGED)

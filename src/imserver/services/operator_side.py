@@ -1,4 +1,4 @@
-"""Wiring of the operator side of issue 4 into the service container.
+"""Wiring of the operator side (sanctions, reports, terms, regulator) into the service container.
 
 Sanctions, reports, term lists and the regulator outbox call back into the
 container (``after_policy_change`` reaches every node; the fan-out reaches live

@@ -7,7 +7,7 @@ costs a dictionary lookup and a few microseconds of checks. Snapshots are
 dropped when the facts change: ``Services.after_policy_change`` calls
 :meth:`invalidate` on this node and, through the broker's ``policy`` topic, on
 every other node; the next send reloads. Every deny and hold is recorded with
-its reason code, the check that decided and the time (ARCHITECTURE.md).
+its reason code, the check that decided and the time.
 """
 
 from __future__ import annotations
