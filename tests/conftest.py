@@ -1,4 +1,4 @@
-"""Fixtures: every store test runs on SQLite and on PostgreSQL (STYLE.md habit 7).
+"""Fixtures: every store test runs on SQLite and on PostgreSQL, never on a mock.
 
 PostgreSQL comes from IMSERVER_TEST_POSTGRES_URL (default: 127.0.0.1:5432,
 database `test`). Each test run migrates a schema of its own once, and each test

@@ -1,4 +1,4 @@
-"""The audit chain (issue 2, item 7): tampering is detected and the right row named.
+"""The audit chain: tampering is detected and the right row named.
 
 Every case runs on SQLite and PostgreSQL, through the service and through
 ``imserver audit verify`` (in-process, against the test's database by URL).

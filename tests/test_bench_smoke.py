@@ -1,4 +1,4 @@
-"""A very short ``imserver bench --baseline`` of every scenario (issue 7), as CI's smoke test.
+"""A very short ``imserver bench --baseline`` of every scenario, as CI's smoke test.
 
 No timing is asserted: the run must complete, its JSON must parse, each
 available scenario must move messages (or hold connections) against imserver

@@ -1,4 +1,4 @@
-"""Many nodes (issue 6): real `imserver serve` processes sharing PostgreSQL and Redis.
+"""Many nodes: real `imserver serve` processes sharing PostgreSQL and Redis.
 
 Each test starts its own deployment with :mod:`tests.cluster`: a PostgreSQL
 schema of its own, migrated once, and two nodes on free ports with the same
@@ -543,7 +543,7 @@ async def test_node_killed_its_clients_resume_on_the_other_node(cluster):
 
 
 async def test_a_post_reaches_followers_on_both_nodes(cluster):
-    """Issue 6: a public-account post reaches online followers on every node, and a
+    """A public-account post reaches online followers on every node, and a
     follow made through one node is seen by the other's follower cache."""
     n1, n2 = cluster.nodes
     owner, f1, f2 = await verified_users(cluster, 3, register_on=n1, review_on=n2)

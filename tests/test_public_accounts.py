@@ -1,4 +1,4 @@
-"""Public accounts (Art. 7, issue 5): review → filing → post, the news permission
+"""Public accounts (Art. 7): review → filing → post, the news permission
 of each category, the badge, takedowns, sanctions on accounts, bad input, and
 live delivery to followers over the WebSocket.
 

@@ -1,6 +1,6 @@
 """Sanctions end on their own, and appeal and strike windows close, by an injected clock.
 
-Only time is faked (STYLE.md habit 7): the clock is frozen and moved by hand;
+Only time is faked: the clock is frozen and moved by hand;
 the expiry sweeper is the real background loop, run fast.
 """
 

@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(admin_identity.router)
     app.include_router(admin_audit.router)
     app.include_router(admin_held.router)
-    # Operator side of issue 4: sanctions, appeals, reports, term lists, regulator export.
+    # The operator side: sanctions, appeals, reports, term lists, regulator export.
     from .admin import regulator as admin_regulator
     from .admin import reports as admin_reports
     from .admin import sanctions as admin_sanctions
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     for module in (admin_sanctions, admin_reports, admin_terms, admin_regulator, user_reports, user_sanctions):
         app.include_router(module.router)
-    # Public accounts (issue 5, Art. 7): users' and operators' routes.
+    # Public accounts (Art. 7): users' and operators' routes.
     from .admin import public_accounts as admin_public_accounts
     from .api import public_accounts as user_public_accounts
 

@@ -48,7 +48,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         log_level=args.log_level,
         ws="websockets-sansio",  # gateway.endpoint writes frames straight into this protocol
-        ws_per_message_deflate=False,  # issue 3: off by default (CPU and CRIME-style leaks)
+        ws_per_message_deflate=False,  # off by default: CPU per frame, and CRIME-style leaks
         ws_max_size=settings.max_frame_bytes,  # a larger frame closes the socket with 1009
         # Idle sockets are pinged; one that does not answer in time is dropped.
         ws_ping_interval=settings.ping_interval_seconds,
@@ -226,14 +226,14 @@ def _write_export(settings: Settings, args: argparse.Namespace, run, what: str) 
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    """The load generator and benchmarks (issue 7); all of it lives in imserver.bench."""
+    """The load generator and benchmarks; all of it lives in imserver.bench."""
     from .bench.cli import run
 
     return run(args)
 
 
 def cmd_durability(args: argparse.Namespace, settings: Settings) -> int:
-    """The durability proof of issue 3 (SIGKILL while sending); lives in imserver.bench.durability."""
+    """The durability proof (SIGKILL while sending); lives in imserver.bench.durability."""
     from .bench.durability import run_from_args
 
     return run_from_args(args)

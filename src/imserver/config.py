@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     unsafe_ack_before_commit: bool = False
     unsafe_commit_delay_ms: float = 50.0  # the ack-to-commit window in unsafe mode
 
-    # -- sanctions, appeals, regulator (issue 4, operator side; Art. 8) -----------
+    # -- sanctions, appeals, regulator (operator side; Art. 8) --------------------
     # How long a sanctioned user has to appeal, counted from the sanction's start.
     appeal_window_days: int = 20
     # How often the sweeper looks for sanctions whose end has passed: the upper
@@ -103,8 +103,8 @@ class Settings(BaseSettings):
     regulator_retry_base_seconds: float = 2.0
     regulator_retry_max_seconds: float = 3600.0
 
-    # -- the policy pipeline (issue 4) ------------------------------------------------
-    # Check names in order; empty: the design's order (policy.DEFAULT_ORDER). Plugin
+    # -- the policy pipeline ----------------------------------------------------------
+    # Check names in order; empty: the built-in order (policy.DEFAULT_ORDER). Plugin
     # checks from the `imserver.policy` entry-point group are named here to run.
     policy_checks: list[str] = Field(default_factory=list)
     # Per-user token buckets: bursts, then a sustained rate. Defaults suit a
@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     rate_restricted_burst: float = 3
     rate_restricted_per_second: float = 1 / 60
 
-    # -- public accounts (issue 5, Art. 7) -----------------------------------------------
+    # -- public accounts (Art. 7) -------------------------------------------------------
     # Accounts (pending or approved) one user may hold before a new application is
     # flagged for manual review; not a refusal, a reviewer decides.
     public_accounts_per_user: int = 5

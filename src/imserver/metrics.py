@@ -29,7 +29,7 @@ class Metrics:
         self.send_latency = Histogram(
             "imserver_send_commit_seconds",
             "Time from a send frame's arrival to its commit",
-            # Buckets around the 30 ms p99 target of issue 7.
+            # Buckets around the 30 ms p99 send-to-delivery target (docs/benchmarks.md).
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=r,
         )
@@ -42,7 +42,7 @@ class Metrics:
         self.slow_consumers_closed = Counter(
             "imserver_slow_consumers_closed_total", "Connections closed for falling behind", registry=r
         )
-        # -- public reports (issue 4, Art. 5): read from the database at scrape time --
+        # -- public reports (Art. 5): read from the database at scrape time ----------
         self.reports_open = Gauge(
             "imserver_reports_open", "Public reports awaiting a moderator's decision (open or in review)", registry=r
         )
@@ -53,7 +53,7 @@ class Metrics:
         )
         # Async callables run by refresh() before each scrape (gauges that need a query).
         self.refreshers: list[Callable[[], Awaitable[None]]] = []
-        # The broker's state (issue 6), read from broker.stats at each scrape.
+        # The broker's state, read from broker.stats at each scrape.
         self.broker = BrokerCollector()
         r.register(self.broker)
 

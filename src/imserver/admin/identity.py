@@ -1,4 +1,4 @@
-"""Identity review and reads for operators (Art. 6 ¶1, ARCHITECTURE.md "Personal information").
+"""Identity review and reads for operators (Art. 6 ¶1; identity is encrypted, read by `compliance` only).
 
 * ``GET /identity/pending``: the review queue, masked (reviewer, compliance).
 * ``GET /users/{id}/identity``: a user's latest submission, masked; ``?full=true``

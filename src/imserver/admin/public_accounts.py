@@ -1,4 +1,4 @@
-"""Public accounts for operators (Art. 7; ARCHITECTURE.md "Operators").
+"""Public accounts for operators (Art. 7); each route names the roles it admits.
 
 * ``GET /public-accounts?status=pending``: the review queue (reviewer, compliance).
 * ``GET /public-accounts/{id}``: one account with its approvals and filing (reviewer, compliance, moderator).

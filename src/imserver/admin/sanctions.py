@@ -1,4 +1,4 @@
-"""Sanctions and appeals for operators (Art. 8; ARCHITECTURE.md "Sanctions (the ladder)", "Operators").
+"""Sanctions and appeals for operators (Art. 8; the ladder in policy/ladder.py, docs/sanctions.md).
 
 * ``POST /sanctions``: impose. ``warning`` and ``restrict_publication`` need
   ``moderator``; ``suspend_updates`` and ``close_account`` need ``compliance``

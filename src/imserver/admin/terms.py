@@ -1,4 +1,4 @@
-"""Content-filter term lists (`admin` role; ARCHITECTURE.md pipeline step 7).
+"""Content-filter term lists (`admin` role), read by the policy pipeline's content filter.
 
 * ``GET /terms?list_name=``: page through terms.
 * ``POST /terms``: one term; ``POST /terms/bulk``: many terms of one list and action.

@@ -1,4 +1,4 @@
-"""The durability proof of issue 3: SIGKILL the server while clients send; no acknowledged message is lost.
+"""The durability proof: SIGKILL the server while clients send; no acknowledged message is lost.
 
 Theory of operation
 -------------------

@@ -1,9 +1,9 @@
-"""The results of a run: ratios to the relay, the issue's targets, a table and one JSON object.
+"""The results of a run: ratios to the relay, the targets, a table and one JSON object.
 
 Every figure of a scenario is set beside the same figure measured against the
 relay in the same run, as ``imserver / relay``: above 1 is better for rates
-(messages/s), below 1 is better for times and memory. The targets are the ones
-of issue 7; a target is checked only on the figure it names, and a run at a
+(messages/s), below 1 is better for times and memory. The targets are those in
+docs/benchmarks.md; a target is checked only on the figure it names, and a run at a
 smaller size than the target's says so rather than claiming it.
 """
 
@@ -75,7 +75,7 @@ def _target(text: str, value: Any, met: bool | None, note: str = "") -> dict:
 
 
 def targets(name: str, mine: dict, ratio: dict, options) -> list[dict]:
-    """Issue 7's targets that this scenario's figures can speak to."""
+    """The targets that this scenario's figures can speak to."""
     out = []
     if name == "direct":
         r = ratio.get("messages_per_s")

@@ -56,7 +56,7 @@ class Code(StrEnum):
     GROUP_FULL = "group_full"
     UNKNOWN_RECIPIENT = "unknown_recipient"
     CONFLICT = "conflict"
-    # -- policy reason codes (ARCHITECTURE.md, "The policy pipeline") --------------
+    # -- policy reason codes (the pipeline's checks, policy/checks.py) --------------
     ACCOUNT_CLOSED = "account_closed"
     REAL_NAME_UNVERIFIED = "real_name_unverified"
     AGREEMENT_NOT_ACCEPTED = "agreement_not_accepted"
@@ -76,7 +76,7 @@ class Code(StrEnum):
     INVALID_FIELD = "invalid_field"  # missing, wrong type or out of range
     FIELD_TOO_LARGE = "field_too_large"  # a string field over its length limit
     OUT_OF_ORDER = "out_of_order"  # a valid frame at the wrong time (e.g. a second auth)
-    # -- sanctions, appeals, reports, term lists, regulator (issue 4, operator side) --
+    # -- sanctions, appeals, reports, term lists, regulator (operator side) ----------
     UNKNOWN_SANCTION_KIND = "unknown_sanction_kind"  # kind is not one of the ladder's four
     UNSUPPORTED_SUBJECT = "unsupported_subject"  # subject kind not (yet) sanctionable, e.g. public_account
     SUBJECT_NOT_FOUND = "subject_not_found"  # the sanctioned user / account does not exist
@@ -95,7 +95,7 @@ class Code(StrEnum):
     TERM_EXISTS = "term_exists"
     TERM_NOT_FOUND = "term_not_found"
     INVALID_TERM = "invalid_term"
-    # -- public accounts (issue 5, Art. 7) ----------------------------------------------
+    # -- public accounts (Art. 7) -------------------------------------------------------
     PUBLIC_ACCOUNT_NOT_FOUND = "public_account_not_found"
     PUBLIC_ACCOUNT_CLOSED = "public_account_closed"  # e.g. following a closed account
     PUBLIC_ACCOUNT_STATE = "public_account_state"  # e.g. reviewing an application already decided

@@ -4,7 +4,7 @@ States: ``awaiting_auth`` -> ``open`` -> ``closing``. The first frame must be
 ``auth``; any other frame before it gets an ``out_of_order`` error and the
 connection keeps waiting (until the auth timeout closes it with 4001).
 
-Structured concurrency (STYLE.md habit 8): each connection runs in one task
+Structured concurrency: each connection runs in one task
 group: the reader (this coroutine's loop), the writer (drains the bounded
 outbox), the auth timer, a replay when one runs, and one small task per send
 in flight awaiting its commit to send the ack. Nothing outlives the connection.
@@ -47,7 +47,7 @@ WRITE_CHUNK_BYTES = 64 * 1024
 WRITE_BUFFER_HIGH = 256 * 1024
 WRITE_BUFFER_POLL = 0.01
 # A close that flushes queued frames first (a revoked token's last notice) gives
-# up flushing after this long: "closed within a second" (issue 3).
+# up flushing after this long, so a revoked session is closed within a second.
 CLOSE_FLUSH_SECONDS = 0.5
 
 _ids = itertools.count(1)

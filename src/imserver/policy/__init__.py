@@ -4,7 +4,7 @@ No I/O and no awaits; imports only ``domain``. Modules, one idea each:
 
 * ``decision``: the Decision value (allow, deny, hold; reason code; check name).
 * ``pipeline``: ordered checks, first non-allow decides; plugins by entry point.
-* ``checks``: the eight built-in checks, in the design's order.
+* ``checks``: the eight built-in checks, in the pipeline's order.
 * ``ladder``: what each sanction forbids while in force, as a table (Art. 8).
 * ``news``: which account categories may publish or reprint news (Art. 7).
 * ``content_filter``: operator term lists in an Aho–Corasick automaton.

@@ -1,10 +1,10 @@
-"""The eight built-in checks, in the design's order (ARCHITECTURE.md, "The policy pipeline").
+"""The eight built-in checks, in the pipeline's order (docs/architecture.md, "The policy pipeline").
 
 Each check is a small object with a ``name`` and ``__call__(snapshot,
 outgoing, now) -> Decision``: a pure function of state the caller loaded, like
 Synapse's ``event_auth``. It returns the shared ``ALLOW`` when it has nothing
 to say, else a deny or hold naming itself and a stable reason code. Its
-docstring cites the article of ``spec/im-provisions.txt`` it enforces.
+docstring cites the article of the provisions (docs/regulation.md) it enforces.
 
 Only the content filter and the rate limit hold state: an immutable term list
 swapped whole, and token buckets advanced by the ``now`` passed in.
@@ -208,7 +208,7 @@ class RateLimit:
         return ALLOW
 
 
-# The design's order; settings may reorder it or add plugin checks by name.
+# The built-in order; settings may reorder it or add plugin checks by name.
 DEFAULT_ORDER = (
     AccountOpen.name,
     RealNameVerified.name,

@@ -1,12 +1,12 @@
 """The sanction ladder (Art. 8): what each sanction forbids while in force, as a table.
 
 Art. 8 names four measures, "warnings, restricting publication, suspension of
-refreshing, and closure of accounts"; ARCHITECTURE.md, "Sanctions (the ladder)",
-says what each one stops. Each rung lists the outgoing kinds it refuses (and
-the reason code sent back) and the kinds it only throttles (the rate-limit
-check then uses the tighter "restricted" bucket). Rungs are listed from the
-mildest to the most severe; when several sanctions are in force, the most
-severe one that forbids the outgoing kind is reported.
+refreshing, and closure of accounts"; this table says what each one stops
+(docs/sanctions.md explains it for operators). Each rung lists the outgoing
+kinds it refuses (and the reason code sent back) and the kinds it only
+throttles (the rate-limit check then uses the tighter "restricted" bucket).
+Rungs are listed from the mildest to the most severe; when several sanctions
+are in force, the most severe one that forbids the outgoing kind is reported.
 
 A sanction is in force from ``starts_at`` (None: already started) until
 ``ends_at`` (None: until lifted): ``starts_at <= now < ends_at``. So a cached

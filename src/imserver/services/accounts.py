@@ -24,7 +24,7 @@ from ..store.db import Database
 from .passwords import Passwords
 from .unit_of_work import AfterCommit, TokenRevoked
 
-TOKEN_BYTES = 32  # 256 bits from secrets; issue 2 asks for at least 128
+TOKEN_BYTES = 32  # 256 bits from secrets; at least 128 keeps tokens unguessable
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 MAX_NICKNAME_CHARS = 32
 
@@ -248,7 +248,7 @@ def require_role(principal: Principal, *roles: Role) -> None:
     """Forbidden unless the caller is an operator holding one of `roles`.
 
     Roles do not nest: `admin` manages operators and settings but does not read
-    identity data, which only `compliance` may (ARCHITECTURE.md, "Personal information").
+    identity data, which only `compliance` may.
     """
     if principal.kind != PrincipalKind.OPERATOR or principal.role not in roles:
         raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")

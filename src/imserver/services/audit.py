@@ -1,4 +1,4 @@
-"""Reading and verifying the audit chain (issue 2, item 7).
+"""Reading and verifying the audit chain.
 
 Shared by the admin API (``/admin/v1/audit``) and ``imserver audit verify``, so
 both front ends give the same verdict. Operators' reads and verifications are

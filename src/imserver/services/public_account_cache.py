@@ -1,6 +1,6 @@
 """Per-node caches of public accounts: the policy snapshot of each account and
-its follower set (ARCHITECTURE.md, "The policy pipeline": snapshots cached in
-memory on every node, dropped when the facts change).
+its follower set (like every policy snapshot: cached in memory on every node,
+dropped when the facts change).
 
 * **Account facts** (:class:`AccountFacts`): the :class:`PublicAccountSnapshot`
   the post check reads (effective status, filed, news permission, sanctions not

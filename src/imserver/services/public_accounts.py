@@ -706,7 +706,7 @@ class PublicAccounts:
         """The register grouped by category (:mod:`.filing_export`); the export is audited.
 
         ``actor`` None is the CLI (the system); an operator needs ``compliance``
-        (regulator exports, ARCHITECTURE.md "Operators").
+        (regulator exports are compliance's).
         """
         if actor is not None:
             require_role(actor, Role.COMPLIANCE)

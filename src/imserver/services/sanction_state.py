@@ -50,7 +50,7 @@ ALLOWED: dict[Stage, frozenset[Event]] = {
     Stage.ENDED: frozenset({Event.APPEALED, Event.UPHELD, Event.OVERTURNED}),
 }
 
-# Which role imposes (and lifts) each kind (ARCHITECTURE.md, "Operators"): the
+# Which role imposes (and lifts) each kind: the
 # two mild rungs are the moderators', the two severe ones compliance's.
 IMPOSED_BY_ROLE = {
     SanctionKind.WARNING: Role.MODERATOR,

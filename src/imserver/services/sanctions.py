@@ -274,7 +274,8 @@ class Sanctions:
             await self._audit(conn, operator.id, "sanction.confirm", sanction, now, note=note)
             user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
             view = await self._view(conn, sanction, now)
-        # Closing a public account leaves its owner's own sessions alone (issue 5).
+        # Closing a public account leaves its owner's own sessions alone: the
+        # measure is on the account, not on the person's chat.
         await self._after(_After(user_id, disconnect=sanction["subject_kind"] == "user", record=True))
         return view
 

@@ -1,4 +1,4 @@
-"""Content-filter term lists, managed by the `admin` role (ARCHITECTURE.md, pipeline step 7).
+"""Content-filter term lists, managed by the `admin` role, read by the pipeline's content filter.
 
 Each term belongs to a named list and carries an action: ``deny`` (the message
 is refused, ``content_blocked``) or ``hold`` (stored for a moderator,

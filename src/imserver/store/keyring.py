@@ -1,6 +1,6 @@
 """Master keys, envelope encryption and the ID-number HMAC for identity records.
 
-Theory of operation (ARCHITECTURE.md, "Personal information"):
+Theory of operation:
 
 * Each identity record gets a fresh 256-bit **data key**. It seals the record's
   JSON with AES-256-GCM; the record's row id is the associated data, so a

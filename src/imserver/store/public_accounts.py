@@ -9,7 +9,7 @@ The posts stream: :func:`next_position` locks the single counter row
 ``posts_stream(id=1)`` (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
 ``BEGIN IMMEDIATE`` already serialises writers) and bumps it in the caller's
 transaction, so positions are gap-free and become visible in commit order
-(ARCHITECTURE.md, "Positions are commit-ordered"): a reader that sees position
+(docs/architecture.md, the delivery model): a reader that sees position
 *n* committed has every position below *n* committed too.
 """
 

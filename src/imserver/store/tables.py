@@ -165,13 +165,13 @@ messages = Table(
     Column("body", Text, nullable=False),
     Column("status", String(16), nullable=False),  # delivered | held | rejected
     Column("created_at", UTCDateTime, nullable=False),
-    # Idempotent retry with no time window (issue 3, item 3).
+    # Idempotent retry with no time window: a client_msg_id is stored once per sender.
     UniqueConstraint("sender_id", "client_msg_id", name="uq_messages_sender_client_msg"),
     Index("ix_messages_conversation", "conversation_id", "id"),
 )
 
 # A user's inbox stream: gap-free seq per user, positions taken from the
-# counter row inside the committing transaction (ARCHITECTURE.md, delivery model).
+# counter row inside the committing transaction (docs/architecture.md, delivery model).
 inbox = Table(
     "inbox",
     metadata,

@@ -1,4 +1,4 @@
-"""Operator-managed content-filter term lists (ARCHITECTURE.md, pipeline step 7).
+"""Operator-managed content-filter term lists, read by the pipeline's content filter.
 
 Terms are stored as the operator typed them; the policy package normalises
 (width, case) when it compiles them. The gate loads every term with
