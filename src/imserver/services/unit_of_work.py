@@ -37,9 +37,7 @@ from typing import TYPE_CHECKING
 from .events import InboxEvent, PostEvent, UserEvent
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
-
-    from ..store.db import Database
+    from ..store.db import Connection, Database
     from .cluster import Cluster
 
 
@@ -158,7 +156,7 @@ class AfterCommit:
 class Tx:
     """An open transaction and the effects its commit will cause."""
 
-    conn: AsyncConnection
+    conn: Connection
     effects: list[Effect] = field(default_factory=list)
 
     def add(self, effect: Effect) -> None:

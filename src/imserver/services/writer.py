@@ -31,11 +31,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
-
 from ..domain.errors import Unavailable
 from ..policy import Decision
-from ..store.batch import batch_store
+from ..store.batch import KeyRace, batch_store
 from ..store.db import Database
 from ..store.messages import NewMessage, Stored
 from .events import SendResult
@@ -164,7 +162,7 @@ class MessageWriter:
             try:
                 results = await self.store.write(msgs, before_commit)
                 break
-            except IntegrityError:
+            except KeyRace:
                 if attempt < RACE_RETRIES:
                     continue
                 if len(batch) > 1:
