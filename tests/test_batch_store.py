@@ -150,7 +150,7 @@ async def test_before_commit_sees_the_results_and_a_failure_there_rolls_back(db,
     assert not after.duplicate and after.sender_seq == 2
 
 
-async def test_a_constraint_failure_is_an_integrity_error_and_writes_nothing(db, store):
+async def test_a_constraint_failure_is_a_key_race_and_writes_nothing(db, store):
     a, b, *_ = await _world(db)
     bad = NewMessage(a, "nowhere", 424242, (a, b), "to a conversation that does not exist", T0)
     with pytest.raises(KeyRace):
@@ -161,7 +161,7 @@ async def test_a_constraint_failure_is_an_integrity_error_and_writes_nothing(db,
 
 
 @pytest.mark.parametrize("backend", ["postgres"])  # SQLite has one writer: its batches never overlap
-async def test_the_same_send_on_two_nodes_at_once_is_an_integrity_error_for_the_later(db, store, backend):
+async def test_the_same_send_on_two_nodes_at_once_is_a_key_race_for_the_later(db, store, backend):
     """Two writers (as on two nodes) store the same retried send concurrently: the
     second looked the key up before the first committed, and must fail on the unique
     key (the writer then retries and finds the first's result)."""

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     # Group commit: a batch closes after this many sends or this much waiting.
     batch_max_size: int = 256
     batch_max_wait_ms: float = 2.0
+    # PostgreSQL: batches in flight at once, each on a connection of its own (a
+    # sender always uses the same one, so its order holds). Three keep a 2-core
+    # database busy while one batch's round trip is on the wire; more only add
+    # lock waits on shared recipients. SQLite has one writer: always 1.
+    batch_lanes: int = Field(default=3, ge=1, le=16)
     # TEST-ONLY, breaks the durability guarantee on purpose: acks (and fan-out)
     # are sent after a batch's statements ran but before its commit, which then
     # waits unsafe_commit_delay_ms. A SIGKILL in that window loses acknowledged

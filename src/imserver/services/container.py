@@ -153,6 +153,7 @@ def build_services(
         group_cap=settings.group_member_cap,
         max_batch=settings.batch_max_size,
         max_wait=settings.batch_max_wait_ms / 1000,
+        lanes=settings.batch_lanes,
         observe_batch=metrics.batch_size.observe,
         # Test-only, off by default: lets the durability harness prove it detects loss.
         unsafe_ack_before_commit=settings.unsafe_ack_before_commit,

@@ -71,6 +71,7 @@ class Messaging:
         group_cap: int,
         max_batch: int,
         max_wait: float,
+        lanes: int = 1,
         observe_batch: Callable[[int], None] | None = None,
         unsafe_ack_before_commit: bool = False,  # test-only: see config.Settings
         unsafe_commit_delay: float = 0.05,
@@ -85,6 +86,7 @@ class Messaging:
             db,
             max_batch=max_batch,
             max_wait=max_wait,
+            lanes=lanes,
             on_commit=self._committed,
             observe_batch=observe_batch,
             unsafe_ack_before_commit=unsafe_ack_before_commit,
