@@ -35,6 +35,8 @@ from .reports import Reports
 from .sanctions import Sanctions
 from .terms import Terms
 from .public_accounts import PublicAccounts  # Art. 7 public accounts (issue 5)
+from .report_desk import ReportDesk
+from .signin_throttle import SignInThrottle
 
 # Special ids for after_policy_change: every user's snapshot is stale (a new
 # agreement version), or the content filter's term lists changed.
@@ -71,6 +73,8 @@ class Services:
     terms: Terms = field(init=False)  # content-filter term lists
     regulator: Regulator = field(init=False)  # Art. 8 regulator outbox: export, webhook
     public_accounts: PublicAccounts = field(init=False)  # Art. 7: review, filing, follows, posts (issue 5)
+    report_desk: ReportDesk = field(init=False)  # a report's content and author; resolve with a sanction
+    signin_throttle: SignInThrottle = field(init=False)  # operator sign-in after wrong passwords
 
     def __post_init__(self) -> None:
         operator_side.wire(self)
@@ -84,6 +88,12 @@ class Services:
             per_user_cap=self.settings.public_accounts_per_user,
         )
         self.public_accounts.install_sanction_hooks(self.sanctions)  # subject kind "public_account"
+        self.report_desk = ReportDesk(self.db, self.clock, reports=self.reports, sanctions=self.sanctions)
+        self.signin_throttle = SignInThrottle(
+            self.clock,
+            max_failures=self.settings.signin_max_failures,
+            window=timedelta(seconds=self.settings.signin_window_seconds),
+        )
 
     async def start(self) -> None:
         """Start background work (writers, expiry sweeps, broker subscriptions)."""
