@@ -85,3 +85,8 @@ def new_nonce() -> str:
 
 def cookie_args(secure: bool) -> dict:
     return {"httponly": True, "secure": secure, "samesite": "strict", "path": "/console"}
+
+
+def clear_cookie(response, name: str) -> None:
+    """Expire a console cookie (with the same attributes it was set with)."""
+    response.delete_cookie(name, path="/console", httponly=True, samesite="strict")

@@ -207,7 +207,7 @@ def render(request: Request, template: str, *, status_code: int = 200, page: str
     )
     response = HTMLResponse(html, status_code=status_code)
     if getattr(request.state, "flash_shown", False):
-        response.delete_cookie(FLASH_COOKIE, path="/console")
+        security.clear_cookie(response, FLASH_COOKIE)
     return response
 
 
@@ -296,7 +296,7 @@ def _to_sign_in(request: Request, code: Code | None) -> Response:
         response = _redirect_with_flash(request, target, {"kind": "error", "code": code.value, "detail": ""})
     else:
         response = RedirectResponse(target, status_code=303)
-    response.delete_cookie(security.SESSION_COOKIE, path="/console")
+    security.clear_cookie(response, security.SESSION_COOKIE)
     request.state.console_session = None
     if request.headers.get("hx-request"):
         response.headers["HX-Redirect"] = target  # htmx: load the sign-in page as a whole page

@@ -53,7 +53,7 @@ async def sign_in(request: Request) -> Response:
     now = int(svc.clock.now().timestamp())
     request.state.console_session = security.Session(token, now)  # sealed into the cookie by ConsoleRoute
     response = RedirectResponse(safe_next(form.get("next")), status_code=303)
-    response.delete_cookie(security.PRESESSION_COOKIE, path="/console")
+    security.clear_cookie(response, security.PRESESSION_COOKIE)
     return response
 
 
@@ -69,7 +69,7 @@ async def sign_out(request: Request) -> Response:
     await services(request).accounts.logout(me)
     request.state.console_session = None
     response = done(request, "/console/sign-in", N_("You are signed out."))
-    response.delete_cookie(security.SESSION_COOKIE, path="/console")
+    security.clear_cookie(response, security.SESSION_COOKIE)
     return response
 
 

@@ -1,0 +1,164 @@
+"""Console forms over HTTP: CSRF, session cookie, idle timeout, disabled operators,
+sign-in throttling and role checks. Each refusal changes nothing."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from imserver.domain.clock import FrozenClock
+from imserver.domain.enums import Role
+from imserver.store import accounts as account_store
+
+from ..helpers import PASSWORD, register
+from ..identity_helpers import submit
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+def clock():
+    return FrozenClock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+
+
+def csrf_of(page: httpx.Response) -> str:
+    return CSRF.search(page.text).group(1)
+
+
+async def console_client(app, *, base_url: str = "http://testserver") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+async def sign_in(c: httpx.AsyncClient, handle: str, password: str = PASSWORD) -> httpx.Response:
+    form = await c.get("/console/sign-in")
+    return await c.post("/console/sign-in", data={"csrf": csrf_of(form), "handle": handle, "password": password})
+
+
+async def make_operator(app, role: Role, handle: str) -> int:
+    svc = app.state.services
+    return await svc.accounts.create_operator(handle=handle, password=PASSWORD, role=role, created_by=None)
+
+
+async def pending_identity(http, app) -> tuple[dict, int]:
+    user = await register(http)
+    assert (await submit(http, user)).status_code == 201
+    reviewer_id = await make_operator(app, Role.COMPLIANCE, "identity-reader")
+    from imserver.domain.principals import Principal
+    from imserver.domain.enums import PrincipalKind
+
+    reader = Principal(PrincipalKind.OPERATOR, reviewer_id, "", Role.COMPLIANCE)
+    [item] = await app.state.services.identities.pending(reader)
+    return user, item["identity_id"]
+
+
+async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(http, app):
+    user, identity_id = await pending_identity(http, app)
+    await make_operator(app, Role.REVIEWER, "csrf-reviewer")
+    async with await console_client(app) as c:
+        assert (await sign_in(c, "csrf-reviewer")).status_code == 303
+        page = await c.get("/console/identity")
+        assert f'action="/console/identity/{identity_id}"' in page.text
+        for data in ({"decision": "approve"}, {"decision": "approve", "csrf": "0" * 64}):
+            r = await c.post(f"/console/identity/{identity_id}", data=data)
+            assert r.status_code == 403
+            assert "csrf_failed" in r.text and "nothing was changed" in r.text
+        me = (await http.get("/api/v1/me", headers=user["headers"])).json()
+        assert me["real_name_status"] == "pending"
+        # Another session's token does not fit this session either.
+        async with await console_client(app) as other:
+            await sign_in(other, "csrf-reviewer")
+            foreign = csrf_of(await other.get("/console/identity"))
+        r = await c.post(f"/console/identity/{identity_id}", data={"decision": "approve", "csrf": foreign})
+        assert r.status_code == 403
+        assert (await http.get("/api/v1/me", headers=user["headers"])).json()["real_name_status"] == "pending"
+        # With its token, the same form works.
+        r = await c.post(
+            f"/console/identity/{identity_id}", data={"decision": "approve", "csrf": csrf_of(page), "note": "ok"}
+        )
+        assert r.status_code == 303
+        assert (await http.get("/api/v1/me", headers=user["headers"])).json()["real_name_status"] == "verified"
+
+
+async def test_sign_in_needs_its_csrf_token(app):
+    await make_operator(app, Role.ADMIN, "csrf-admin")
+    async with await console_client(app) as c:
+        r = await c.post("/console/sign-in", data={"handle": "csrf-admin", "password": PASSWORD})
+        assert r.status_code == 403 and "imserver_console=" not in r.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("scheme,secure", [("http", False), ("https", True)])
+async def test_session_cookie_flags_and_security_headers(app, scheme, secure):
+    await make_operator(app, Role.ADMIN, "cookie-admin")
+    async with await console_client(app, base_url=f"{scheme}://testserver") as c:
+        r = await sign_in(c, "cookie-admin")
+        [cookie] = [c for c in r.headers.get_list("set-cookie") if c.startswith("imserver_console=")]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+        assert ("Secure" in cookie) is secure
+        page = await c.get("/console/")
+        assert page.status_code == 200
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "'unsafe-inline'" not in csp
+        assert page.headers["cache-control"] == "no-store"
+        assert "<script>" not in page.text and " style=" not in page.text  # nothing inline for the CSP to allow
+
+
+async def test_an_idle_session_ends_and_its_token_is_revoked(app, clock):
+    await make_operator(app, Role.ADMIN, "idle-admin")
+    idle = app.state.services.settings.console_idle_timeout_seconds
+    async with await console_client(app) as c:
+        await sign_in(c, "idle-admin")
+        clock.advance(seconds=idle - 5)
+        assert (await c.get("/console/")).status_code == 200  # activity restarts the idle clock
+        clock.advance(seconds=idle - 5)
+        assert (await c.get("/console/")).status_code == 200
+        token = c.cookies["imserver_console"].split(".")[0]
+        clock.advance(seconds=idle + 1)
+        r = await c.get("/console/")
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/sign-in")
+        page = await c.get(r.headers["location"])
+        assert "session_expired" in page.text
+        r = await c.get("/admin/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401  # the token is revoked, not only the cookie dropped
+
+
+async def test_a_disabled_operator_is_signed_out_at_once(app, clock):
+    operator_id = await make_operator(app, Role.ADMIN, "soon-disabled")
+    async with await console_client(app) as c:
+        await sign_in(c, "soon-disabled")
+        assert (await c.get("/console/terms")).status_code == 200
+        async with app.state.services.db.transaction() as conn:  # no disable use case on this branch yet
+            await account_store.update_operator(conn, operator_id, disabled_at=clock.now())
+        r = await c.get("/console/terms")
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/sign-in")
+
+
+async def test_wrong_passwords_are_throttled(app):
+    await make_operator(app, Role.ADMIN, "guessed")
+    limit = app.state.services.settings.signin_max_failures
+    async with await console_client(app) as c:
+        for _ in range(limit):
+            r = await sign_in(c, "guessed", "wrong password")
+            assert r.status_code == 303
+            assert "invalid_credentials" in (await c.get(r.headers["location"])).text
+        r = await sign_in(c, "guessed")  # even the right password waits now
+        page = await c.get(r.headers["location"])
+        assert "signin_throttled" in page.text and "imserver_console=" not in r.headers.get("set-cookie", "")
+
+
+async def test_a_role_sees_and_does_only_its_own(http, app):
+    user, identity_id = await pending_identity(http, app)
+    await make_operator(app, Role.MODERATOR, "nosy-moderator")
+    async with await console_client(app) as c:
+        await sign_in(c, "nosy-moderator")
+        dashboard = await c.get("/console/")
+        assert 'href="/console/reports"' in dashboard.text and 'href="/console/identity"' not in dashboard.text
+        assert (await c.get("/console/identity")).status_code == 403
+        token = csrf_of(dashboard)
+        r = await c.post(f"/console/identity/{identity_id}", data={"decision": "approve", "csrf": token})
+        assert r.status_code == 303  # back, with the error shown
+        shown = await c.get(r.headers["location"])
+        assert "forbidden" in shown.text
+        assert (await http.get("/api/v1/me", headers=user["headers"])).json()["real_name_status"] == "pending"
