@@ -31,9 +31,17 @@ SHOTS = os.environ.get("IMSERVER_CONSOLE_SCREENSHOTS")
 
 
 def shoot(desk: Desk, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        desk.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+    """With IMSERVER_CONSOLE_SCREENSHOTS set: the page as it is (English), then in Chinese."""
+    if not SHOTS:
+        return
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+    desk.page.screenshot(path=str(Path(SHOTS) / f"{name}-en.png"), full_page=True)
+    host = desk.page.url.split("/")[2].split(":")[0]
+    desk.context.add_cookies([{"name": "imserver_console_lang", "value": "zh_CN", "domain": host, "path": "/console"}])
+    desk.page.reload()
+    desk.page.screenshot(path=str(Path(SHOTS) / f"{name}-zh.png"), full_page=True)
+    desk.context.clear_cookies(name="imserver_console_lang")
+    desk.page.reload()
 
 
 async def staff(client, svc) -> dict[str, dict]:
@@ -126,9 +134,9 @@ async def test_an_operators_day(server, client, ui):
         moderator.page.get_by_role("link", name=f"Report {report_id}").click()
         expect(moderator.page.locator("#reported-body")).to_have_text("cheap pills, message me")
         expect(moderator.page.locator("#author-nickname")).to_have_text("Pill Seller")
-        shoot(moderator, "report-en")
         moderator.page.get_by_role("button", name="Assign to me").click()
         expect(moderator.page.locator(".flash.ok")).to_contain_text(f"Report {report_id} is assigned to you.")
+        shoot(moderator, "report")
         # The form offers only the kinds a moderator imposes.
         options = moderator.page.locator("#sanction option").all_inner_texts()
         assert options[1:] == ["Warning", "Restrict publication"], options
@@ -173,7 +181,7 @@ async def test_an_operators_day(server, client, ui):
 
     def confirm_closure(_):
         assert queue_size(second, "closures_awaiting_confirmation") == 1
-        shoot(second, "dashboard-en")
+        shoot(second, "dashboard")
         second.nav("Sanctions")
         second.page.get_by_role("button", name="Confirm closure").click()
         expect(second.page.locator(".flash.ok")).to_contain_text(f"user {to_close['id']} is closed")
@@ -216,6 +224,7 @@ async def test_an_operators_day(server, client, ui):
     def narrow(browser):
         desk = Desk(browser, base, viewport=NARROW).sign_in("compliance-b")
         expect(desk.page.get_by_role("link", name="Sanctions")).to_be_visible()
+        shoot(desk, "dashboard-narrow")
         wide = desk.page.evaluate("document.documentElement.scrollWidth")
         desk.close()
         return wide, desk.console_errors

@@ -27,6 +27,7 @@ from ..services.container import Services
 from . import i18n, pages, security
 from .meanings import meaning
 from .security import Session, Signer
+from .vocab import WORDS
 
 FLASH_COOKIE = "imserver_console_flash"
 MAX_FORM_BYTES = 256 * 1024  # the largest form is an agreement text (100 000 characters)
@@ -62,7 +63,9 @@ def _environment(lang: str, time_zone: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_translations(i18n.translations(lang), newstyle=True)
+    translations = i18n.translations(lang)
+    env.install_gettext_translations(translations, newstyle=True)
+    env.filters["word"] = lambda code: translations.gettext(WORDS[code]) if code in WORDS else code
     fmt = i18n.Formatter(lang, time_zone)
     env.filters["dt"] = fmt.datetime
     env.filters["age"] = fmt.age
