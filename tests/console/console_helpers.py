@@ -36,6 +36,15 @@ class Desk:
 
         self.page.get_by_role("navigation").get_by_role("link", name=name, exact=True).click()
         expect(self.page.locator('nav a[aria-current="page"]')).to_have_text(name)
+        assert self.unlabelled() == [], f"fields without a label on {name}"
+
+    def unlabelled(self) -> list[str]:
+        """Ids (or names) of the visible form fields on the page that no label names."""
+        return self.page.evaluate(
+            """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+                .map(e => e.id || e.name)"""
+        )
 
     def confirmation(self) -> str:
         from playwright.sync_api import expect
