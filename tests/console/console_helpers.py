@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+import httpx
+
+from imserver.domain.enums import Role
+
 from ..helpers import PASSWORD
 
 WIDE = {"width": 1280, "height": 900}  # the console's target desk screen
@@ -66,3 +70,26 @@ class Desk:
 
 def queue_size(desk: Desk, queue: str) -> int:
     return int(desk.page.locator(f'td[data-queue="{queue}"]').inner_text())
+
+
+# -- the console over HTTP, without a browser ---------------------------------------------
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(page: httpx.Response) -> str:
+    return CSRF.search(page.text).group(1)
+
+
+async def console_client(app, *, base_url: str = "http://testserver") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+async def sign_in(c: httpx.AsyncClient, handle: str, password: str = PASSWORD) -> httpx.Response:
+    form = await c.get("/console/sign-in")
+    return await c.post("/console/sign-in", data={"csrf": csrf_of(form), "handle": handle, "password": password})
+
+
+async def make_operator(app, role: Role, handle: str) -> int:
+    svc = app.state.services
+    return await svc.accounts.create_operator(handle=handle, password=PASSWORD, role=role, created_by=None)

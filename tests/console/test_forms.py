@@ -3,20 +3,18 @@ sign-in throttling and role checks. Each refusal changes nothing."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from imserver.domain.clock import FrozenClock
-from imserver.domain.enums import Role
+from imserver.domain.enums import PrincipalKind, Role
+from imserver.domain.principals import Principal
 from imserver.store import accounts as account_store
 
 from ..helpers import PASSWORD, register
 from ..identity_helpers import submit
-
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+from .console_helpers import console_client, csrf_of, make_operator, sign_in
 
 
 @pytest.fixture
@@ -24,31 +22,10 @@ def clock():
     return FrozenClock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
 
 
-def csrf_of(page: httpx.Response) -> str:
-    return CSRF.search(page.text).group(1)
-
-
-async def console_client(app, *, base_url: str = "http://testserver") -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
-
-
-async def sign_in(c: httpx.AsyncClient, handle: str, password: str = PASSWORD) -> httpx.Response:
-    form = await c.get("/console/sign-in")
-    return await c.post("/console/sign-in", data={"csrf": csrf_of(form), "handle": handle, "password": password})
-
-
-async def make_operator(app, role: Role, handle: str) -> int:
-    svc = app.state.services
-    return await svc.accounts.create_operator(handle=handle, password=PASSWORD, role=role, created_by=None)
-
-
 async def pending_identity(http, app) -> tuple[dict, int]:
     user = await register(http)
     assert (await submit(http, user)).status_code == 201
     reviewer_id = await make_operator(app, Role.COMPLIANCE, "identity-reader")
-    from imserver.domain.principals import Principal
-    from imserver.domain.enums import PrincipalKind
-
     reader = Principal(PrincipalKind.OPERATOR, reviewer_id, "", Role.COMPLIANCE)
     [item] = await app.state.services.identities.pending(reader)
     return user, item["identity_id"]
