@@ -107,3 +107,22 @@ async def test_filings_export_downloads(app):
         r = await c.post("/console/exports/sanctions", data={"csrf": token, "since": "2026-01-02", "until": "2026-01-01"})
         shown = (await c.get(r.headers["location"])).text
         assert "invalid_period" in flash(shown)
+
+
+async def test_the_language_follows_the_header_then_the_switch(app):
+    await make_operator(app, Role.REVIEWER, "pages-reader")
+    async with await console_client(app) as c:
+        await sign_in(c, "pages-reader")
+        page = await c.get("/console/", headers={"accept-language": "zh-CN,zh;q=0.9"})
+        assert "<h1>总览</h1>" in page.text and '<html lang="zh-CN">' in page.text
+        page = await c.get("/console/", headers={"accept-language": "en-US"})
+        assert "<h1>Dashboard</h1>" in page.text
+        token = csrf_of(page)
+        r = await c.post("/console/language", data={"csrf": token, "lang": "zh_CN", "back": "/console/identity"})
+        assert r.status_code == 303 and r.headers["location"] == "/console/identity"
+        page = await c.get("/console/identity", headers={"accept-language": "en-US"})
+        assert "<h1>实名审核</h1>" in page.text  # the switch wins over the header
+        r = await c.post("/console/language", data={"lang": "en"})
+        assert r.status_code == 403  # the switch is a form like any other: no token, no change
+        r = await c.post("/console/language", data={"csrf": token, "lang": "en", "back": "https://elsewhere.example/"})
+        assert r.headers["location"] == "/console/"  # never a redirect off the console

@@ -32,6 +32,7 @@ from .vocab import WORDS
 FLASH_COOKIE = "imserver_console_flash"
 MAX_FORM_BYTES = 256 * 1024  # the largest form is an agreement text (100 000 characters)
 MAX_FORM_FIELDS = 200
+CODE_PARAMS = frozenset({"kind", "action"})  # confirmation parameters that carry a code, not a name
 QUEUE_PAGE = 50  # items per queue page: a morning's work on one screen
 
 
@@ -65,7 +66,7 @@ def _environment(lang: str, time_zone: str) -> Environment:
     )
     translations = i18n.translations(lang)
     env.install_gettext_translations(translations, newstyle=True)
-    env.filters["word"] = lambda code: translations.gettext(WORDS[code]) if code in WORDS else code
+    env.filters["word"] = lambda code: _word(translations, code)
     fmt = i18n.Formatter(lang, time_zone)
     env.filters["dt"] = fmt.datetime
     env.filters["age"] = fmt.age
@@ -203,7 +204,7 @@ def render(request: Request, template: str, *, status_code: int = 200, page: str
             csrf=st.signer.csrf(binding) if binding else "",
             flash=_take_flash(request),
             meaning=lambda code: tr.gettext(meaning(code)),
-            kind_title=lambda kind: tr.gettext(pages.SANCTION_KIND_TITLES.get(kind, kind)),
+            kind_title=lambda kind: _word(tr, kind),
             request_path=request.url.path,
             **context,
         )
@@ -240,8 +241,20 @@ def _take_flash(request: Request) -> dict | None:
     flash = json.loads(base64.urlsafe_b64decode(raw))
     tr = i18n.translations(language(request))
     if flash.get("message"):
-        flash["text"] = tr.gettext(flash["message"]) % flash.get("params", {})
+        # Codes among the parameters are shown in the page's language; names and ids as they are.
+        params = {k: _word(tr, v) if k in CODE_PARAMS else v for k, v in flash.get("params", {}).items()}
+        flash["text"] = tr.gettext(flash["message"]) % params
     return flash
+
+
+def _word(tr, value):
+    """A code among the parameters of a confirmation (a sanction kind, an action), in the page's language."""
+    if isinstance(value, str):
+        if value in pages.SANCTION_KIND_TITLES:
+            return tr.gettext(pages.SANCTION_KIND_TITLES[value])
+        if value in WORDS:
+            return tr.gettext(WORDS[value])
+    return value
 
 
 def _tls(request: Request) -> bool:
