@@ -15,6 +15,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -292,6 +293,8 @@ class ConsoleRoute(APIRoute):
                 response = _to_sign_in(request, exc.code)
             except ImserverError as exc:
                 response = _error_response(request, exc)
+            except RequestValidationError:  # a query or path parameter of the wrong type
+                response = _error_response(request, BadRequest("a parameter of the address is invalid"))
             for name, value in security.SECURITY_HEADERS.items():
                 response.headers[name] = value
             session = getattr(request.state, "console_session", None)

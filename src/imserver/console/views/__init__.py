@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from ..web import ConsoleRoute
 from . import auth, dashboard, moderation, records, review, rules, sanctions
 
+AREAS = (auth, dashboard, review, moderation, sanctions, rules, records)
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-for module in (auth, dashboard, review, moderation, sanctions, rules, records):
+for module in AREAS:
     router.include_router(module.router)
