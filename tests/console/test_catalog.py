@@ -64,3 +64,4 @@ def test_language_negotiation():
     assert i18n.negotiate("zh-CN", "en") == "en"  # the switch wins over the header
     assert i18n.negotiate(None, "xx") == "en"
     assert i18n.negotiate("q=;;,,;q=abc", None) == "en"
+

@@ -3,11 +3,14 @@ sign-in throttling and role checks. Each refusal changes nothing."""
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import UTC, datetime
 
 import pytest
 
+from imserver.app import create_app
+from imserver.config import Settings
 from imserver.console import views
 from imserver.domain.clock import FrozenClock
 from imserver.domain.enums import PrincipalKind, Role
@@ -170,3 +173,11 @@ async def test_no_console_input_gets_a_server_error(app):
                     r = await c.request(method, concrete, params=params, data=data)
                     assert r.status_code < 500, (method, concrete, r.status_code, r.text[:300])
             assert (await c.get("/console/")).status_code == 200  # still signed in: every route above ran as this operator
+
+
+def test_a_configured_session_key_is_checked_at_start():
+    good = base64.b64encode(b"k" * 32).decode()
+    create_app(Settings(_env_file=None, console_session_key=good))
+    for bad in ("not base64!", base64.b64encode(b"short").decode()):
+        with pytest.raises(ValueError, match="IMSERVER_CONSOLE_SESSION_KEY"):
+            create_app(Settings(_env_file=None, console_session_key=bad))

@@ -13,8 +13,15 @@ from starlette.staticfiles import StaticFiles
 
 
 def install(app: FastAPI) -> None:
-    """Serve the console's pages and static files on `app`."""
+    """Serve the console's pages and static files on `app`.
+
+    A configured session key is checked now, so a bad one stops the start
+    instead of failing every console request.
+    """
+    from .security import session_key
     from .views import router
+
+    session_key(app.state.settings.console_session_key, lambda: b"")
 
     app.mount("/console/static", StaticFiles(packages=[("imserver.console", "static")]), name="console-static")
     app.include_router(router)

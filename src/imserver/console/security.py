@@ -39,7 +39,10 @@ SECURITY_HEADERS = {
 def session_key(configured: str, derive) -> bytes:
     """The signing key: the configured one (base64, at least 32 bytes), else `derive()`."""
     if configured.strip():
-        key = base64.b64decode(configured, validate=True)
+        try:
+            key = base64.b64decode(configured, validate=True)
+        except ValueError as exc:
+            raise ValueError("IMSERVER_CONSOLE_SESSION_KEY is not base64") from exc
         if len(key) < 32:
             raise ValueError("IMSERVER_CONSOLE_SESSION_KEY must decode to at least 32 bytes")
         return key

@@ -105,7 +105,7 @@ def gettext(request: Request):
 
 async def signed_in(request: Request, page: str) -> Principal:
     """The operator behind the session cookie, holding one of `page`'s roles."""
-    me = await _operator(request)
+    me = await current_operator(request)
     require(me, pages.BY_NAME[page].roles)
     return me
 
@@ -115,7 +115,7 @@ def require(me: Principal, roles) -> None:
     require_role(me, *sorted(roles))
 
 
-async def _operator(request: Request) -> Principal:
+async def current_operator(request: Request) -> Principal:
     st, svc = state(request), services(request)
     session = st.signer.open(request.cookies.get(security.SESSION_COOKIE))
     if session is None:
@@ -218,15 +218,15 @@ def render(request: Request, template: str, *, status_code: int = 200, page: str
 
 def done(request: Request, back: str, message: str, **params) -> RedirectResponse:
     """After an action: back to the page, which then confirms what was done (`message` % params)."""
-    return _redirect_with_flash(request, back, {"kind": "ok", "message": message, "params": params})
+    return redirect_with_flash(request, back, {"kind": "ok", "message": message, "params": params})
 
 
-def _redirect_with_flash(request: Request, to: str, flash: dict) -> RedirectResponse:
+def redirect_with_flash(request: Request, to: str, flash: dict) -> RedirectResponse:
     response = RedirectResponse(to, status_code=303)
     st = state(request)
     raw = base64.urlsafe_b64encode(json.dumps(flash).encode()).decode()
     response.set_cookie(
-        FLASH_COOKIE, f"{raw}.{st.signer.csrf('flash:' + raw)}", **security.cookie_args(_tls(request)), max_age=60
+        FLASH_COOKIE, f"{raw}.{st.signer.csrf('flash:' + raw)}", **security.cookie_args(is_tls(request)), max_age=60
     )
     return response
 
@@ -258,7 +258,7 @@ def _word(tr, value):
     return value
 
 
-def _tls(request: Request) -> bool:
+def is_tls(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
@@ -300,7 +300,7 @@ class ConsoleRoute(APIRoute):
             session = getattr(request.state, "console_session", None)
             if session is not None:
                 response.set_cookie(
-                    security.SESSION_COOKIE, state(request).signer.seal(session), **security.cookie_args(_tls(request))
+                    security.SESSION_COOKIE, state(request).signer.seal(session), **security.cookie_args(is_tls(request))
                 )
             return response
 
@@ -312,7 +312,7 @@ def _to_sign_in(request: Request, code: Code | None) -> Response:
     if request.method == "GET" and request.url.path != "/console/sign-in":
         target += "?" + urllib.parse.urlencode({"next": request.url.path})
     if code is not None:
-        response = _redirect_with_flash(request, target, {"kind": "error", "code": code.value, "detail": ""})
+        response = redirect_with_flash(request, target, {"kind": "error", "code": code.value, "detail": ""})
     else:
         response = RedirectResponse(target, status_code=303)
     security.clear_cookie(response, security.SESSION_COOKIE)
@@ -325,5 +325,5 @@ def _to_sign_in(request: Request, code: Code | None) -> Response:
 def _error_response(request: Request, exc: ImserverError) -> Response:
     error = {"kind": "error", "code": exc.code.value, "detail": exc.detail}
     if request.method == "POST" and not isinstance(exc, CsrfFailed):
-        return _redirect_with_flash(request, _safe_back(request), error)
+        return redirect_with_flash(request, _safe_back(request), error)
     return render(request, "error.html", status_code=exc.status, error=error)

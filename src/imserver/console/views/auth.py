@@ -13,11 +13,11 @@ from ..web import (
     ConsoleRoute,
     CsrfFailed,
     SignInRequired,
-    _operator,
-    _redirect_with_flash,
-    _tls,
+    current_operator,
     done,
+    is_tls,
     read_form,
+    redirect_with_flash,
     render,
     safe_next,
     services,
@@ -33,7 +33,7 @@ async def sign_in_page(request: Request, next: str = "/console/") -> Response:
     if not nonce:
         nonce = request.state.new_nonce = security.new_nonce()
     response = render(request, "sign_in.html", next=safe_next(next))
-    response.set_cookie(security.PRESESSION_COOKIE, nonce, **security.cookie_args(_tls(request)))
+    response.set_cookie(security.PRESESSION_COOKIE, nonce, **security.cookie_args(is_tls(request)))
     return response
 
 
@@ -60,7 +60,7 @@ async def sign_in(request: Request) -> Response:
 @router.post("/console/sign-out")
 async def sign_out(request: Request) -> Response:
     try:
-        me = await _operator(request)
+        me = await current_operator(request)
     except SignInRequired:
         return RedirectResponse("/console/sign-in", status_code=303)
     form = await read_form(request)
@@ -77,7 +77,7 @@ async def sign_out(request: Request) -> Response:
 async def switch_language(request: Request) -> Response:
     form = await read_form(request)
     try:
-        await _operator(request)
+        await current_operator(request)
         binding = request.state.console_session.token
     except SignInRequired:
         binding = request.cookies.get(security.PRESESSION_COOKIE)
@@ -86,11 +86,11 @@ async def switch_language(request: Request) -> Response:
     lang = form.get("lang", "")
     back = safe_next(form.get("back"))
     if lang not in i18n.LANGUAGES:
-        return _redirect_with_flash(
+        return redirect_with_flash(
             request, back, {"kind": "error", "code": Code.MALFORMED.value, "detail": "unknown language"}
         )
     response = RedirectResponse(back, status_code=303)
     response.set_cookie(
-        i18n.LANG_COOKIE, lang, max_age=365 * 24 * 3600, **security.cookie_args(_tls(request))
+        i18n.LANG_COOKIE, lang, max_age=365 * 24 * 3600, **security.cookie_args(is_tls(request))
     )
     return response
