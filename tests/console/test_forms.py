@@ -181,3 +181,13 @@ def test_a_configured_session_key_is_checked_at_start():
     for bad in ("not base64!", base64.b64encode(b"short").decode()):
         with pytest.raises(ValueError, match="IMSERVER_CONSOLE_SESSION_KEY"):
             create_app(Settings(_env_file=None, console_session_key=bad))
+
+
+async def test_an_oversized_form_is_refused(app):
+    await make_operator(app, Role.ADMIN, "big-form")
+    async with await console_client(app) as c:
+        await sign_in(c, "big-form")
+        token = csrf_of(await c.get("/console/agreements"))
+        r = await c.post("/console/agreements", data={"csrf": token, "text": "x" * 300_000})
+        shown = await c.get(r.headers["location"])
+        assert r.status_code == 303 and "the form is too large" in shown.text

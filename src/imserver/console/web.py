@@ -32,7 +32,7 @@ from .vocab import WORDS
 
 FLASH_COOKIE = "imserver_console_flash"
 MAX_FORM_BYTES = 256 * 1024  # the largest form is an agreement text (100 000 characters)
-MAX_FORM_FIELDS = 200
+MAX_FORM_FIELDS = 200  # the largest form has a dozen fields; more is not a console form
 CODE_PARAMS = frozenset({"kind", "action"})  # confirmation parameters that carry a code, not a name
 QUEUE_PAGE = 50  # items per queue page: a morning's work on one screen
 
@@ -96,10 +96,6 @@ def language(request: Request) -> str:
     return i18n.negotiate(request.headers.get("accept-language"), request.cookies.get(i18n.LANG_COOKIE))
 
 
-def gettext(request: Request):
-    return i18n.translations(language(request)).gettext
-
-
 # -- who is signed in ---------------------------------------------------------------
 
 
@@ -138,9 +134,13 @@ async def current_operator(request: Request) -> Principal:
 
 async def read_form(request: Request) -> dict[str, str]:
     """An url-encoded form, bounded in size; repeated fields keep the last value."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise BadRequest("the form is too large")
+    chunks, size = [], 0
+    async for chunk in request.stream():  # read in pieces, so an oversized body is refused before it is all held
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise BadRequest("the form is too large")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         pairs = urllib.parse.parse_qsl(
             body.decode(), keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS
