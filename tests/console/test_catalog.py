@@ -34,6 +34,9 @@ def test_every_string_has_a_chinese_translation():
     assert not missing, f"untranslated (run the pybabel commands in docs/console.md): {missing}"
     fuzzy = sorted(m.id for m in po if m.id and m.fuzzy)
     assert not fuzzy, fuzzy
+    # Babel's checks: every %(name)s of the English text, and no other, in its translation.
+    problems = [(m.id, [str(e) for e in errors]) for m, errors in po.check()]
+    assert not problems, problems
 
 
 def test_the_shipped_mo_is_compiled_from_the_po():

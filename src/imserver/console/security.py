@@ -81,6 +81,17 @@ class Signer:
     def csrf_ok(self, binding: str | None, submitted: str | None) -> bool:
         return bool(binding and submitted) and hmac.compare_digest(self.csrf(binding), submitted)
 
+    def sign(self, purpose: str, value: str) -> str:
+        """`value` with a MAC for `purpose` (e.g. the one-time confirmation cookie)."""
+        return f"{value}.{self._mac(purpose, value)}"
+
+    def unsign(self, purpose: str, signed: str | None) -> str | None:
+        """The value of a `sign`ed string, or None if it is absent or was altered."""
+        if not signed or "." not in signed:
+            return None
+        value, mac = signed.rsplit(".", 1)
+        return value if hmac.compare_digest(mac, self._mac(purpose, value)) else None
+
 
 def new_nonce() -> str:
     return secrets.token_urlsafe(NONCE_BYTES)

@@ -31,6 +31,7 @@ from .security import Session, Signer
 from .vocab import WORDS
 
 FLASH_COOKIE = "imserver_console_flash"
+FLASH_SECONDS = 60  # a confirmation not shown within a minute (the redirect was not followed) is dropped
 MAX_FORM_BYTES = 256 * 1024  # the largest form is an agreement text (100 000 characters)
 MAX_FORM_FIELDS = 200  # the largest form has a dozen fields; more is not a console form
 CODE_PARAMS = frozenset({"kind", "action"})  # confirmation parameters that carry a code, not a name
@@ -226,17 +227,14 @@ def redirect_with_flash(request: Request, to: str, flash: dict) -> RedirectRespo
     st = state(request)
     raw = base64.urlsafe_b64encode(json.dumps(flash).encode()).decode()
     response.set_cookie(
-        FLASH_COOKIE, f"{raw}.{st.signer.csrf('flash:' + raw)}", **security.cookie_args(is_tls(request)), max_age=60
+        FLASH_COOKIE, st.signer.sign("flash", raw), **security.cookie_args(is_tls(request)), max_age=FLASH_SECONDS
     )
     return response
 
 
 def _take_flash(request: Request) -> dict | None:
-    value = request.cookies.get(FLASH_COOKIE)
-    if not value or "." not in value:
-        return None
-    raw, mac = value.rsplit(".", 1)
-    if not state(request).signer.csrf_ok("flash:" + raw, mac):
+    raw = state(request).signer.unsign("flash", request.cookies.get(FLASH_COOKIE))
+    if raw is None:
         return None
     request.state.flash_shown = True
     flash = json.loads(base64.urlsafe_b64decode(raw))
