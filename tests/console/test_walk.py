@@ -225,6 +225,7 @@ async def test_an_operators_day(server, client, ui):
         desk = Desk(browser, base, viewport=NARROW).sign_in("compliance-b")
         expect(desk.page.get_by_role("link", name="Sanctions")).to_be_visible()
         shoot(desk, "dashboard-narrow")
+        assert desk.page.evaluate("window.htmx && htmx.version") == "2.0.11"  # the vendored file, loaded
         desk.page.keyboard.press("Tab")  # the keyboard's first stop skips to the content
         first_stop = desk.page.evaluate("document.activeElement.textContent")
         assert first_stop == "Skip to content", first_stop
