@@ -191,3 +191,11 @@ async def test_an_oversized_form_is_refused(app):
         r = await c.post("/console/agreements", data={"csrf": token, "text": "x" * 300_000})
         shown = await c.get(r.headers["location"])
         assert r.status_code == 303 and "the form is too large" in shown.text
+
+
+async def test_an_unknown_console_address_is_a_console_page(app):
+    async with await console_client(app) as c:
+        r = await c.get("/console/no/such/page")
+        assert r.status_code == 404 and "text/html" in r.headers["content-type"] and "not_found" in r.text
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+        assert (await c.get("/console/static/htmx.min.js")).status_code == 200  # the static files still come first

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from ...domain.errors import NotFound
 from ..web import ConsoleRoute
 from . import auth, dashboard, moderation, records, review, rules, sanctions
 
@@ -11,3 +12,9 @@ AREAS = (auth, dashboard, review, moderation, sanctions, rules, records)
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 for module in AREAS:
     router.include_router(module.router)
+
+
+@router.api_route("/console/{rest:path}", methods=["GET", "POST"])
+async def unknown_page(request: Request, rest: str) -> None:
+    """Any other address under /console: the console's own error page, not the API's JSON."""
+    raise NotFound(f"no console page at /console/{rest[:100]}")
