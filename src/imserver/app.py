@@ -119,6 +119,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     app.include_router(user_public_accounts.router)
     app.include_router(admin_public_accounts.router)
+    if settings.console_enabled:  # the operator console's pages at /console
+        from . import console
+
+        console.install(app)
     app.include_router(ws_endpoint.router)  # the route table's record of /ws; WebSocketFastPath serves it
     app.add_middleware(ws_endpoint.WebSocketFastPath)
     return app

@@ -127,6 +127,22 @@ class Settings(BaseSettings):
     # flagged for manual review; not a refusal, a reviewer decides.
     public_accounts_per_user: int = 5
 
+    # -- operator sign-in throttling -----------------------------------------------------
+    # After this many wrong passwords for one handle (or from one address) within
+    # the window, sign-in is refused until the oldest failure leaves the window.
+    signin_max_failures: int = 5
+    signin_window_seconds: float = 300.0
+
+    # -- the operator console (/console) ---------------------------------------------------
+    console_enabled: bool = True
+    # Signs the console's session and CSRF values (base64, >= 32 bytes). Empty:
+    # derived from the HMAC key (environment or key file), so every node agrees.
+    console_session_key: str = ""
+    # A console session unused for this long is signed out (its token revoked).
+    console_idle_timeout_seconds: int = 15 * 60
+    # Dates and times on console pages are shown in this IANA time zone.
+    console_time_zone: str = "Asia/Shanghai"
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -114,6 +114,10 @@ class Code(StrEnum):
     INVALID_POST = "invalid_post"  # empty title/body, or a source on a post that is not a reprint
     REPRINT_SOURCE_MISSING = "reprint_source_missing"  # a reprint needs source name, URL, author and title
     POST_NOT_FOUND = "post_not_found"  # also: a post already taken down
+    # -- operator console ----------------------------------------------------------
+    SIGNIN_THROTTLED = "signin_throttled"  # too many wrong passwords: wait before trying again
+    CSRF_FAILED = "csrf_failed"  # a console form without its anti-forgery token (or a stale one)
+    SESSION_EXPIRED = "session_expired"  # the console session ended (idle, signed out, disabled)
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
@@ -168,3 +172,10 @@ class PolicyDenied(ImserverError):
 class Unavailable(ImserverError):
     status = 503
     default_code = Code.UNAVAILABLE
+
+
+class Throttled(ImserverError):
+    """429: too many attempts; ``retry_after`` says how many seconds to wait."""
+
+    status = 429
+    default_code = Code.RATE_LIMITED

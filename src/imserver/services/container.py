@@ -38,8 +38,10 @@ from .policy_gate import PolicyGate
 from .public_account_cache import AccountCache
 from .public_accounts import PublicAccounts
 from .regulator import Regulator
+from .report_desk import ReportDesk
 from .reports import Reports
 from .sanctions import Sanctions
+from .signin_throttle import SignInThrottle
 from .terms import Terms
 from .unit_of_work import AfterCommit, UnitOfWork
 from .verifiers import build_verifier
@@ -68,6 +70,8 @@ class Services:
     reports: Reports  # Art. 5 public reports
     terms: Terms  # content-filter term lists
     public_accounts: PublicAccounts  # Art. 7: review, filing, follows, posts
+    report_desk: ReportDesk  # a report's content and author; resolve with a sanction
+    signin_throttle: SignInThrottle  # operator sign-in after wrong passwords
 
     async def start(self) -> None:
         """Start background work: the broker and the cluster, the writers, the sweepers."""
@@ -176,6 +180,8 @@ def build_services(
     public_accounts.install_sanction_hooks(sanctions)  # subject kind "public_account"
 
     # Caches that drop facts when a commit here or on another node says they changed.
+    reports = Reports(db, clock, emit=effects.notify)
+
     for cache in (policy.invalidate, messaging.invalidate, account_cache.invalidate):
         effects.on_invalidate(cache)
 
@@ -207,7 +213,13 @@ def build_services(
         messaging=messaging,
         regulator=regulator,
         sanctions=sanctions,
-        reports=Reports(db, clock, emit=effects.notify),
+        reports=reports,
         terms=Terms(db, clock, changed=effects.terms_changed),
         public_accounts=public_accounts,
+        report_desk=ReportDesk(db, clock, reports=reports, sanctions=sanctions),
+        signin_throttle=SignInThrottle(
+            clock,
+            max_failures=settings.signin_max_failures,
+            window=timedelta(seconds=settings.signin_window_seconds),
+        ),
     )

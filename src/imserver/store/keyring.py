@@ -214,6 +214,11 @@ class KeyRing:
         """HMAC-SHA256 (hex, 64 characters) of an already normalised ID number."""
         return hmac.new(self._hmac_key, _HMAC_LABEL + normalised_id.encode(), hashlib.sha256).hexdigest()
 
+    def derive(self, label: str) -> bytes:
+        """A 32-byte key for another purpose (e.g. signing console sessions), derived
+        from the HMAC key under `label`: one secret to configure, separate keys in use."""
+        return hmac.new(self._hmac_key, b"imserver-derive:" + label.encode(), hashlib.sha256).digest()
+
     def _unwrap(self, record_id: int, key_id: str, wrapped_key: bytes) -> bytes:
         if key_id not in self._masters:
             self._refresh()  # perhaps rotated by another process since we loaded
