@@ -26,7 +26,6 @@ from ..domain.enums import PrincipalKind
 from ..domain.errors import Code, ImserverError, Unauthenticated, Unavailable
 from ..services.events import InboxEvent
 from . import protocol
-from .hub import msg_frame
 from .outbox import Outbox
 from .stream import InboxStream
 
@@ -277,8 +276,6 @@ class Connection:
 
     async def _replay_posts(self, after: int) -> None:
         """Send the followed accounts' posts after `after`, then hand over to live posts."""
-        from .hub import post_frame
-
         accounts = getattr(self.services, "public_accounts", None)
         self.posts_delivered = after
         page_size = protocol.DEFAULT_SYNC_LIMIT
@@ -287,7 +284,7 @@ class Connection:
             for view in views:
                 if view.position > self.posts_delivered:
                     self.posts_delivered = view.position
-                    self.push(post_frame(view))
+                    self.push(protocol.post_frame(view))
                 if not self.outbox.has_room():
                     await self._wait_for_room()
                 if self._closing is not None:
@@ -511,7 +508,7 @@ class Connection:
                     if live_frame is not None:
                         self.push(live_frame)
                     else:
-                        self.push(self._own_ack(event) if own else msg_frame(event))
+                        self.push(self._own_ack(event) if own else protocol.msg_frame(event))
                 if not self.outbox.has_room():
                     await self._wait_for_room()
                 if self._closing is not None:
