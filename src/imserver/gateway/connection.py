@@ -49,7 +49,7 @@ MAX_INFLIGHT_SENDS = 256
 WRITE_CHUNK_BYTES = 64 * 1024
 WRITE_BUFFER_HIGH = 256 * 1024
 WRITE_BUFFER_POLL = 0.01
-# A close that flushes queued frames first (a revoked token's last notice) gives
+# A close that flushes queued frames first (the error frame explaining it) gives
 # up flushing after this long: the client is told, and closed within a second.
 CLOSE_FLUSH_SECONDS = 0.5
 
