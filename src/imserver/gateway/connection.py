@@ -149,18 +149,17 @@ class Connection:
 
     async def _perform(self, effects: Sequence[fx.Effect]) -> None:
         """Effects of a frame: awaited in the reader, so frames are handled in order."""
-        session = self.session
         for effect in effects:
             kind = type(effect)
             if kind is fx.Submit:
                 await self._submit(effect.frame)
             elif kind is fx.MarkReceived:
-                await self._call(self.services.messaging.received(session.user_id, effect.seq), effect.ref)
+                await self._call(self.services.messaging.received(self.user_id, effect.seq), effect.ref)
             elif kind is fx.MarkRead:
-                messaging = self.services.messaging
-                await self._call(messaging.read(session.user_id, effect.conversation_id, effect.message_id), effect.ref)
+                read = self.services.messaging.read(self.user_id, effect.conversation_id, effect.message_id)
+                await self._call(read, effect.ref)
             elif kind is fx.NotifyTyping:
-                await self._call(self.services.messaging.typing(session.user_id, effect.conversation_id), effect.ref)
+                await self._call(self.services.messaging.typing(self.user_id, effect.conversation_id), effect.ref)
             elif kind is fx.Authenticate:
                 await self._perform(await self._authenticate(effect))
             elif kind is fx.ReadCursors:

@@ -86,6 +86,10 @@ class State(enum.Enum):
     OPEN = "open"
     CLOSING = "closing"
 
+    # Members are singletons: hash by identity, not by Enum's hash of the name (a
+    # Python call), since every frame looks its (state, event) up in TRANSITIONS.
+    __hash__ = object.__hash__
+
 
 class Event(enum.Enum):
     """What moves a session along its states (see :data:`TRANSITIONS`)."""
@@ -103,6 +107,8 @@ class Event(enum.Enum):
     ROOM = "room"  # the outbox drained enough for the replay to go on
     CAUGHT_UP = "caught_up"  # the replay reached live delivery
     CLOSE = "close"  # a close was decided (by the peer going, the server, a slow consumer)
+
+    __hash__ = object.__hash__  # as State's
 
 
 AWAITING_AUTH, REPLAYING, OPEN, CLOSING = State.AWAITING_AUTH, State.REPLAYING, State.OPEN, State.CLOSING
