@@ -437,3 +437,14 @@ def test_a_gap_during_the_posts_replay_sends_the_inbox_again_before_synced():
     assert seqs(frames) == [("post", None), ("msg", 6), ("msg", 7), ("synced", None)]
     assert frames[-1] == p.Synced(inbox_seq=7, complete=True, ref="y1", posts_seq=1)
     assert s.state is State.OPEN
+
+
+def test_a_full_page_of_posts_reads_the_next_one_from_the_last_position_sent():
+    s = session(page_size=2)
+    assert resuming(s, inbox_after=0, posts_after=0, inbox_seq=0) == [fx.ReadPage(0, 2)]
+    assert s.on_page([]) == [fx.ReadPosts(0, 2)]
+    assert s.on_posts([post(3), post(5)]) == [fx.ReadPosts(5, 2)]
+    assert s.on_posts([post(8)]) == ()
+    frames = sent(s)[1:]  # after the hello
+    assert [f.position for f in frames[:-1]] == [3, 5, 8]
+    assert frames[-1] == p.Synced(inbox_seq=0, complete=True, ref="a1", posts_seq=8)
