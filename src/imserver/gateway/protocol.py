@@ -1,8 +1,11 @@
 """The imserver wire protocol, version 1: frames, strict decoding, encoding.
 
 Sans-I/O: strings and bytes in, frame objects out, and back. Nothing here reads
-a socket, awaits, or knows a store or service; ``gateway/connection.py`` drives
-it and ``gateway/endpoint.py`` is the only module that touches the WebSocket
+a socket, awaits, or knows a store or service; the server's frames are built
+here too, from the plain event views services hand to fan-out
+(:func:`msg_frame`, :func:`post_frame`, :func:`user_event_frame`).
+``gateway/session.py`` speaks it, ``gateway/connection.py`` drives the session
+and ``gateway/endpoint.py`` is the only module that touches the WebSocket
 library. ``docs/protocol.md`` is written from this module; change both together.
 
 Rules of this file
@@ -40,11 +43,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 import orjson
 
 from imserver.domain.errors import Code
+
+if TYPE_CHECKING:
+    from imserver.services.events import InboxEvent, MessageView, PostView, UserEvent
 
 PROTOCOL_VERSION = 1
 """The version this module speaks; a client states it in ``auth.protocol``."""
@@ -656,19 +662,7 @@ def _to_wire(frame: Any) -> dict[str, Any]:
 def encode(frame: ServerFrame) -> bytes:
     """Encode a server frame as UTF-8 JSON, ready to send as a text frame."""
     if type(frame) is Msg:  # the hot path of fan-out: written out by hand
-        return msg_with_seq(
-            frame.seq,
-            msg_tail(
-                frame.message_id,
-                frame.conversation_id,
-                frame.conversation_kind,
-                frame.sender_id,
-                frame.sender_nickname,
-                frame.body,
-                frame.client_msg_id,
-                frame.sent_at,
-            ),
-        )
+        return msg_with_seq(frame.seq, msg_tail(frame))
     if type(frame) not in _SERVER_TYPES:
         raise TypeError(f"not a server frame: {type(frame).__name__}")
     return orjson.dumps(_to_wire(frame))
@@ -677,36 +671,64 @@ def encode(frame: ServerFrame) -> bytes:
 _MSG_HEAD = b'{"type":"msg","seq":'
 
 
-def msg_tail(
-    message_id: int,
-    conversation_id: int,
-    conversation_kind: str,
-    sender_id: int,
-    sender_nickname: str,
-    body: str,
-    client_msg_id: str,
-    sent_at: str,
-) -> bytes:
+def msg_tail(m: MessageView | Msg) -> bytes:
     """A ``msg`` frame's bytes after its ``seq``: the same for every recipient of a message.
 
-    Fan-out encodes it once per message and each recipient's frame with
-    :func:`msg_with_seq`; ``encode(Msg(...))`` gives the same bytes.
+    ``m`` is a :class:`~imserver.services.events.MessageView` (what fan-out and
+    the replay carry) or a :class:`Msg`: both have the message's fields under the
+    same names. Fan-out encodes it once per message and each recipient's frame
+    with :func:`msg_with_seq`; ``encode(Msg(...))`` gives the same bytes.
     """
     return b"," + orjson.dumps(
         {
-            "message_id": message_id,
-            "conversation_id": conversation_id,
-            "conversation_kind": conversation_kind,
-            "from": {"id": sender_id, "nickname": sender_nickname},
-            "body": body,
-            "client_msg_id": client_msg_id,
-            "sent_at": sent_at,
+            "message_id": m.message_id,
+            "conversation_id": m.conversation_id,
+            "conversation_kind": m.conversation_kind,
+            "from": {"id": m.sender_id, "nickname": m.sender_nickname},
+            "body": m.body,
+            "client_msg_id": m.client_msg_id,
+            "sent_at": m.sent_at,
         }
     )[1:]
 
 
 def msg_with_seq(seq: int, tail: bytes) -> bytes:
     return b"%s%d%s" % (_MSG_HEAD, seq, tail)
+
+
+def msg_frame(event: InboxEvent, tail: bytes | None = None) -> bytes:
+    """The ``msg`` frame of one inbox entry (``tail`` when the caller has it encoded already)."""
+    return msg_with_seq(event.seq, tail if tail is not None else msg_tail(event.message))
+
+
+def post_frame(view: PostView, *, tombstone: bool = False) -> bytes:
+    """The ``post`` frame of a public-account post, or its ``tombstone`` after a takedown."""
+    if tombstone:
+        return encode(Tombstone(view.position, view.post_id, view.account_id))
+    return encode(
+        Post(
+            position=view.position,
+            post_id=view.post_id,
+            account={"id": view.account_id, "name": view.account_name, "news_badge": view.news_badge},
+            kind=view.kind,
+            title=view.title,
+            body=view.body,
+            posted_at=view.posted_at,
+            source=view.source,
+        )
+    )
+
+
+def user_event_frame(event: UserEvent) -> bytes | None:
+    """The frame of an ephemeral user event; None for a kind that has no frame (``disconnect``)."""
+    d = event.data
+    if event.kind == "receipt":
+        return encode(Receipt(d["conversation_id"], d["user_id"], d["message_id"]))
+    if event.kind == "typing":
+        return encode(TypingEvent(d["conversation_id"], d["user_id"]))
+    if event.kind == "notice":
+        return encode(Notice(d["kind"], d["text"], d.get("data")))
+    return None
 
 
 def encode_client(frame: ClientFrame) -> bytes:
