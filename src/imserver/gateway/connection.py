@@ -216,14 +216,10 @@ class Connection:
         session = self.session
         try:
             inbox_seq, received_seq = await self.services.messaging.cursors(session.user_id)
-            posts_position = await self._latest_post_position()
+            posts_position = await self.services.public_accounts.latest_position()
         except ImserverError as exc:
             return session.on_read_failed(exc)
         return session.on_cursors(inbox_seq, received_seq, posts_position, datetime.now(UTC).isoformat())
-
-    async def _latest_post_position(self) -> int:
-        accounts = getattr(self.services, "public_accounts", None)
-        return await accounts.latest_position() if accounts is not None else 0
 
     def _timer_fired(self, timer: fx.Timer) -> None:
         self._timers.pop(timer, None)
@@ -297,8 +293,7 @@ class Connection:
             self._wrote()
 
     async def _posts_after(self, after: int, limit: int):
-        accounts = getattr(self.services, "public_accounts", None)
-        return await accounts.posts_after(self.session.user_id, after, limit) if accounts is not None else []
+        return await self.services.public_accounts.posts_after(self.session.user_id, after, limit)
 
     async def _wait_for_room(self) -> None:
         """A replay waits here while the outbox is over half full."""
