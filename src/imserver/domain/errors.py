@@ -114,6 +114,21 @@ class Code(StrEnum):
     INVALID_POST = "invalid_post"  # empty title/body, or a source on a post that is not a reprint
     REPRINT_SOURCE_MISSING = "reprint_source_missing"  # a reprint needs source name, URL, author and title
     POST_NOT_FOUND = "post_not_found"  # also: a post already taken down
+    # -- the operator workbench: lists, users, content, operators ---------------------
+    INVALID_CURSOR = "invalid_cursor"  # a cursor that does not decode (truncated, edited, made up)
+    CURSOR_MISMATCH = "cursor_mismatch"  # a cursor issued by another list, or for another sort order
+    PAGE_TOO_LARGE = "page_too_large"  # limit over the list's cap
+    INVALID_FILTER = "invalid_filter"  # a filter combination or range that cannot hold (from after to)
+    USER_NOT_FOUND = "user_not_found"
+    MESSAGE_NOT_FOUND = "message_not_found"
+    OPERATOR_NOT_FOUND = "operator_not_found"
+    OPERATOR_EXISTS = "operator_exists"  # the handle is taken by another operator
+    UNKNOWN_ROLE = "unknown_role"  # a role name that is not one of the four
+    LAST_ADMIN = "last_admin"  # disabling or demoting the last enabled admin
+    SELF_DISABLE = "self_disable"  # an operator cannot disable themselves
+    OPERATOR_STATE = "operator_state"  # e.g. disabling a disabled operator
+    PASSWORD_CHANGE_REQUIRED = "password_change_required"  # a reset password must be changed first
+    AGREEMENT_NOT_FOUND = "agreement_not_found"
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

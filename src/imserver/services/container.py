@@ -35,6 +35,8 @@ from .reports import Reports
 from .sanctions import Sanctions
 from .terms import Terms
 from .public_accounts import PublicAccounts  # Art. 7 public accounts (issue 5)
+from . import workbench
+from .workbench import Workbench
 
 # Special ids for after_policy_change: every user's snapshot is stale (a new
 # agreement version), or the content filter's term lists changed.
@@ -71,6 +73,7 @@ class Services:
     terms: Terms = field(init=False)  # content-filter term lists
     regulator: Regulator = field(init=False)  # Art. 8 regulator outbox: export, webhook
     public_accounts: PublicAccounts = field(init=False)  # Art. 7: review, filing, follows, posts (issue 5)
+    workbench: Workbench = field(init=False)  # operators' lists, user dossiers, content reads, operator accounts
 
     def __post_init__(self) -> None:
         operator_side.wire(self)
@@ -84,6 +87,7 @@ class Services:
             per_user_cap=self.settings.public_accounts_per_user,
         )
         self.public_accounts.install_sanction_hooks(self.sanctions)  # subject kind "public_account"
+        self.workbench = workbench.build(self)
 
     async def start(self) -> None:
         """Start background work (writers, expiry sweeps, broker subscriptions)."""

@@ -89,6 +89,9 @@ def _operator_view(r, now: datetime) -> dict:
     }
 
 
+operator_view = _operator_view  # the workbench's report lists show the same view
+
+
 def _reporter_view(r) -> dict:
     return {
         "id": r["id"],

@@ -516,6 +516,10 @@ class Sanctions:
                 )
         return out
 
+    async def views_of(self, conn: Conn, rows: list[dict]) -> list[dict]:
+        """Operator views of sanction rows another service read in `conn` (the workbench lists, the dossier)."""
+        return await self._views(conn, rows, self.clock.now())
+
     # -- helpers -------------------------------------------------------------------------
 
     async def _locked(self, conn: Conn, sanction_id: int):
