@@ -31,7 +31,7 @@ from ..domain.principals import Principal
 from ..services.container import Services
 from ..domain.policy_types import AccountCategory, PublicAccountStatus
 from ..services.worklists import Order, PageArgs
-from .schemas import ERRORS, ChangeOut, NewsApprovalOut, PublicAccountAdminOut, TakedownOut, ApplicationOut, Page
+from .schemas import ERRORS, REF, FilingRegisterOut, ChangeOut, NewsApprovalOut, PublicAccountAdminOut, TakedownOut, ApplicationOut, Page
 
 router = APIRouter(prefix="/admin/v1", tags=["admin", "public accounts"], responses=ERRORS)
 
@@ -93,7 +93,11 @@ async def applications(
     responses={
         200: {
             "description": "the register of filed accounts, grouped by category",
-            "content": {"application/json": {}, "application/x-ndjson": {}, "text/csv": {}},
+            "content": {
+                "application/json": {"schema": FilingRegisterOut.model_json_schema(ref_template=REF)},
+                "application/x-ndjson": {},
+                "text/csv": {},
+            },
         }
     },
 )

@@ -18,6 +18,7 @@ from ..domain.enums import RealNameStatus, Role, UserStatus
 from ..domain.errors import Code
 
 T = TypeVar("T")
+REF = "#/components/schemas/{model}"  # where FastAPI puts models; for schemas written into `responses` by hand
 
 
 class Out(BaseModel):
@@ -488,3 +489,11 @@ class TakedownOut(Out):
     post_id: int
     account_id: int
     taken_down_at: str
+
+
+class FilingRegisterOut(Out):
+    """The filing register as JSON (``format=json``); jsonl and csv carry the same records."""
+
+    generated_at: str
+    count: int
+    categories: dict[str, list[dict[str, Any]]]
