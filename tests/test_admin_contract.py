@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
-import pytest
-from fastapi.routing import APIRoute, iter_route_contexts
+from pathlib import Path
 
-from imserver.api.deps import current_operator
+import pytest
+
+from imserver.admin.role_table import BEGIN, END, admin_access, markdown
+from imserver.app import create_app
 from imserver.domain.enums import Role
 
 from . import contract
@@ -29,31 +31,6 @@ def admin_operations(spec: dict):
         if path.startswith("/admin/v1/"):
             for method, op in ops.items():
                 yield method.upper(), path, op
-
-
-def route_roles(route: APIRoute) -> tuple[frozenset[Role] | None, bool]:
-    """The roles a route admits, from its own dependencies (every role: any operator; None:
-    public), and whether it is closed to an operator who must change a reset password."""
-    stack = list(route.dependant.dependencies)
-    any_operator = False
-    while stack:
-        dep = stack.pop()
-        allowed = getattr(dep.call, "allowed_roles", None)
-        if allowed is not None:
-            return frozenset(allowed), True
-        any_operator = any_operator or dep.call is current_operator
-        stack.extend(dep.dependencies)
-    return (frozenset(Role) if any_operator else None), False
-
-
-def admin_routes(app) -> list[tuple[str, APIRoute]]:
-    """Every (method, route) under /admin/v1, through included routers as the app resolves them."""
-    return [
-        (method, context.route)
-        for context in iter_route_contexts(app.routes)
-        if isinstance(context.route, APIRoute) and context.path.startswith("/admin/v1/")
-        for method in sorted(context.methods)
-    ]
 
 
 def test_every_admin_operation_is_typed_documented_and_secured(app):
@@ -155,10 +132,11 @@ async def test_role_matrix_over_every_admin_route(http, app):
         return await http.request(method, concrete(path), headers=headers or {}, **kwargs)
 
     wrong, checked = [], 0
-    routes = admin_routes(app)
+    routes = admin_access(app)
     assert len(routes) >= 50
-    for method, route in routes:
-        roles, password_gate = route_roles(route)
+    for access in routes:
+        method, route, roles, password_gate = access, access, access.roles, access.password_gate
+        method = access.method
         if roles is None:
             assert (method, route.path) in PUBLIC, f"{method} {route.path} has no operator check"
             continue
@@ -183,6 +161,12 @@ async def test_role_matrix_over_every_admin_route(http, app):
     # Every one of those responses went through the OpenAPI check (tests/contract.py).
     statuses = {status for (_, template, status) in contract.SEEN if template.startswith("/admin/v1/")}
     assert {200, 401, 403, 404, 422} <= statuses, contract.SEEN
+
+
+def test_the_docs_role_table_is_the_codes():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "admin_api.md").read_text()
+    start, end = doc.index(BEGIN), doc.index(END) + len(END)
+    assert doc[start:end] == markdown(create_app()), "regenerate: python -m imserver.admin.role_table"
 
 
 async def test_docs_load_their_assets_from_the_package(http):

@@ -51,6 +51,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: _error("the request clashes with stored state (`*_state`, `last_admin`, ...)"),
     422: _error("bad input: a body or parameter (`malformed`), a cursor (`invalid_cursor`, `cursor_mismatch`), "
                 "a page size (`page_too_large`), a filter (`invalid_filter`) or a role (`unknown_role`)"),
+    500: _error("our fault (`internal`), or a stored record that fails its integrity check (`identity_unreadable`)"),
+    503: _error("a dependency (the database) is unavailable: try again (`unavailable`)"),
 }
 
 
