@@ -20,14 +20,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..api.deps import operator_with, services
 from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
-from ..services.sanctions import MAX_EVIDENCE_IDS, PAGE_MAX
+from ..services.sanction_state import Stage
+from ..services.sanctions import MAX_EVIDENCE_IDS
 from ..services.worklists import AppealFilter, Order, PageArgs, SanctionFilter, SanctionSort
 from .schemas import ERRORS, AppealDecisionOut, SubjectHistoryOut, AppealOut, Page, SanctionDetailOut, SanctionOut
 
@@ -102,12 +103,11 @@ async def list_sanctions(
     return await svc.workbench.lists.sanctions_list(me, f, args, sort=sort, order=order)
 
 
-@router.get("/sanctions/awaiting-confirmation", response_model=list[SanctionOut])
-async def awaiting_confirmation(
-    _: Compliance, svc: Svc, limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50
-) -> list[dict]:
-    """Closures waiting for their second operator, oldest first."""
-    return await svc.sanctions.awaiting_confirmation(limit)
+@router.get("/sanctions/awaiting-confirmation", response_model=Page[SanctionOut])
+async def awaiting_confirmation(me: Compliance, svc: Svc, args: Annotated[PageArgs, Depends()]) -> dict:
+    """Closures waiting for their second operator, oldest first (`GET /sanctions?status=awaiting_confirmation`)."""
+    awaiting = SanctionFilter(status=Stage.AWAITING_CONFIRMATION)
+    return await svc.workbench.lists.sanctions_list(me, awaiting, args, order=Order.ASC)
 
 
 @router.get("/sanctions/{sanction_id}", response_model=SanctionDetailOut)
