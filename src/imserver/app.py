@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JSONResponse:
+        """Health of the database (and broker): 200 ok, 503 degraded."""
         services: Services = request.app.state.services
         db_ok = await services.db.ping()
         metrics.db_up.set(1 if db_ok else 0)
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     @app.get("/metrics", tags=["ops"])
     async def prometheus() -> Response:
+        """Prometheus metrics, in the text exposition format."""
         await metrics.refresh()  # gauges computed at scrape time (open reports)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
