@@ -157,3 +157,19 @@ async def test_agreement_versions_show_text_and_acceptance_counts(http, app):
     assert two["text"] == text and two["accepted_by"] == 0
     r = await http.get("/admin/v1/agreements/9", headers=reviewer["headers"])
     assert r.status_code == 404 and r.json()["code"] == "agreement_not_found"
+
+
+async def test_two_admins_disabling_each_other_at_once_leave_one_admin(http, app):
+    import asyncio
+
+    svc = app.state.services
+    a, b = await operator(http, svc, Role.ADMIN), await operator(http, svc, Role.ADMIN)
+    results = await asyncio.gather(
+        http.post(f"/admin/v1/operators/{b['id']}/disable", headers=a["headers"]),
+        http.post(f"/admin/v1/operators/{a['id']}/disable", headers=b["headers"]),
+    )
+    statuses = sorted(r.status_code for r in results)
+    # One wins; the other is refused as the last admin, or finds its own token already revoked.
+    assert statuses[0] == 200 and statuses[1] in (401, 409), [r.text for r in results]
+    items = (await http.get("/admin/v1/operators", headers=(a if results[0].status_code == 200 else b)["headers"])).json()["items"]
+    assert sum(1 for o in items if "admin" in o["roles"] and not o["disabled"]) == 1
