@@ -30,6 +30,8 @@ from imserver.store import migrate
 from imserver.store.db import Database
 from imserver.store.tables import metadata
 
+from .contract import response_hook
+
 PG_URL = os.environ.get("IMSERVER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("IMSERVER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -174,7 +176,9 @@ async def app(settings, db, clock):
 async def http(app):
     """An HTTP client on the app in-process (no socket); see `server` for a real one."""
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    # Every admin response is checked against the OpenAPI (tests/contract.py).
+    hooks = {"response": [response_hook(app)]}
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", event_hooks=hooks) as client:
         client.services = app.state.services  # lets helpers.register verify users
         yield client
 
@@ -232,6 +236,7 @@ async def server(settings, db, clock):
 
 @pytest.fixture
 async def client(server):
-    async with httpx.AsyncClient(base_url=server.base_url) as c:
+    hooks = {"response": [response_hook(server.app)]}  # admin responses against the OpenAPI (tests/contract.py)
+    async with httpx.AsyncClient(base_url=server.base_url, event_hooks=hooks) as c:
         c.services = server.services  # lets helpers.register verify users
         yield c

@@ -127,7 +127,7 @@ async def test_close_needs_two_operators_and_drops_the_socket(server, client, db
         assert (await client.get("/api/v1/me", headers=user["headers"])).json()["status"] == "active"
         assert (await live.ping()).type == "pong"  # still connected
         pending = (await client.get("/admin/v1/sanctions/awaiting-confirmation", headers=comp2["headers"])).json()
-        assert [p["id"] for p in pending] == [sid]
+        assert [p["id"] for p in pending["items"]] == [sid] and pending["total"] == 1
         # A second, different compliance operator confirms: the socket closes with 4003.
         r = await client.post(f"/admin/v1/sanctions/{sid}/confirm", json={"note": "agreed"}, headers=comp2["headers"])
         assert r.status_code == 200, r.text

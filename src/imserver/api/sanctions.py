@@ -33,9 +33,11 @@ class AppealIn(BaseModel):
 
 @router.get("/sanctions")
 async def my_sanctions(me: Me, svc: Svc) -> list[dict]:
+    """The caller's own sanctions, with the appeal deadline."""
     return await svc.sanctions.mine(me.id)
 
 
 @router.post("/sanctions/{sanction_id}/appeal", status_code=201)
 async def appeal(sanction_id: int, body: AppealIn, me: Me, svc: Svc) -> dict:
+    """Appeal one's own sanction, once, within the window."""
     return await svc.sanctions.appeal(me, sanction_id, text=body.text)

@@ -36,6 +36,7 @@ class AcceptIn(Strict):
 
 @router.post("/register", status_code=201)
 async def register(body: RegisterIn, request: Request, svc: Annotated[Services, Depends(services)]) -> dict:
+    """Register a user, who accepts the current agreement version in the same step."""
     user_id = await svc.accounts.register(
         handle=body.handle,
         password=body.password,
@@ -48,17 +49,20 @@ async def register(body: RegisterIn, request: Request, svc: Annotated[Services, 
 
 @router.post("/login")
 async def login(body: LoginIn, svc: Annotated[Services, Depends(services)]) -> dict:
+    """Sign in; send the token as `Authorization: Bearer <token>`."""
     token, user_id = await svc.accounts.login(handle=body.handle, password=body.password)
     return {"token": token, "user_id": user_id, "token_type": "bearer"}
 
 
 @router.post("/logout", status_code=204)
 async def logout(me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]) -> None:
+    """End this token's session."""
     await svc.accounts.logout(me)
 
 
 @router.get("/me")
 async def me(me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]) -> dict:
+    """The caller's own profile: statuses and agreement version, never identity data."""
     return await svc.accounts.profile(me.id)
 
 
@@ -66,11 +70,13 @@ async def me(me: Annotated[Principal, Depends(current_user)], svc: Annotated[Ser
 async def user_profile(
     user_id: int, _: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
 ) -> dict:
+    """Another user as users see them: the nickname only."""
     return await svc.accounts.public_profile(user_id)
 
 
 @router.get("/agreement")
 async def current_agreement(svc: Annotated[Services, Depends(services)]) -> dict:
+    """The current agreement version and its text."""
     return await svc.agreements.current()
 
 
@@ -81,4 +87,5 @@ async def accept_agreement(
     me: Annotated[Principal, Depends(current_user)],
     svc: Annotated[Services, Depends(services)],
 ) -> None:
+    """Accept the current agreement version."""
     await svc.accounts.accept_agreement(me.id, body.version, client_ip(request))

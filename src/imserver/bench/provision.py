@@ -184,16 +184,14 @@ class Provisioner:
         headers = await self._reviewer_headers()
         wanted = {a.id for a in accounts}
         found: dict[int, int] = {}  # user id -> identity id
-        after = 0
+        params: dict = {"limit": REVIEW_PAGE}
         while True:
-            r = await self.http.get(
-                "/admin/v1/identity/pending", params={"after": after, "limit": REVIEW_PAGE}, headers=headers
-            )
+            r = await self.http.get("/admin/v1/identity/pending", params=params, headers=headers)
             page = _check(r, "list pending identities")
             found.update({i["user_id"]: i["identity_id"] for i in page["items"] if i["user_id"] in wanted})
-            if len(page["items"]) < REVIEW_PAGE:
+            if not page["next_cursor"]:
                 break
-            after = page["next_after"]
+            params = {"limit": REVIEW_PAGE, "cursor": page["next_cursor"]}
         ids = list(found.values())
 
         async def review(i: int) -> None:

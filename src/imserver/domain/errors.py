@@ -118,6 +118,21 @@ class Code(StrEnum):
     SIGNIN_THROTTLED = "signin_throttled"  # too many wrong passwords: wait before trying again
     CSRF_FAILED = "csrf_failed"  # a console form without its anti-forgery token (or a stale one)
     SESSION_EXPIRED = "session_expired"  # the console session ended (idle, signed out, disabled)
+    # -- the operator workbench: lists, users, content, operators ---------------------
+    INVALID_CURSOR = "invalid_cursor"  # a cursor that does not decode (truncated, edited, made up)
+    CURSOR_MISMATCH = "cursor_mismatch"  # a cursor issued by another list, or for another sort order
+    PAGE_TOO_LARGE = "page_too_large"  # limit over the list's cap
+    INVALID_FILTER = "invalid_filter"  # a filter combination or range that cannot hold (from after to)
+    USER_NOT_FOUND = "user_not_found"
+    MESSAGE_NOT_FOUND = "message_not_found"
+    OPERATOR_NOT_FOUND = "operator_not_found"
+    OPERATOR_EXISTS = "operator_exists"  # the handle is taken by another operator
+    UNKNOWN_ROLE = "unknown_role"  # a role name that is not one of the four
+    LAST_ADMIN = "last_admin"  # disabling or demoting the last enabled admin
+    SELF_DISABLE = "self_disable"  # an operator cannot disable themselves
+    OPERATOR_STATE = "operator_state"  # e.g. disabling a disabled operator
+    PASSWORD_CHANGE_REQUIRED = "password_change_required"  # a reset password must be changed first
+    AGREEMENT_NOT_FOUND = "agreement_not_found"
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

@@ -151,17 +151,21 @@ class Accounts:
 
     # -- operators -------------------------------------------------------------
 
-    async def create_operator(self, *, handle: str, password: str, role: Role, created_by: int | None) -> int:
+    async def create_operator(
+        self, *, handle: str, password: str, role: Role, created_by: int | None, roles: list[Role] | None = None
+    ) -> int:
+        """A new operator holding `roles` (default: just `role`); audited."""
         handle = normalise_handle(handle)
         self.passwords.check_acceptable(password)
         password_hash = self.passwords.hash(password)
+        held = sorted(set(roles or [role]))
         now = self.clock.now()
         async with self.db.transaction() as conn:
             operator_id = await store.insert_operator(
-                conn, handle=handle, password_hash=password_hash, role=role, now=now
+                conn, handle=handle, password_hash=password_hash, role=role, roles=held, now=now
             )
             if operator_id is None:
-                raise Conflict("an operator with this handle exists")
+                raise Conflict("an operator with this handle exists", Code.OPERATOR_EXISTS)
             await audit.append(
                 conn,
                 at=now,
@@ -169,11 +173,12 @@ class Accounts:
                 actor_id=created_by,
                 action="operator.create",
                 subject=f"operator:{operator_id}",
-                detail={"handle": handle, "role": role.value},
+                detail={"handle": handle, "role": role.value, "roles": [r.value for r in held]},
             )
         return operator_id
 
-    async def operator_login(self, *, handle: str, password: str) -> tuple[str, int, Role]:
+    async def operator_login(self, *, handle: str, password: str) -> tuple[str, Principal]:
+        """A new token and the operator it authenticates (roles, must_change_password)."""
         try:
             handle = normalise_handle(handle)
         except BadRequest:
@@ -188,10 +193,11 @@ class Accounts:
             if self.passwords.needs_rehash(stored):
                 await store.update_operator(conn, op["id"], password_hash=self.passwords.hash(password))
             token = await self._issue(conn, PrincipalKind.OPERATOR, op["id"])
+            roles = (await store.operator_roles_of(conn, [op["id"]]))[op["id"]]
             await audit.append(
                 conn, at=now, actor_kind="operator", actor_id=op["id"], action="operator.login", subject=None
             )
-        return token, op["id"], Role(op["role"])
+        return token, _operator_principal(op, hash_token(token), roles)
 
     # -- tokens ----------------------------------------------------------------
 
@@ -230,7 +236,8 @@ class Accounts:
             op = await store.get_operator(conn, session["principal_id"])
             if op is None or op["disabled_at"] is not None:
                 raise Unauthenticated("the operator account is disabled")
-            return Principal(kind, op["id"], token_hash, Role(op["role"]))
+            roles = (await store.operator_roles_of(conn, [op["id"]]))[op["id"]]
+            return _operator_principal(op, token_hash, roles)
 
     async def live_tokens(self, token_hashes: list[str]) -> set[str]:
         """Which of these user sessions are still valid (one query for a whole node's sockets)."""
@@ -244,11 +251,21 @@ class Accounts:
         await self.effects.apply(TokenRevoked(principal.token_hash))
 
 
+def _operator_principal(op, token_hash: str, roles: set[str]) -> Principal:
+    return Principal(
+        PrincipalKind.OPERATOR,
+        op["id"],
+        token_hash,
+        roles=frozenset(Role(r) for r in roles),
+        must_change_password=bool(op["must_change_password"]),
+    )
+
+
 def require_role(principal: Principal, *roles: Role) -> None:
     """Forbidden unless the caller is an operator holding one of `roles`.
 
     Roles do not nest: `admin` manages operators and settings but does not read
     identity data, which only `compliance` may.
     """
-    if principal.kind != PrincipalKind.OPERATOR or principal.role not in roles:
+    if principal.kind != PrincipalKind.OPERATOR or not principal.roles.intersection(roles):
         raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")

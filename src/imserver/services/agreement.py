@@ -60,9 +60,34 @@ class Agreements:
         return version
 
     async def list_versions(self) -> list[dict]:
+        """Every version, oldest first, with how many users accepted it and how many are on it now."""
         async with self.db.transaction() as conn:
             rows = await store.list_all(conn)
+            counts = await store.acceptance_counts(conn)
         return [
-            {"version": r["version"], "published_at": r["published_at"].isoformat(), "published_by": r["published_by"]}
+            {
+                "version": r["version"],
+                "published_at": r["published_at"].isoformat(),
+                "published_by": r["published_by"],
+                "accepted_by": counts.get(r["version"], (0, 0))[0],
+                "users_on_version": counts.get(r["version"], (0, 0))[1],
+            }
             for r in rows
         ]
+
+    async def version(self, version: int) -> dict:
+        """One version's text, with its acceptance counts."""
+        async with self.db.transaction() as conn:
+            row = await store.get(conn, version)
+            counts = await store.acceptance_counts(conn)
+        if row is None:
+            raise NotFound(f"no agreement version {version}", Code.AGREEMENT_NOT_FOUND)
+        accepted, on_version = counts.get(version, (0, 0))
+        return {
+            "version": row["version"],
+            "text": row["text"],
+            "published_at": row["published_at"].isoformat(),
+            "published_by": row["published_by"],
+            "accepted_by": accepted,
+            "users_on_version": on_version,
+        }

@@ -45,6 +45,8 @@ from .signin_throttle import SignInThrottle
 from .terms import Terms
 from .unit_of_work import AfterCommit, UnitOfWork
 from .verifiers import build_verifier
+from . import workbench
+from .workbench import Workbench
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class Services:
     public_accounts: PublicAccounts  # Art. 7: review, filing, follows, posts
     report_desk: ReportDesk  # a report's content and author; resolve with a sanction
     signin_throttle: SignInThrottle  # operator sign-in after wrong passwords
+    workbench: Workbench  # operators' lists, user dossiers, content reads, operator accounts
 
     async def start(self) -> None:
         """Start background work: the broker and the cluster, the writers, the sweepers."""
@@ -181,6 +184,7 @@ def build_services(
 
     # Caches that drop facts when a commit here or on another node says they changed.
     reports = Reports(db, clock, emit=effects.notify)
+    accounts = Accounts(db, clock, passwords, token_ttl=timedelta(seconds=settings.token_ttl_seconds), effects=effects)
 
     for cache in (policy.invalidate, messaging.invalidate, account_cache.invalidate):
         effects.on_invalidate(cache)
@@ -196,9 +200,7 @@ def build_services(
         effects=effects,
         uow=uow,
         decisions=decisions,
-        accounts=Accounts(
-            db, clock, passwords, token_ttl=timedelta(seconds=settings.token_ttl_seconds), effects=effects
-        ),
+        accounts=accounts,
         agreements=Agreements(db, clock, effects=effects),
         identities=Identities(
             db,
@@ -222,4 +224,5 @@ def build_services(
             max_failures=settings.signin_max_failures,
             window=timedelta(seconds=settings.signin_window_seconds),
         ),
+        workbench=workbench.build(db, clock, sanctions=sanctions, accounts=accounts, effects=effects),
     )

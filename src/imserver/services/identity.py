@@ -38,8 +38,10 @@ from ..domain.errors import Code, Conflict, ImserverError, NotFound
 from ..domain.principals import Principal
 from ..store import audit
 from ..store import identity as store
+from ..store import worklists
 from ..store.db import Database
 from ..store.keyring import KeyRing, KeyRingError
+from . import paging
 from .accounts import require_role
 from .identity_fields import (
     clean_legal_name,
@@ -147,29 +149,32 @@ class Identities:
 
     # -- the operators' side -----------------------------------------------------------
 
-    async def pending(self, operator: Principal, *, after: int = 0, limit: int = 50) -> list[dict]:
-        """The review queue, masked; each listed submission is an audited read."""
+    async def pending(self, operator: Principal, *, cursor: str | None = None, limit: int = 50) -> dict:
+        """The review queue, oldest first, masked, with each submitter's handle and
+        nickname, in the list envelope; each listed submission is an audited read."""
         require_role(operator, Role.REVIEWER, Role.COMPLIANCE)
-        limit = max(1, min(limit, QUEUE_PAGE_MAX))
+        page = paging.page_request("identity_queue", sort="submitted_at", cursor=cursor, limit=limit, cap=QUEUE_PAGE_MAX)
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            rows = await store.pending(conn, after=after, limit=limit)
-            for row in rows:
+            rows, total = await worklists.identity_queue_page(
+                conn, status=RealNameStatus.PENDING, after=page.after, limit=page.limit
+            )
+            for row in rows[: page.limit]:
                 await self._audit_read(conn, operator, row["user_id"], row["id"], full=False, via="queue", now=now)
         views = []
-        for row in rows:
+        for row in rows[: page.limit]:
             try:
                 fields = self._open(row)
             except ImserverError:
                 log.error("identity %s does not decrypt; listed without fields", row["id"])
                 fields = None
-            views.append(_view(row, fields, full=False))
-        return views
+            views.append({**_view(row, fields, full=False), "handle": row["handle"], "nickname": row["nickname"]})
+        return paging.envelope(page, rows, total, views)
 
     async def read(self, operator: Principal, user_id: int, *, full: bool = False) -> dict:
         """A user's latest submission: plaintext for compliance when asked, masked otherwise."""
         require_role(operator, Role.REVIEWER, Role.COMPLIANCE)
-        show_full = full and operator.role == Role.COMPLIANCE
+        show_full = full and Role.COMPLIANCE in operator.roles
         now = self.clock.now()
         async with self.db.transaction() as conn:
             row = await store.latest_for_user(conn, user_id)

@@ -67,7 +67,7 @@ from ..policy.public_accounts import LICENSED, badge, impersonation_flags, name_
 from ..store import audit
 from ..store import public_accounts as store
 from ..store.db import Database
-from . import filing_export
+from . import filing_export, paging
 from .accounts import require_role
 from .events import PostEvent, PostView
 from .policy_gate import PolicyGate
@@ -213,13 +213,37 @@ class PublicAccounts:
                 Code.REAL_NAME_UNVERIFIED,
             )
 
-    async def applications(self, operator: Principal, *, status: str = "pending", after: int = 0, limit: int = 50):
+    async def applications(
+        self,
+        operator: Principal,
+        *,
+        status: str = "pending",
+        category: str | None = None,
+        flagged_only: bool = False,
+        name: str | None = None,
+        descending: bool = False,
+        cursor: str | None = None,
+        limit: int = paging.PAGE_DEFAULT,
+    ) -> dict:
+        """Applications in a status (oldest first: the review queue), in the list envelope."""
         require_role(operator, Role.REVIEWER, Role.COMPLIANCE)
         if status not in (store.PENDING, store.APPROVED, store.REJECTED, store.CLOSED):
             raise BadRequest(f"unknown status {status!r}")
-        async with self.db.transaction() as conn:
-            rows = await store.applications(conn, status=status, after=after, limit=_page(limit))
-        return [await self._owner_view(r) for r in rows]
+        page = paging.page_request(
+            "public_account_applications", sort="created_at", descending=descending, cursor=cursor, limit=limit
+        )
+        async with self.db.read() as conn:
+            rows, total = await store.applications(
+                conn,
+                status=status,
+                category=category,
+                flagged_only=flagged_only,
+                name_contains=name_key(name) if name else None,
+                descending=descending,
+                after=page.after,
+                limit=page.limit,
+            )
+        return paging.envelope(page, rows, total, [await self._owner_view(r) for r in rows])
 
     async def review(
         self, operator: Principal, account_id: int, *, approve: bool, reason: str, acknowledge_flags: bool = False
@@ -350,11 +374,13 @@ class PublicAccounts:
             return None
         return proposed
 
-    async def pending_changes(self, operator: Principal, *, after: int = 0, limit: int = 50) -> list[dict]:
+    async def pending_changes(self, operator: Principal, *, cursor: str | None = None, limit: int = 50) -> dict:
+        """Changes to filed accounts awaiting re-review, oldest first, in the list envelope."""
         require_role(operator, Role.REVIEWER, Role.COMPLIANCE)
-        async with self.db.transaction() as conn:
-            rows = await store.pending_changes(conn, after=after, limit=_page(limit))
-        return [self._change_view(r) for r in rows]
+        page = paging.page_request("public_account_changes", sort="id", cursor=cursor, limit=limit, cap=PAGE_MAX)
+        async with self.db.read() as conn:
+            rows, total = await store.pending_changes(conn, after=page.after, limit=page.limit)
+        return paging.envelope(page, rows, total, [self._change_view(r) for r in rows[: page.limit]])
 
     async def review_change(
         self, operator: Principal, change_id: int, *, approve: bool, reason: str, acknowledge_flags: bool = False

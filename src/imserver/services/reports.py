@@ -89,6 +89,9 @@ def _operator_view(r, now: datetime) -> dict:
     }
 
 
+operator_view = _operator_view  # the workbench's report lists show the same view
+
+
 def _reporter_view(r) -> dict:
     return {
         "id": r["id"],
@@ -175,7 +178,8 @@ class Reports:
             row = await self._locked(conn, report_id, "assign")
             if assignee_id != operator.id:
                 assignee = await account_store.get_operator(conn, assignee_id)
-                if assignee is None or assignee["role"] != Role.MODERATOR or assignee["disabled_at"] is not None:
+                roles = (await account_store.operator_roles_of(conn, [assignee_id]))[assignee_id]
+                if assignee is None or Role.MODERATOR not in roles or assignee["disabled_at"] is not None:
                     raise NotFound(f"no active moderator {assignee_id}")
             await store.update_report(conn, report_id, status="in_review", assignee_id=assignee_id)
             await self._audit(conn, operator.id, "report.assign", row, now, assignee_id=assignee_id)

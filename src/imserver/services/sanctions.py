@@ -57,7 +57,6 @@ MAX_NOTE_CHARS = 2000
 MAX_APPEAL_CHARS = 4000
 MAX_EVIDENCE_IDS = 200  # per list: bounds one IN (...) query
 EXPIRY_BATCH = 100  # sanctions expired per sweeper query
-PAGE_MAX = 200
 # Close code sent to a closed account's sockets (gateway/protocol.CLOSE_REVOKED;
 # services do not import the gateway, the number is the contract).
 CLOSE_ACCOUNT_CLOSED = 4003
@@ -493,29 +492,9 @@ class Sanctions:
             )
         return out
 
-    async def awaiting_confirmation(self, limit: int = PAGE_MAX) -> list[dict]:
-        now = self.clock.now()
-        async with self.db.transaction() as conn:
-            rows = await store.awaiting_confirmation(conn, min(limit, PAGE_MAX))
-            return await self._views(conn, rows, now)
-
-    async def pending_appeals(self, *, after: int = 0, limit: int = 50) -> list[dict]:
-        now = self.clock.now()
-        async with self.db.transaction() as conn:
-            appeals = await store.undecided_appeals(conn, after=after, limit=min(limit, PAGE_MAX))
-            out = []
-            for a in appeals:
-                sanction = await store.get_sanction(conn, a["sanction_id"])
-                out.append(
-                    {
-                        "appeal_id": a["id"],
-                        "user_id": a["user_id"],
-                        "text": a["text"],
-                        "filed_at": a["filed_at"].isoformat(),
-                        "sanction": await self._view(conn, sanction, now),
-                    }
-                )
-        return out
+    async def views_of(self, conn: Conn, rows: list[dict]) -> list[dict]:
+        """Operator views of sanction rows another service read in `conn` (the workbench lists, the dossier)."""
+        return await self._views(conn, rows, self.clock.now())
 
     # -- helpers -------------------------------------------------------------------------
 

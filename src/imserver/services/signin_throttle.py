@@ -14,6 +14,7 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from ..domain.clock import Clock
+from ..domain.principals import Principal
 from ..domain.enums import Role
 from ..domain.errors import Code, Throttled, Unauthenticated
 from .accounts import Accounts
@@ -30,7 +31,7 @@ class SignInThrottle:
 
     async def operator_login(
         self, accounts: Accounts, *, handle: str, password: str, client_ip: str | None
-    ) -> tuple[str, int, Role]:
+    ) -> tuple[str, Principal]:
         keys = [f"handle:{handle.strip().lower()}"] + ([f"ip:{client_ip}"] if client_ip else [])
         now = self.clock.now()
         wait = max(self._wait(key, now) for key in keys)

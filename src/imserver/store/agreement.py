@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .tables import agreement_versions
+from .tables import agreement_acceptances, agreement_versions, users
 
 
 async def current(conn: AsyncConnection):
@@ -31,3 +31,25 @@ async def publish(conn: AsyncConnection, *, text: str, now: datetime, operator_i
         insert(agreement_versions).values(version=version, text=text, published_at=now, published_by=operator_id)
     )
     return version
+
+
+async def acceptance_counts(conn: AsyncConnection) -> dict[int, tuple[int, int]]:
+    """{version: (acceptances recorded, users whose latest accepted version it is)}."""
+    recorded = (
+        await conn.execute(
+            select(agreement_acceptances.c.version, func.count(func.distinct(agreement_acceptances.c.user_id)))
+            .group_by(agreement_acceptances.c.version)
+        )
+    ).all()
+    current = (
+        await conn.execute(
+            select(users.c.agreement_version, func.count())
+            .where(users.c.agreement_version.is_not(None))
+            .group_by(users.c.agreement_version)
+        )
+    ).all()
+    latest = dict(current)
+    out = {version: (count, latest.get(version, 0)) for version, count in recorded}
+    for version, count in latest.items():
+        out.setdefault(version, (0, count))
+    return out

@@ -145,16 +145,6 @@ async def due_for_expiry(conn: AsyncConnection, now: datetime, limit: int) -> li
     return list((await conn.execute(q)).scalars().all())
 
 
-async def awaiting_confirmation(conn: AsyncConnection, limit: int) -> list[dict]:
-    q = (
-        select(sanctions)
-        .where(sanctions.c.needs_confirmation.is_(True), ~has_event("confirmed"), ~ended())
-        .order_by(sanctions.c.id)
-        .limit(limit)
-    )
-    return [_row(r) for r in (await conn.execute(q)).mappings().all()]
-
-
 async def other_confirmed_closure(conn: AsyncConnection, subject_kind: str, subject_id: int, but: int) -> bool:
     """Whether another confirmed, unended close_account sanction holds this subject."""
     q = select(
@@ -213,8 +203,3 @@ async def decide_appeal(
         .values(decision=decision, decided_by=decided_by, decided_at=now, note=note)
     )
     return result.rowcount == 1
-
-
-async def undecided_appeals(conn: AsyncConnection, *, after: int, limit: int) -> list[dict]:
-    q = select(appeals).where(appeals.c.decision.is_(None), appeals.c.id > after).order_by(appeals.c.id).limit(limit)
-    return [dict(r) for r in (await conn.execute(q)).mappings().all()]

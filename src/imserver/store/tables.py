@@ -53,9 +53,18 @@ operators = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("handle", String(64), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
-    Column("role", String(16), nullable=False),  # Role
+    Column("role", String(16), nullable=False),  # Role given at creation; access reads operator_roles (0005)
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled_at", UTCDateTime, nullable=True),
+    Column("must_change_password", Boolean, nullable=False),  # migration 0005: set by a password reset
+)
+
+# Migration 0005: the roles an operator holds, one row each.
+operator_roles = Table(
+    "operator_roles",
+    metadata,
+    Column("operator_id", Id, ForeignKey("operators.id"), primary_key=True),
+    Column("role", String(16), primary_key=True),  # Role
 )
 
 # Bearer tokens of users and operators. Only the SHA-256 of a token is stored.

@@ -44,7 +44,7 @@ async def sign_in(request: Request) -> Response:
     if not state(request).signer.csrf_ok(request.cookies.get(security.PRESESSION_COOKIE), form.get("csrf")):
         raise CsrfFailed("the sign-in form's anti-forgery token is missing or stale; reload the page")
     svc = services(request)
-    token, _, _ = await svc.signin_throttle.operator_login(
+    token, _ = await svc.signin_throttle.operator_login(
         svc.accounts,
         handle=form.get("handle", ""),
         password=form.get("password", ""),
