@@ -17,7 +17,7 @@ from array import array
 
 import pytest
 
-from imserver.bench import stats
+from imserver.bench import report, stats
 from imserver.bench.peer import send_frame, stamp_of, stamped
 from imserver.bench.provision import id_number
 from imserver.bench.scenarios import SCENARIOS
@@ -99,11 +99,21 @@ def test_every_scenario_runs_and_resume_loses_nothing(database_args):
             assert figures["delivered"] > 0 and figures["rejected"] == {}, (name, side, figures)
             assert figures["gaps"] == 0 and figures["duplicates"] == 0, (name, side, figures)
         assert run["ratio"]["messages_per_s"] > 0
+        # Server CPU per message from /proc, on both sides, and their ratio.
+        for side in ("imserver", "relay"):
+            assert run[side]["cpu_us_per_message"] > 0, (name, side, run[side])
+        assert run["ratio"]["cpu_us_per_message"] > 0
+    for side in ("imserver", "relay"):
+        assert runs["group"][side]["cpu_us_per_delivery"] > 0, runs["group"][side]
+        assert fanout[side]["cpu_us_per_delivery"] > 0 and fanout[side]["cpu_us_per_message"] > 0, fanout[side]
+    assert runs["resume"]["imserver"]["cpu_us_per_message"] > 0
+    assert runs["resume"]["relay"]["cpu_us_per_client"] > 0
 
     idle = runs["idle"]
     for side in ("imserver", "relay"):
         assert idle[side]["connections"] == 20 and idle[side]["closed_while_idle"] == 0
         assert idle[side]["rss_kib_after"] > 0  # the bench started both: their pids are known
+        assert idle[side]["cpu_us_per_connection_s"] is not None  # keepalive only: may round to 0
 
     resume = runs["resume"]["imserver"]
     assert resume["messages"] == 10 * (3 + 1)  # piled up, plus one live message each during the reconnect
@@ -112,6 +122,13 @@ def test_every_scenario_runs_and_resume_loses_nothing(database_args):
     assert runs["resume"]["relay"]["caught_up"] == 10
 
     assert any("argon2 lowered" in n for n in result["notes"])
+
+    # The table prints the CPU figures beside the relay's, with the ratio.
+    table = report.table(result)
+    for label in ("server CPU per message", "server CPU per delivery", "server CPU per idle connection-second"):
+        assert label in table
+    direct_cpu = next(line for line in table.splitlines() if "server CPU per message" in line)
+    assert direct_cpu.rstrip().endswith("x") and "µs" in direct_cpu
 
 
 def test_send_frame_is_what_the_server_decodes():

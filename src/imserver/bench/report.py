@@ -28,6 +28,10 @@ COMPARED = (
     ("ack_to_last_ms.p50", "ack->last follower p50", "ms"),
     ("ack_to_last_ms.max", "ack->last follower max", "ms"),
     ("post_to_last_ms.p50", "post->last follower p50", "ms"),
+    ("cpu_us_per_message", "server CPU per message", "µs"),
+    ("cpu_us_per_delivery", "server CPU per delivery", "µs"),
+    ("cpu_us_per_client", "server CPU per reconnecting client", "µs"),
+    ("cpu_us_per_connection_s", "server CPU per idle connection-second", "µs"),
     ("rss_kib_per_connection", "server RSS per connection", "KiB"),
     ("idle_cpu_percent", "server CPU while idle", "% of a core"),
     ("catch_up_s", "time until all caught up", "s"),
@@ -81,6 +85,9 @@ def targets(name: str, mine: dict, ratio: dict, options) -> list[dict]:
         r = ratio.get("messages_per_s")
         out.append(_target(">= 50% of the relay's messages/s", r, None if r is None else r >= 0.5,
                            "" if r is not None else "run with --baseline to compare"))
+        c = ratio.get("cpu_us_per_message")
+        out.append(_target("<= 2x the relay's server CPU per message", c, None if c is None else c <= 2,
+                           "" if c is not None else "needs --baseline and both servers' pids"))
     elif name == "direct-rate":
         p99 = get(mine, "delivery_ms.p99")
         out.append(_target(f"send->delivery p99 < 30 ms at {mine.get('offered_rate'):,.0f} msg/s offered",

@@ -10,11 +10,11 @@ set each beside the relay's and compute the ratio.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..peer import Account, Peer
+from .. import procstat
+from ..peer import Account, Peer, stamp
 from ..progress import Progress
 from ..workers import Pool
 
@@ -102,22 +102,46 @@ async def close_all(peers: list[Peer]) -> None:
     await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
 
 
-async def watch(pool: Pool, label: str, seconds: float, options: Options, unit: str = "msg/s") -> None:
-    """Draw the progress bar for a timed phase while the workers run it."""
-    bar = Progress(label, seconds, enabled=options.progress)
-    start = time.monotonic()
-    last_count, last_t = pool.count, start
-    rate = 0.0
+@dataclass(frozen=True)
+class Window:
+    """The measured window of a timed run, as the parent saw it."""
+
+    start_ns: int  # when the load began (the workers' clock: ``stamp()``)
+    seconds: float  # the measured part, after the warm-up
+    before: procstat.Sample | None  # the server at the start of the measured part
+    after: procstat.Sample | None  # ...and at its end
+
+
+async def measured_run(pool: Pool, barrier: str, label: str, options: Options, pid: int | None,
+                       unit: str = "msg/s") -> Window:
+    """Release the workers waiting at ``barrier`` with the load's start stamp, and watch
+    the warm-up and the measured window, sampling the server at the window's two ends.
+
+    The workers take the stamp as their start (``await link.barrier(...)`` returns it),
+    so the window whose server CPU is read is the one whose messages they count.
+    """
+    start = stamp()
+    pool.go(barrier, start)
+    measure_from = start + int(options.warmup * 1e9)
+    end = measure_from + int(options.duration * 1e9)
+    bar = Progress(label, options.warmup + options.duration, enabled=options.progress)
+    last_count, last_t, rate = pool.count, start, 0.0
+    before = None
     try:
-        while (elapsed := time.monotonic() - start) < seconds:
-            await asyncio.sleep(0.25)
-            now, count = time.monotonic(), pool.count
-            if now - last_t >= 1.0:
-                rate = (count - last_count) / (now - last_t)
-                last_count, last_t = count, now
-            bar.update(elapsed, f"{rate:,.0f} {unit}")
+        for until in (measure_from, end):
+            while (now := stamp()) < until:
+                await asyncio.sleep(min(0.25, (until - now) / 1e9))
+                now, count = stamp(), pool.count
+                if now - last_t >= 1e9:
+                    rate = (count - last_count) / ((now - last_t) / 1e9)
+                    last_count, last_t = count, now
+                bar.update((now - start) / 1e9, f"{rate:,.0f} {unit}")
+            sampled = procstat.sample(pid) if pid else None
+            if until == measure_from:
+                before = sampled
     finally:
         bar.close()
+    return Window(start, options.duration, before, sampled)
 
 
 async def with_deadline(coro: Awaitable, seconds: float, on_timeout: Callable[[], None] | None = None):
