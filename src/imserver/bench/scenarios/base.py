@@ -10,6 +10,7 @@ set each beside the relay's and compute the ratio.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ class Options:
     followers: int = 1000
     posts: int = 5
     body_chars: int = 100
+    soak_interval: float = 60.0  # soak: seconds per row of readings
     workers: int = 1  # load processes; 0 runs the load inside the bench process
     progress: bool | None = None  # None: when stderr is a terminal
 
@@ -142,6 +144,27 @@ async def measured_run(pool: Pool, barrier: str, label: str, options: Options, p
     finally:
         bar.close()
     return Window(start, options.duration, before, sampled)
+
+
+async def on_schedule(start: int, end: int, rate: float, send: Callable[[int, int], Awaitable[bool]]) -> None:
+    """Open loop: ``await send(n, due)`` for n = 1, 2... at ``rate`` per second until ``end``.
+
+    The first send falls at a random point of the first interval (senders that
+    start together spread out); ``due`` is the scheduled time, which a message
+    carries as its stamp, so lateness counts in the latencies (no coordinated
+    omission). ``send`` returns False to stop early.
+    """
+    interval = int(1e9 / rate)
+    due = start + random.randrange(interval)
+    n = 0
+    while due < end:
+        now = stamp()
+        if due > now:
+            await asyncio.sleep((due - now) / 1e9)
+        n += 1
+        if not await send(n, due):
+            return
+        due += interval
 
 
 async def with_deadline(coro: Awaitable, seconds: float, on_timeout: Callable[[], None] | None = None):

@@ -16,7 +16,6 @@ against the stamp in the body, and the receivers' gap and duplicate counts.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import Counter
 
 from .. import procstat, stats
@@ -30,6 +29,7 @@ from .base import (
     pool_size,
     stop_readers,
     measured_run,
+    on_schedule,
     stream_figures,
 )
 
@@ -102,22 +102,17 @@ async def worker(job: dict, link: Link) -> dict:
             await peer.send(send_frame("user", to, cmid, body))
 
     async def open_loop(peer: Peer, to: int, room: asyncio.Semaphore, outstanding: list[int]) -> None:
-        interval = int(1e9 / rate)
-        due = start + random.randrange(interval)  # spread the senders over one interval
-        n = 0
-        while due < end:
-            now = stamp()
-            if due > now:
-                await asyncio.sleep((due - now) / 1e9)
+        async def send(n: int, due: int) -> bool:
             if outstanding[0] >= MAX_OUTSTANDING:
                 tally.overloaded = True
-                return
-            n += 1
+                return False
             cmid, body = stamped(n, due, chars)  # the scheduled time: lateness counts
             outstanding[0] += 1
             tally.sent += 1
             await peer.send(send_frame("user", to, cmid, body))
-            due += interval
+            return True
+
+        await on_schedule(start, end, rate, send)
 
     async def deliveries(peer: Peer) -> None:
         inbox = peer.inbox
