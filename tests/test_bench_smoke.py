@@ -129,7 +129,7 @@ def test_every_scenario_runs_and_resume_loses_nothing(database_args):
     soak = runs["soak"]
     assert soak["status"] == "ok", soak
     mine = soak["imserver"]
-    assert mine["offered_rate"] == 100 and mine["messages"] > 0 and mine["rejected"] == {}, mine
+    assert mine["offered_load"] == 100 and mine["messages"] > 0 and mine["rejected"] == {}, mine
     assert (mine["gaps"], mine["duplicates"], mine["missing"]) == (0, 0, 0), mine
     assert mine["reconnects"] >= 1 and mine["sanctions"] >= 1 and mine["posts"] >= 1, mine
     assert mine["post_frames"] == mine["posts"] * SOAK_FOLLOWERS, mine

@@ -16,8 +16,10 @@ fixed schedule, stamped with its scheduled time):
   (``POST /admin/v1/sanctions``; its ``notice`` frame is counted, not required:
   the receiver may be reconnecting at that moment).
 
-The offered rate is ``--rate`` messages/s, or half of imserver's own peak
-measured first by a short closed-loop ``direct`` run (:data:`PROBE_SECONDS`).
+The offered load is ``--rate`` deliveries/s (a direct message is one, a group
+message one per other member), or half of imserver's own peak in direct
+messages/s, measured first by a short closed-loop ``direct`` run
+(:data:`PROBE_SECONDS`).
 
 Every ``--soak-interval`` seconds (60: per minute) the parent reads the
 server's RSS, open descriptors and CPU from ``/proc``; per interval it also
@@ -227,7 +229,8 @@ async def _pinger(peer: Peer, lags: list[tuple[int, int]], until: int) -> None:
 async def run(options: Options, target) -> dict:
     if target.is_relay:
         return {"mode": "not run against the relay: it stores nothing (no resume, no sanctions, nothing to grow)"}
-    rate = options.rate or round(await _peak(options, target) / 2)
+    peak = None if options.rate else await _peak(options, target)
+    rate = options.rate or round(peak / 2)
     pairs = options.pairs
     senders = await target.users(pairs, verified=True)
     receivers = await target.users(pairs, verified=False)
@@ -301,7 +304,8 @@ async def run(options: Options, target) -> dict:
             results = await pool.results()
     finally:
         await prober_peer.close()
-    return _figures(rows, results[0], lags, rate=rate, posts=posts, warnings=warnings, interval=interval)
+    out = _figures(rows, results[0], lags, rate=rate, posts=posts, warnings=warnings, interval=interval)
+    return {"peak_messages_per_s": peak, **out}
 
 
 def _row(index: int, t0: int, t1: int, sample, last, acks: int, pid: int | None) -> dict:
@@ -338,7 +342,7 @@ def _figures(rows: list[dict], result: dict, lags: list[tuple[int, int]], **run:
     missing = max(0, result["expected_deliveries"] - result["delivered"]) + (expected_posts - result["post_frames"])
     all_cpu = [r["cpu_us_per_message"] for r in rows if r["cpu_us_per_message"] is not None]
     out = {
-        "offered_rate": run["rate"],
+        "offered_load": run["rate"],  # deliveries/s: a direct message is one, a group message 9
         "duration_s": sum(r["seconds"] for r in rows),
         "interval_s": run["interval"],
         "messages": result.get("accepted", 0) + result.get("accepted_group", 0),
