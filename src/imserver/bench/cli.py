@@ -98,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate",
         type=_rate,
         help="direct: also run at this fixed offered rate (messages/s in total), or 'half' of the peak; "
-        "soak: its offered rate (default: half of imserver's peak, measured first)",
+        "soak: its offered load in deliveries/s (default: half of imserver's peak, measured first)",
     )
     load.add_argument("--window", type=int, default=1, help="sends in flight per sender (1: wait for each ack)")
     load.add_argument(
