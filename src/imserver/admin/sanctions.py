@@ -1,10 +1,13 @@
-"""Sanctions and appeals for operators (Art. 8; ARCHITECTURE.md "Sanctions (the ladder)", "Operators").
+"""Sanctions and appeals for operators (Art. 8; ``policy/ladder.py``).
 
 * ``POST /sanctions``: impose. ``warning`` and ``restrict_publication`` need
   ``moderator``; ``suspend_updates`` and ``close_account`` need ``compliance``
-  (403 otherwise). A closure waits for ``POST /sanctions/{id}/confirm`` by a
-  second, different compliance operator.
-* ``POST /sanctions/{id}/lift``: end it early, with a reason (a ``lifted`` event).
+  (403 otherwise); the roles and the four-eyes acts are the ladder's
+  (``policy/ladder.py``). A closure waits for ``POST /sanctions/{id}/confirm``
+  by a second, different compliance operator.
+* ``POST /sanctions/{id}/lift``: end it early, with a reason (a ``lifted`` event);
+  for a closure, a proposal that ``/confirm`` by a second operator completes
+  and ``/decline`` drops.
 * ``GET /sanctions/{id}``, ``GET /sanctions/awaiting-confirmation``.
 * ``GET /subjects/{kind}/{id}/sanctions``: history and strikes in the last 90
   days (the escalation hint).
@@ -62,6 +65,10 @@ class NoteIn(Strict):
     note: str = Field(default="", max_length=2000)
 
 
+class DeclineIn(Strict):
+    note: str = Field(max_length=2000)
+
+
 class LiftIn(Strict):
     reason: str = Field(max_length=4000)
 
@@ -100,6 +107,12 @@ async def get_sanction(sanction_id: int, _: Sanctioner, svc: Svc) -> dict:
 @router.post("/sanctions/{sanction_id}/confirm")
 async def confirm(sanction_id: int, me: Compliance, svc: Svc, body: NoteIn | None = None) -> dict:
     return await svc.sanctions.confirm(me, sanction_id, note=body.note if body else "")
+
+
+@router.post("/sanctions/{sanction_id}/decline")
+async def decline(sanction_id: int, body: DeclineIn, me: Sanctioner, svc: Svc) -> dict:
+    """A second operator declines a pending proposal to lift or overturn: the sanction stands."""
+    return await svc.sanctions.decline(me, sanction_id, note=body.note)
 
 
 @router.post("/sanctions/{sanction_id}/lift")

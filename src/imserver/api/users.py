@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.principals import Principal
+from ..policy.ladder import Item
 from ..services.container import Services
 from .deps import client_ip, current_user, services
 
@@ -28,6 +29,10 @@ class RegisterIn(Strict):
 class LoginIn(Strict):
     handle: str = Field(max_length=64)
     password: str = Field(max_length=1024)
+
+
+class ProfileIn(Strict):
+    nickname: str = Field(max_length=128)
 
 
 class AcceptIn(Strict):
@@ -61,6 +66,15 @@ async def logout(me: Annotated[Principal, Depends(current_user)], svc: Annotated
 @router.get("/me")
 async def me(me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]) -> dict:
     return await svc.accounts.profile(me.id)
+
+
+@router.patch("/me")
+async def update_me(
+    body: ProfileIn, me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
+) -> dict:
+    """Change your nickname; a sanction that stops profile changes (the ladder) refuses it."""
+    await svc.policy.require_allowed(me.id, Item.PROFILE_CHANGES)
+    return await svc.accounts.update_nickname(me.id, body.nickname)
 
 
 @router.get("/users/{user_id}")

@@ -114,6 +114,11 @@ class Code(StrEnum):
     INVALID_POST = "invalid_post"  # empty title/body, or a source on a post that is not a reprint
     REPRINT_SOURCE_MISSING = "reprint_source_missing"  # a reprint needs source name, URL, author and title
     POST_NOT_FOUND = "post_not_found"  # also: a post already taken down
+    # -- due process ------------------------------------------------------------------
+    APPEAL_ONLY_TOKEN = "appeal_only_token"  # a closed account's token used beyond its sanctions and appeals
+    EVIDENCE_NOT_OF_SUBJECT = "evidence_not_of_subject"  # cited evidence belongs to someone else
+    SELF_REPORT = "self_report"  # reporting one's own message, post or account
+    REPORT_RATE_LIMITED = "report_rate_limited"  # too many reports from one user in the window
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

@@ -13,3 +13,4 @@ class Principal:
     id: int
     token_hash: str
     role: Role | None = None  # operators only
+    appeal_only: bool = False  # a closed account's token: its own sanctions and appeals, nothing else

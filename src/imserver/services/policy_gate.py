@@ -27,6 +27,8 @@ from ..domain.policy_types import (
 )
 from ..policy import Decision, Outcome, Pipeline, Term, TermList
 from ..policy.checks import ContentFilter
+from ..policy import ladder
+from ..policy.ladder import Item
 from ..store import agreement as agreement_store
 from ..store import policy as store
 from ..store.db import Database
@@ -126,6 +128,22 @@ class PolicyGate:
                 extra["retry_after"] = round(decision.retry_after, 3)
             raise PolicyDenied(decision.detail, decision.reason, **extra)
         return Verdict(decision)
+
+    async def require_allowed(self, user_id: int, item: Item, account: PublicAccountSnapshot | None = None) -> None:
+        """Refuse an act the sanction ladder stops (a profile change, a public-account update)
+        with the measure's reason code; nothing is recorded as a policy decision."""
+        user = await self.user_snapshot(user_id)
+        if user is None:
+            raise Forbidden("no such user", Code.ACCOUNT_CLOSED)
+        now = self.clock.now()
+        found = ladder.refusal(user.sanctions, account.sanctions if account is not None else (), item, now)
+        if found is not None:
+            sanction, subject = found
+            raise PolicyDenied(
+                f"a {sanction.kind} on the {subject.value} stops {item.value}",
+                ladder.reason_for(sanction, subject),
+                sanction_id=sanction.sanction_id,
+            )
 
     async def record(self, outgoing: Outgoing, decision: Decision, message_id: int | None = None) -> None:
         async with self.db.transaction() as conn:

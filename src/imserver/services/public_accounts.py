@@ -64,6 +64,7 @@ from ..domain.policy_types import (
 )
 from ..domain.principals import Principal
 from ..policy.decision import deny
+from ..policy.ladder import Item
 from ..policy.public_accounts import LICENSED, badge, impersonation_flags, name_key
 from ..store import audit
 from ..store import public_accounts as store
@@ -274,7 +275,12 @@ class PublicAccounts:
     # == changes to a filed account: re-review and re-filing (Art. 7 ¶1) ===============================
 
     async def update(self, user_id: int, account_id: int, fields: dict[str, Any]) -> dict:
-        """The owner edits: the description at once; filed facts as a change awaiting re-review."""
+        """The owner edits: the description at once; filed facts as a change awaiting re-review.
+
+        A sanction on the owner or the account that stops public-account updates (the ladder) refuses it."""
+        facts = await self.cache.facts(account_id)
+        if facts is not None and facts.owner_id == user_id:
+            await self.policy.require_allowed(user_id, Item.PUBLIC_ACCOUNT_UPDATES, facts.snapshot)
         now = self.clock.now()
         async with self.db.transaction() as conn:
             row = await self._own(conn, user_id, account_id)
@@ -695,6 +701,7 @@ class PublicAccounts:
         """Make public accounts sanctionable subjects (the hook services/sanctions.py documents)."""
         sanctions.subjects["public_account"] = store.owner_of
         sanctions.closers["public_account"] = self.close_by_sanction
+        sanctions.owned_subjects["public_account"] = store.account_ids_of_owner
         sanctions.evidence_checkers["post_ids"] = store.existing_post_ids
 
     # == the register for the regulator (Art. 7 ¶1 "files [them] in a categorized manner") ===========

@@ -114,6 +114,11 @@ async def accounts_of_owner(conn: AsyncConnection, owner_id: int) -> list[dict]:
     return [_flags(r) for r in (await conn.execute(q)).mappings().all()]
 
 
+async def account_ids_of_owner(conn: AsyncConnection, owner_id: int) -> list[int]:
+    q = select(public_accounts.c.id).where(public_accounts.c.owner_id == owner_id).order_by(public_accounts.c.id)
+    return list((await conn.execute(q)).scalars().all())
+
+
 async def applications(conn: AsyncConnection, *, status: str, after: int, limit: int) -> list[dict]:
     """Applications in a status, oldest first (the review queue when status is pending)."""
     q = (

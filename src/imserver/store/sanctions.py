@@ -155,6 +155,31 @@ async def awaiting_confirmation(conn: AsyncConnection, limit: int) -> list[dict]
     return [_row(r) for r in (await conn.execute(q)).mappings().all()]
 
 
+# A proposal to undo (lift or overturn) awaiting its second operator, and what settles one.
+PENDING_EVENTS = ("lift_pending", "overturn_pending")
+SETTLING_EVENTS = ("lifted", "overturned", "upheld", "undo_declined")  # and "expired", for a pending lift
+
+
+async def with_pending_undo(conn: AsyncConnection, limit: int) -> list[dict]:
+    """Sanctions whose latest proposal to lift or overturn no later event has settled."""
+    proposal = sanction_events.alias("proposal")
+    later = sanction_events.alias("later")
+    unsettled = exists().where(
+        proposal.c.sanction_id == sanctions.c.id,
+        proposal.c.kind.in_(PENDING_EVENTS),
+        ~exists().where(
+            later.c.sanction_id == sanctions.c.id,
+            later.c.id > proposal.c.id,
+            or_(
+                later.c.kind.in_(SETTLING_EVENTS),
+                and_(later.c.kind == "expired", proposal.c.kind == "lift_pending"),
+            ),
+        ),
+    )
+    q = select(sanctions).where(unsettled).order_by(sanctions.c.id).limit(limit)
+    return [_row(r) for r in (await conn.execute(q)).mappings().all()]
+
+
 async def other_confirmed_closure(conn: AsyncConnection, subject_kind: str, subject_id: int, but: int) -> bool:
     """Whether another confirmed, unended close_account sanction holds this subject."""
     q = select(

@@ -68,6 +68,7 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
+    Column("scope", String(16), nullable=True),  # NULL: full session; "appeal": a closed account's appeal token
     Index("ix_sessions_principal", "principal_kind", "principal_id"),
 )
 
@@ -101,6 +102,8 @@ agreement_versions = Table(
     Column("text", Text, nullable=False),
     Column("published_at", UTCDateTime, nullable=False),
     Column("published_by", Id, nullable=True),  # operator; null for the built-in first version
+    Column("effective_at", UTCDateTime, nullable=True),  # current from then; NULL: from publication
+    Column("grace_until", UTCDateTime, nullable=True),  # earlier acceptances still send until then
 )
 
 agreement_acceptances = Table(
@@ -259,7 +262,10 @@ reports = Table(
     Column("resolution_note", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime, nullable=True),
+    Column("joined_to", Id, nullable=True),  # the open report on the same target this one joined
     Index("ix_reports_status", "status", "created_at"),
+    Index("ix_reports_target", "target_kind", "target_id", "status"),
+    Index("ix_reports_reporter", "reporter_id", "created_at"),
 )
 
 regulator_outbox = Table(

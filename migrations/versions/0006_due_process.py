@@ -1,0 +1,45 @@
+"""Due process: appeal-only sign-in tokens, joined reports, agreement versions with an
+effective time and a grace period.
+
+* ``sessions.scope``: NULL for a full session; ``appeal`` for the token a closed
+  account gets on a correct password, which only reads the user's own sanctions
+  and files or follows an appeal.
+* ``reports.joined_to``: a report on a target that already has an open report
+  joins it (NULL: the report is itself a queue item); the joined reports share
+  the queue item's outcome and each reporter is told.
+* ``agreement_versions.effective_at`` / ``grace_until``: a version is current from
+  its effective time; until ``grace_until`` users who accepted the version
+  before it may still send (and are asked to accept).
+
+Revision ID: 0006
+Revises: 0004
+Create Date: 2026-12-01
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from imserver.store.types import Id, UTCDateTime
+
+revision = "0006"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("sessions", sa.Column("scope", sa.String(16), nullable=True))
+    op.add_column("reports", sa.Column("joined_to", Id, nullable=True))
+    op.create_index("ix_reports_target", "reports", ["target_kind", "target_id", "status"])
+    op.create_index("ix_reports_reporter", "reports", ["reporter_id", "created_at"])
+    op.add_column("agreement_versions", sa.Column("effective_at", UTCDateTime, nullable=True))
+    op.add_column("agreement_versions", sa.Column("grace_until", UTCDateTime, nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("agreement_versions", "grace_until")
+    op.drop_column("agreement_versions", "effective_at")
+    op.drop_index("ix_reports_reporter", table_name="reports")
+    op.drop_index("ix_reports_target", table_name="reports")
+    op.drop_column("reports", "joined_to")
+    op.drop_column("sessions", "scope")
