@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     # flagged for manual review; not a refusal, a reviewer decides.
     public_accounts_per_user: int = 5
 
+    # -- due process (Art. 5, Art. 8) -------------------------------------------------------
+    # Reports one user may file per window: enough for a person who sees much abuse,
+    # too few to flood the moderators' queue.
+    report_rate_limit: int = 20
+    report_rate_window_seconds: int = 3600
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

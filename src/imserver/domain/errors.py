@@ -14,6 +14,7 @@ Exception tree::
     ├── NotFound             404
     ├── Conflict             409: the request clashes with stored state
     ├── PolicyDenied         403: the compliance pipeline said no
+    ├── TooManyRequests      429: over a per-user limit (retry_after says when)
     └── Unavailable          503: our fault, a dependency (database, broker) is down
 
 Lower layers translate their own exceptions at the boundary with
@@ -119,6 +120,7 @@ class Code(StrEnum):
     EVIDENCE_NOT_OF_SUBJECT = "evidence_not_of_subject"  # cited evidence belongs to someone else
     SELF_REPORT = "self_report"  # reporting one's own message, post or account
     REPORT_RATE_LIMITED = "report_rate_limited"  # too many reports from one user in the window
+    REPORT_EXISTS = "report_exists"  # the reporter's own report on this target is still open
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
@@ -168,6 +170,11 @@ class Conflict(ImserverError):
 class PolicyDenied(ImserverError):
     status = 403
     default_code = Code.FORBIDDEN
+
+
+class TooManyRequests(ImserverError):
+    status = 429
+    default_code = Code.RATE_LIMITED
 
 
 class Unavailable(ImserverError):

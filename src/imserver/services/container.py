@@ -84,6 +84,7 @@ class Services:
             per_user_cap=self.settings.public_accounts_per_user,
         )
         self.public_accounts.install_sanction_hooks(self.sanctions)  # subject kind "public_account"
+        self.public_accounts.install_report_hooks(self.reports)  # target kind "post"
 
     async def start(self) -> None:
         """Start background work (writers, expiry sweeps, broker subscriptions)."""

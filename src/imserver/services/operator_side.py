@@ -41,7 +41,13 @@ def wire(services: Services) -> None:
         strike_window=timedelta(days=s.settings.strike_window_days),
         sweep_interval=s.settings.sanction_sweep_interval_seconds,
     )
-    s.reports = Reports(s.db, s.clock, emit=lambda event: s.messaging.fanout.user_event(event))
+    s.reports = Reports(
+        s.db,
+        s.clock,
+        emit=lambda event: s.messaging.fanout.user_event(event),
+        rate_limit=s.settings.report_rate_limit,
+        rate_window=timedelta(seconds=s.settings.report_rate_window_seconds),
+    )
     s.terms = Terms(s.db, s.clock, changed=lambda: s.after_policy_change(user_id=TERMS_CHANGED))
 
 

@@ -99,6 +99,14 @@ def _page(limit: int) -> int:
     return max(1, min(limit, PAGE_MAX))
 
 
+async def post_subjects(conn, ids: list[int]) -> dict[int, frozenset[tuple[str, int]]]:
+    """Whom a post is about, as sanction evidence and report target: its account and the owner."""
+    return {
+        post_id: frozenset({("public_account", account_id), ("user", owner_id)})
+        for post_id, (account_id, owner_id) in (await store.post_accounts(conn, ids)).items()
+    }
+
+
 class PublicAccounts:
     def __init__(
         self,
@@ -697,12 +705,27 @@ class PublicAccounts:
             )
         self.cache.drop_account(account_id)
 
+    async def report_target(self, conn, post_id: int, reporter_id: int) -> frozenset[tuple[str, int]] | None:
+        """A post anyone who can read it may report (not taken down, its account visible to
+        the reporter); it is about its account and the owner. None: nothing the reporter can see."""
+        post = await store.get_post(conn, post_id)
+        if post is None or post["taken_down_at"] is not None:
+            return None
+        account = await store.get_account(conn, post["account_id"])
+        if account is None or (account["status"] in (store.PENDING, store.REJECTED) and account["owner_id"] != reporter_id):
+            return None
+        return frozenset({("public_account", account["id"]), ("user", account["owner_id"])})
+
+    def install_report_hooks(self, reports) -> None:
+        """Make posts reportable (the hook services/reports.py documents)."""
+        reports.targets["post"] = self.report_target
+
     def install_sanction_hooks(self, sanctions) -> None:
         """Make public accounts sanctionable subjects (the hook services/sanctions.py documents)."""
         sanctions.subjects["public_account"] = store.owner_of
         sanctions.closers["public_account"] = self.close_by_sanction
         sanctions.owned_subjects["public_account"] = store.account_ids_of_owner
-        sanctions.evidence_checkers["post_ids"] = store.existing_post_ids
+        sanctions.evidence_subjects["post_ids"] = post_subjects
 
     # == the register for the regulator (Art. 7 ¶1 "files [them] in a categorized manner") ===========
 

@@ -72,8 +72,17 @@ Conn = Any  # the store's connection, opaque to services
 SubjectResolver = Callable[[Conn, int], Awaitable[int | None]]
 Closer = Callable[[Conn, int, bool, datetime], Awaitable[None]]  # (conn, subject_id, closed?, now)
 CloseHook = Callable[[Conn, str, int, bool, datetime], Awaitable[None]]
-EvidenceChecker = Callable[[Conn, list[int]], Awaitable[set[int]]]
+Subject = tuple[str, int]  # (subject kind, id)
+# Evidence ids -> the subjects each one is about (ids that do not exist are left out).
+EvidenceSubjects = Callable[[Conn, list[int]], Awaitable[dict[int, frozenset[Subject]]]]
+# A report's target kind -> the evidence key whose resolver says whom the target is about.
+TARGET_EVIDENCE = {"message": "message_ids", "post": "post_ids"}
 OverturnHook = Callable[[Conn, dict, datetime], Awaitable[None]]  # (conn, sanction, now)
+
+
+async def _message_subjects(conn: Conn, ids: list[int]) -> dict[int, frozenset[Subject]]:
+    """A message is about its sender."""
+    return {m: frozenset({("user", sender)}) for m, sender in (await store.message_senders(conn, ids)).items()}
 
 
 async def _user_subject(conn: Conn, user_id: int) -> int | None:
@@ -135,9 +144,10 @@ class Sanctions:
         self.close_hooks: list[CloseHook] = []
         # Called in the overturning transaction (e.g. the reports that led to it show the overturn).
         self.overturn_hooks: list[OverturnHook] = []
-        self.evidence_checkers: dict[str, EvidenceChecker] = {
-            "message_ids": store.existing_message_ids,
-            "report_ids": report_store.existing_ids,
+        # Whom each kind of evidence is about; post_ids come with public accounts.
+        self.evidence_subjects: dict[str, EvidenceSubjects] = {
+            "message_ids": _message_subjects,
+            "report_ids": self._report_subjects,
         }
         self._sweeper = Periodic("sanction-expiry", sweep_interval, self.expire_due)
 
@@ -185,7 +195,7 @@ class Sanctions:
             user_id = await self.subjects[subject_kind](conn, subject_id)
             if user_id is None:
                 raise NotFound(f"no {subject_kind} {subject_id}", Code.SUBJECT_NOT_FOUND)
-            await self._check_evidence(conn, evidence)
+            await self._check_evidence(conn, evidence, (subject_kind, subject_id))
             sanction_id = await store.insert_sanction(
                 conn,
                 subject_kind=subject_kind,
@@ -249,17 +259,43 @@ class Sanctions:
             raise BadRequest(f"evidence has only {', '.join(EVIDENCE_KINDS)}")
         return out
 
-    async def _check_evidence(self, conn: Conn, evidence: dict[str, list[int]]) -> None:
+    async def _check_evidence(self, conn: Conn, evidence: dict[str, list[int]], subject: Subject) -> None:
+        """Every cited id exists (else evidence_not_found) and is about the subject: a message
+        it sent, a post of it (or of an account it owns), a report about it (else evidence_not_of_subject)."""
         missing: dict[str, list[int]] = {}
+        foreign: dict[str, list[int]] = {}
         for key, ids in evidence.items():
             if not ids:
                 continue
-            checker = self.evidence_checkers.get(key)
-            found = await checker(conn, ids) if checker else set()
-            if set(ids) - found:
-                missing[key] = sorted(set(ids) - found)
+            resolver = self.evidence_subjects.get(key)
+            about = await resolver(conn, ids) if resolver else {}
+            if gone := sorted(set(ids) - set(about)):
+                missing[key] = gone
+            if other := sorted(i for i in ids if i in about and subject not in about[i]):
+                foreign[key] = other
         if missing:
             raise BadRequest("some evidence does not exist", Code.EVIDENCE_NOT_FOUND, missing=missing)
+        if foreign:
+            raise BadRequest(
+                f"evidence must be about the {subject[0]} sanctioned; these are about someone else",
+                Code.EVIDENCE_NOT_OF_SUBJECT,
+                foreign=foreign,
+            )
+
+    async def _report_subjects(self, conn: Conn, ids: list[int]) -> dict[int, frozenset[Subject]]:
+        """A report is about whom its target is about (a reported account: that user)."""
+        targets = await report_store.targets_of(conn, ids)
+        by_kind: dict[str, list[int]] = {}
+        for kind, target_id in targets.values():
+            by_kind.setdefault(kind, []).append(target_id)
+        resolved: dict[str, dict[int, frozenset[Subject]]] = {}
+        for kind, target_ids in by_kind.items():
+            if kind == "account":
+                resolved[kind] = {t: frozenset({("user", t)}) for t in target_ids}
+            else:
+                resolver = self.evidence_subjects.get(TARGET_EVIDENCE.get(kind, ""))
+                resolved[kind] = await resolver(conn, target_ids) if resolver else {}
+        return {rid: resolved[kind].get(target_id, frozenset()) for rid, (kind, target_id) in targets.items()}
 
     def _imposed_notice(self, sanction: dict) -> dict:
         """What the user is told when a sanction takes effect: kind, reason, end and appeal deadline."""

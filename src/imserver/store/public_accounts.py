@@ -376,10 +376,16 @@ async def account_posts(conn: AsyncConnection, account_id: int, *, before: int |
     return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
 
-async def existing_post_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+async def post_accounts(conn: AsyncConnection, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """post id -> (its public account, that account's owner), for the ids that exist."""
     if not ids:
-        return set()
-    return set((await conn.execute(select(posts.c.id).where(posts.c.id.in_(ids)))).scalars().all())
+        return {}
+    q = (
+        select(posts.c.id, posts.c.account_id, public_accounts.c.owner_id)
+        .join(public_accounts, public_accounts.c.id == posts.c.account_id)
+        .where(posts.c.id.in_(ids))
+    )
+    return {r.id: (r.account_id, r.owner_id) for r in await conn.execute(q)}
 
 
 # -- changes awaiting re-review ---------------------------------------------------------------------------

@@ -195,10 +195,21 @@ async def other_confirmed_closure(conn: AsyncConnection, subject_kind: str, subj
     return bool((await conn.execute(q)).scalar())
 
 
-async def existing_message_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+async def message_senders(conn: AsyncConnection, ids: list[int]) -> dict[int, int]:
+    """message id -> its sender, for the ids that exist."""
+    if not ids:
+        return {}
+    q = select(messages.c.id, messages.c.sender_id).where(messages.c.id.in_(ids))
+    return {r.id: r.sender_id for r in await conn.execute(q)}
+
+
+async def overturned_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+    """Of these sanctions, those overturned on appeal."""
     if not ids:
         return set()
-    q = select(messages.c.id).where(messages.c.id.in_(ids))
+    q = select(sanction_events.c.sanction_id).where(
+        sanction_events.c.sanction_id.in_(ids), sanction_events.c.kind == "overturned"
+    )
     return set((await conn.execute(q)).scalars().all())
 
 
