@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     # too few to flood the moderators' queue.
     report_rate_limit: int = 20
     report_rate_window_seconds: int = 3600
+    # Accepted phrasings per baseline key (policy/baselines.py), replacing the built-in
+    # Chinese and English ones for the keys given; e.g. {"public_order": ["public order", "社会公共秩序"]}.
+    agreement_baseline_phrases: dict[str, list[str]] = Field(default_factory=dict)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

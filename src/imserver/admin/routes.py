@@ -6,6 +6,7 @@ Other admin modules (identity review, audit, sanctions...) add their routes to
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -38,6 +39,8 @@ class OperatorIn(Strict):
 
 class AgreementIn(Strict):
     text: str = Field(min_length=1, max_length=100_000)
+    effective_at: datetime | None = None  # default: now
+    grace_days: int = Field(default=0, ge=0, le=365)  # the service bounds it further (invalid_period)
 
 
 @router.post("/login")
@@ -66,7 +69,9 @@ async def create_operator(body: OperatorIn, me: Annotated[Principal, Depends(ope
 
 @router.post("/agreements", status_code=201)
 async def publish_agreement(body: AgreementIn, me: Annotated[Principal, Depends(operator_with(Role.ADMIN))], svc: Svc) -> dict:
-    version = await svc.agreements.publish(body.text, me.id)
+    version = await svc.agreements.publish(
+        body.text, me.id, effective_at=body.effective_at, grace_days=body.grace_days
+    )
     await svc.after_policy_change(user_id=0)  # 0: every user's snapshot is stale
     return {"version": version}
 

@@ -391,6 +391,10 @@ class Connection:
                 )
             )
         )
+        # A new agreement version in its grace period: ask the user to accept it (sending still works).
+        agreement = await self.services.policy.agreement_notice(self.user_id)
+        if agreement is not None:
+            self.push(protocol.encode(protocol.Notice(agreement["kind"], agreement["text"], agreement["data"])))
         if frame.inbox_after is not None or frame.posts_after is not None:
             # Resume in the auth frame: replay from the client's cursors before
             # anything live (live entries stay buffered until the replay has passed them).

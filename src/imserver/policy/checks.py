@@ -58,12 +58,18 @@ class RealNameVerified:
 
 
 class AgreementAccepted:
-    """Art. 6 §2: the user has signed the current agreement (the "seven baselines")."""
+    """Art. 6 §2: the user has signed the current agreement (the "seven baselines").
+
+    During the current version's grace period, a user who accepted an earlier
+    version still sends; the gateway asks them to accept."""
 
     name = "agreement"
 
     def __call__(self, snapshot: PolicySnapshot, outgoing: Outgoing, now: datetime) -> Decision:
         accepted, current = snapshot.user.agreement_version, snapshot.current_agreement_version
+        grace = snapshot.agreement_grace_until
+        if accepted is not None and accepted < current and grace is not None and now < grace:
+            return ALLOW
         if accepted is None or accepted < current:
             return deny(self.name, Code.AGREEMENT_NOT_ACCEPTED, f"accepted version {accepted}, current {current}")
         return ALLOW

@@ -73,7 +73,7 @@ class Accounts:
         password_hash = self.passwords.hash(password)  # outside the transaction: ~50 ms of CPU
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, now)
             if current is None:
                 raise Conflict("no agreement has been published", Code.NO_AGREEMENT)
             if agreement_version != current["version"]:
@@ -122,7 +122,7 @@ class Accounts:
     async def accept_agreement(self, user_id: int, version: int, client_ip: str | None) -> None:
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, now)
             if current is None or version != current["version"]:
                 raise BadRequest(
                     "only the current agreement version can be accepted",
@@ -135,7 +135,7 @@ class Accounts:
         """The user's own view: status fields only, never identity data."""
         async with self.db.transaction() as conn:
             user = await store.get_user(conn, user_id)
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, self.clock.now())
         current_version = current["version"] if current else None
         return {
             "id": user["id"],

@@ -19,6 +19,7 @@ from ..domain.errors import PolicyDenied
 from ..domain.policy_types import Outgoing, OutgoingKind
 from ..domain.principals import Principal
 from ..policy import DEFAULT_ORDER, Pipeline, Rate, RateLimits, builtin_checks, load_plugins, merge_registries
+from ..policy import baselines
 from ..store.db import Database
 from ..store.keyring import KeyRing
 from .accounts import Accounts
@@ -222,7 +223,7 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
         db=db,
         clock=clock,
         accounts=Accounts(db, clock, passwords, token_ttl=timedelta(seconds=settings.token_ttl_seconds)),
-        agreements=Agreements(db, clock),
+        agreements=Agreements(db, clock, baselines=baselines.configured(settings.agreement_baseline_phrases)),
         identities=Identities(
             db,
             clock,

@@ -13,6 +13,7 @@ its reason code, the check that decided and the time (ARCHITECTURE.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..domain.clock import Clock
 from ..domain.enums import RealNameStatus, UserStatus
@@ -25,9 +26,8 @@ from ..domain.policy_types import (
     SanctionKind,
     UserSnapshot,
 )
-from ..policy import Decision, Outcome, Pipeline, Term, TermList
+from ..policy import Decision, Outcome, Pipeline, Term, TermList, ladder
 from ..policy.checks import ContentFilter
-from ..policy import ladder
 from ..policy.ladder import Item
 from ..store import agreement as agreement_store
 from ..store import policy as store
@@ -49,13 +49,21 @@ class Verdict:
         return self.decision.outcome is Outcome.HOLD
 
 
+@dataclass(frozen=True, slots=True)
+class AgreementTerms:
+    version: int  # in effect now; 0: none published
+    grace_until: datetime | None
+    effective_at: datetime | None
+    valid_until: datetime | None  # when a scheduled version takes effect: reload then
+
+
 class PolicyGate:
     def __init__(self, db: Database, clock: Clock, pipeline: Pipeline) -> None:
         self.db = db
         self.clock = clock
         self.pipeline = pipeline
         self._users: dict[int, UserSnapshot] = {}
-        self._agreement: int | None = None
+        self._agreement: AgreementTerms | None = None
         # The term lists load on the first check (fail closed: no check without them).
         self._terms_loaded = False
 
@@ -103,11 +111,42 @@ class PolicyGate:
         return snap
 
     async def current_agreement(self) -> int:
-        if self._agreement is None:
+        return (await self.agreement_terms()).version
+
+    async def agreement_terms(self) -> AgreementTerms:
+        """The version in effect and its grace period, cached until a scheduled version takes effect."""
+        now = self.clock.now()
+        terms = self._agreement
+        if terms is None or (terms.valid_until is not None and now >= terms.valid_until):
             async with self.db.transaction() as conn:
-                row = await agreement_store.current(conn)
-            self._agreement = row["version"] if row else 0
-        return self._agreement
+                row = await agreement_store.current(conn, now)
+                upcoming = await agreement_store.next_effective_at(conn, now)
+            terms = self._agreement = AgreementTerms(
+                row["version"] if row else 0,
+                row["grace_until"] if row else None,
+                (row["effective_at"] or row["published_at"]) if row else None,
+                upcoming,
+            )
+        return terms
+
+    async def agreement_notice(self, user_id: int) -> dict | None:
+        """The notice asking a user to accept the version in effect, while its grace period runs."""
+        terms = await self.agreement_terms()
+        user = await self.user_snapshot(user_id)
+        if user is None or user.agreement_version is None or user.agreement_version >= terms.version:
+            return None
+        if terms.grace_until is None or self.clock.now() >= terms.grace_until:
+            return None  # sending is refused already (agreement_not_accepted), which says the same
+        return {
+            "kind": "agreement_update",
+            "text": f"Agreement version {terms.version} is in effect; accept it before {terms.grace_until.isoformat()}.",
+            "data": {
+                "version": terms.version,
+                "accepted_version": user.agreement_version,
+                "effective_at": terms.effective_at.isoformat() if terms.effective_at else None,
+                "grace_until": terms.grace_until.isoformat(),
+            },
+        }
 
     # -- deciding ---------------------------------------------------------------
 
@@ -118,7 +157,8 @@ class PolicyGate:
         user = await self.user_snapshot(outgoing.sender_id)
         if user is None:
             raise Forbidden("no such user", Code.ACCOUNT_CLOSED)
-        snapshot = PolicySnapshot(user, await self.current_agreement(), account)
+        terms = await self.agreement_terms()
+        snapshot = PolicySnapshot(user, terms.version, account, terms.grace_until)
         now = self.clock.now()
         decision = self.pipeline.evaluate(snapshot, outgoing, now)
         if decision.outcome is Outcome.DENY:
