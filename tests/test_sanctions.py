@@ -288,7 +288,8 @@ async def test_appeal_decided_by_another_compliance_operator(http, app, ops):
     s = (await http.get(f"/admin/v1/sanctions/{sid}", headers=ops["comp"]["headers"])).json()
     assert (s["status"], s["overruled"]) == ("in_effect", False)
     assert [e["kind"] for e in s["events"]] == ["appealed", "upheld"]
-    assert await regulator_kinds(app.state.services, sid) == ["sanction_imposed"]  # upholding reports nothing new
+    # The appeal's outcome is reported too (Art. 8).
+    assert await regulator_kinds(app.state.services, sid) == ["sanction_imposed", "sanction_upheld"]
 
 
 async def test_closure_appeal_excludes_the_confirmer(http, app, ops):

@@ -10,6 +10,9 @@ effective time and a grace period.
 * ``agreement_versions.effective_at`` / ``grace_until``: a version is current from
   its effective time; until ``grace_until`` users who accepted the version
   before it may still send (and are asked to accept).
+* ``regulator_outbox``: records of report outcomes and public-account filings
+  besides sanctions, so ``sanction_id`` may be empty (a filing has none);
+  ``exported_at`` marks the records an export has delivered.
 
 Revision ID: 0006
 Revises: 0004
@@ -34,9 +37,16 @@ def upgrade() -> None:
     op.create_index("ix_reports_reporter", "reports", ["reporter_id", "created_at"])
     op.add_column("agreement_versions", sa.Column("effective_at", UTCDateTime, nullable=True))
     op.add_column("agreement_versions", sa.Column("grace_until", UTCDateTime, nullable=True))
+    op.add_column("regulator_outbox", sa.Column("exported_at", UTCDateTime, nullable=True))
+    # SQLite cannot drop NOT NULL in place: batch mode rebuilds the table (PostgreSQL alters it).
+    with op.batch_alter_table("regulator_outbox") as batch:
+        batch.alter_column("sanction_id", existing_type=Id, nullable=True)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("regulator_outbox") as batch:
+        batch.alter_column("sanction_id", existing_type=Id, nullable=False)
+    op.drop_column("regulator_outbox", "exported_at")
     op.drop_column("agreement_versions", "grace_until")
     op.drop_column("agreement_versions", "effective_at")
     op.drop_index("ix_reports_reporter", table_name="reports")

@@ -165,15 +165,16 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _when(value: str):
-    """An ISO 8601 time for --since/--until; a bare date or a time without a zone is UTC."""
-    from datetime import UTC, datetime
+def _when(value: str) -> str:
+    """An ISO 8601 time for --since/--until, checked here and read by the service
+    (a bare date or a time without a zone is in the configured local_timezone)."""
+    from datetime import datetime
 
     try:
-        parsed = datetime.fromisoformat(value)
+        datetime.fromisoformat(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return value
 
 
 def cmd_export_sanctions(args: argparse.Namespace, settings: Settings) -> int:
@@ -182,12 +183,9 @@ def cmd_export_sanctions(args: argparse.Namespace, settings: Settings) -> int:
     The same records, byte for byte, as ``GET /admin/v1/regulator/sanctions`` and
     the webhook. The export is written to the audit chain (actor: system).
     """
-    from datetime import UTC, datetime
-
-    until = args.until or datetime.now(UTC)
 
     async def run(services):
-        return await services.regulator.export(since=args.since, until=until, fmt=args.format)
+        return await services.regulator.export(since=args.since, until=args.until, fmt=args.format)
 
     return _write_export(settings, args, run, "records")
 
@@ -293,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export records for the regulator (Art. 8)")
     export_sub = export.add_subparsers(dest="export_command", required=True)
     sanctions = export_sub.add_parser("sanctions", help="sanction records (imposed, confirmed, lifted, expired, overturned)")
-    sanctions.add_argument("--since", type=_when, required=True, help="ISO 8601 start, inclusive (no zone: UTC)")
+    sanctions.add_argument("--since", type=_when, required=True, help="ISO 8601 start, inclusive (no zone: local_timezone)")
     sanctions.add_argument("--until", type=_when, default=None, help="ISO 8601 end, exclusive (default: now)")
     sanctions.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     sanctions.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")

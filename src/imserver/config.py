@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     # Accepted phrasings per baseline key (policy/baselines.py), replacing the built-in
     # Chinese and English ones for the keys given; e.g. {"public_order": ["public order", "社会公共秩序"]}.
     agreement_baseline_phrases: dict[str, list[str]] = Field(default_factory=dict)
+    # Times without a zone in export periods (CLI and HTTP) are read in this zone
+    # (an IANA name; a provider in mainland China would set Asia/Shanghai).
+    local_timezone: str = "UTC"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

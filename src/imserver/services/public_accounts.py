@@ -69,7 +69,7 @@ from ..policy.public_accounts import LICENSED, badge, impersonation_flags, name_
 from ..store import audit
 from ..store import public_accounts as store
 from ..store.db import Database
-from . import filing_export
+from . import filing_export, regulator
 from .accounts import require_role
 from .events import PostEvent, PostView
 from .public_account_cache import AccountCache, AccountFacts, effective_status
@@ -262,6 +262,7 @@ class PublicAccounts:
             filing = None
             if approve:
                 filing = await store.file_account(conn, row, filed_by=operator.id, now=now)
+                await regulator.record_filing(conn, kind="filed", filing=filing, now=now)
             await audit.append(
                 conn,
                 at=now,
@@ -410,6 +411,7 @@ class PublicAccounts:
                 facts = {k: change[k] for k in FILED_FACTS}
                 await store.update_account(conn, row["id"], name_key=key, updated_at=now, **facts)
                 filing = await store.file_account(conn, {**row, **facts}, filed_by=operator.id, now=now)
+                await regulator.record_filing(conn, kind="refiled", filing=filing, now=now)
             await audit.append(
                 conn,
                 at=now,
@@ -690,11 +692,16 @@ class PublicAccounts:
         row = await store.get_account(conn, account_id, lock=True)
         if row is None:
             return
+        filing = await store.current_filing(conn, account_id)
         if closed and row["status"] != store.CLOSED:
             await store.update_account(
                 conn, account_id, status=store.CLOSED, status_before_close=row["status"], closed_at=now, updated_at=now
             )
+            if filing is not None:  # the regulator learns the filed account is closed
+                await regulator.record_filing(conn, kind="closed", filing=filing, now=now)
         elif not closed and row["status"] == store.CLOSED:
+            if filing is not None:
+                await regulator.record_filing(conn, kind="reopened", filing=filing, now=now)
             await store.update_account(
                 conn,
                 account_id,

@@ -45,6 +45,7 @@ from ..store import audit
 from ..store import reports as store
 from ..store import sanctions as sanction_store
 from ..store.db import Database
+from . import regulator
 from .accounts import require_role
 from .events import UserEvent
 
@@ -253,7 +254,8 @@ class Reports:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             row = await self._locked(conn, report_id, "resolve")
-            if sanction_id is not None and await sanction_store.get_sanction(conn, sanction_id) is None:
+            sanction = await sanction_store.get_sanction(conn, sanction_id) if sanction_id is not None else None
+            if sanction_id is not None and sanction is None:
                 raise NotFound(f"no sanction {sanction_id}", Code.SANCTION_NOT_FOUND)
             await store.update_report(
                 conn, report_id, status=outcome, sanction_id=sanction_id, resolution_note=note or None, resolved_at=now
@@ -261,6 +263,8 @@ class Reports:
             await self._audit(conn, operator.id, "report.resolve", row, now, outcome=outcome, sanction_id=sanction_id)
             row = await store.get_report(conn, report_id)
             reporters = await self._reporters(conn, row)
+            if sanction is not None:  # a report that led to a measure is reported (Art. 8)
+                await regulator.record_report(conn, report=row, reporters=len(reporters), sanction=sanction, now=now)
             view = (await self._views(conn, [row]))[0]
         text = (
             "Thank you: we acted on your report."

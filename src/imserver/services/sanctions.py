@@ -567,14 +567,15 @@ class Sanctions:
             conn, appeal["id"], decision=Event.UPHELD.value, decided_by=operator_id, note=note, now=now
         ):
             raise Conflict(f"appeal {appeal['id']} was decided already", Code.APPEAL_DECIDED)
-        await self._event(conn, sanction, Event.UPHELD, operator_id, note, now)
+        event = await self._event(conn, sanction, Event.UPHELD, operator_id, note, now)
+        await regulator.record(conn, kind="upheld", sanction=sanction, event=event, now=now, appeal=appeal)
         await self._audit(
             conn, operator_id, "sanction.appeal.decide", sanction, now, note=note or "", appeal_id=appeal["id"],
             decision=Event.UPHELD.value,
         )
         user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
         notice = self._decided_notice(sanction, appeal["id"], Event.UPHELD)
-        return await self._view(conn, sanction, now), _After(user_id, notice)
+        return await self._view(conn, sanction, now), _After(user_id, notice, record=True)
 
     async def _overturn(
         self, conn: Conn, operator_id: int, sanction: dict, st, appeal, note: str | None, now: datetime
@@ -586,7 +587,7 @@ class Sanctions:
         event = await self._event(conn, sanction, Event.OVERTURNED, operator_id, note, now)
         if st.stage is Stage.IN_EFFECT:
             await self._set_closed(conn, sanction, False, now)
-        await regulator.record(conn, kind="overturned", sanction=sanction, event=event, now=now)
+        await regulator.record(conn, kind="overturned", sanction=sanction, event=event, now=now, appeal=appeal)
         await self._audit(
             conn, operator_id, "sanction.appeal.decide", sanction, now, note=note or "", appeal_id=appeal["id"],
             decision=Event.OVERTURNED.value,

@@ -273,9 +273,10 @@ regulator_outbox = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("record_kind", String(32), nullable=False),
-    Column("sanction_id", Id, nullable=False),
+    Column("sanction_id", Id, nullable=True),  # NULL for records not about a sanction (filings)
     Column("payload", Text, nullable=False),
     Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("exported_at", UTCDateTime, nullable=True),  # first delivered by an export
     Column("created_at", UTCDateTime, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=True),
