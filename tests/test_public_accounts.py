@@ -71,6 +71,8 @@ def application(category: str = "enterprise", name: str | None = None, **over) -
     if category not in ("individual", "other"):
         body["operator_name"] = "Example Ltd."
         body["credit_code"] = CREDIT_CODE
+    else:
+        body["province"] = "31"  # an individual declares where they are registered (Art. 3)
     if category in ("news_unit", "news_service_licensee"):
         body["licence_number"] = LICENCE
         body["licence_expires_at"] = later(days=365)

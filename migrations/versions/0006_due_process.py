@@ -13,6 +13,8 @@ effective time and a grace period.
 * ``regulator_outbox``: records of report outcomes and public-account filings
   besides sanctions, so ``sanction_id`` may be empty (a filing has none);
   ``exported_at`` marks the records an export has delivered.
+* ``province`` on public accounts and their filings: the GB/T 2260 province the
+  account is registered in, whose Internet information office it is filed with.
 
 Revision ID: 0006
 Revises: 0004
@@ -38,6 +40,8 @@ def upgrade() -> None:
     op.add_column("agreement_versions", sa.Column("effective_at", UTCDateTime, nullable=True))
     op.add_column("agreement_versions", sa.Column("grace_until", UTCDateTime, nullable=True))
     op.add_column("regulator_outbox", sa.Column("exported_at", UTCDateTime, nullable=True))
+    op.add_column("public_accounts", sa.Column("province", sa.String(2), nullable=True))
+    op.add_column("public_account_filings", sa.Column("province", sa.String(2), nullable=True))
     # SQLite cannot drop NOT NULL in place: batch mode rebuilds the table (PostgreSQL alters it).
     with op.batch_alter_table("regulator_outbox") as batch:
         batch.alter_column("sanction_id", existing_type=Id, nullable=True)
@@ -47,6 +51,8 @@ def downgrade() -> None:
     with op.batch_alter_table("regulator_outbox") as batch:
         batch.alter_column("sanction_id", existing_type=Id, nullable=False)
     op.drop_column("regulator_outbox", "exported_at")
+    op.drop_column("public_account_filings", "province")
+    op.drop_column("public_accounts", "province")
     op.drop_column("agreement_versions", "grace_until")
     op.drop_column("agreement_versions", "effective_at")
     op.drop_index("ix_reports_reporter", table_name="reports")

@@ -191,7 +191,7 @@ def cmd_export_sanctions(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the register of filed public accounts (Art. 7 ¶1), grouped by category.
+    """Print the register of filed public accounts (Art. 7 ¶1), grouped by province and category.
 
     The same bytes as ``GET /admin/v1/public-accounts/filings``; the export is
     written to the audit chain (actor: system).
@@ -199,7 +199,11 @@ def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run(services):
         return await services.public_accounts.export_filings(
-            None, fmt=args.format, include_superseded=args.include_superseded
+            None,
+            fmt=args.format,
+            include_superseded=args.include_superseded,
+            since=getattr(args, "since", None),
+            until=getattr(args, "until", None),
         )
 
     return _write_export(settings, args, run, "filing records")
@@ -298,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     sanctions.set_defaults(fn=cmd_export_sanctions)
     filings = export_sub.add_parser("filings", help="the register of filed public accounts, grouped by category (Art. 7)")
     filings.add_argument("--format", choices=["jsonl", "csv", "json"], default="jsonl")
+    filings.add_argument("--since", type=_when, default=None, help="filed at or after (no zone: local_timezone)")
+    filings.add_argument("--until", type=_when, default=None, help="filed before (no zone: local_timezone)")
     filings.add_argument("--include-superseded", action="store_true", help="also records replaced by a re-filing")
     filings.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     filings.set_defaults(fn=cmd_export_filings)

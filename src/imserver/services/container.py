@@ -83,6 +83,7 @@ class Services:
             # The fan-out is chosen by the composition root after building: look it up per event.
             emit_post=lambda event: self.messaging.fanout.post(event),
             per_user_cap=self.settings.public_accounts_per_user,
+            local_zone=self.settings.local_timezone,
         )
         self.public_accounts.install_sanction_hooks(self.sanctions)  # subject kind "public_account"
         self.public_accounts.install_report_hooks(self.reports)  # target kind "post"

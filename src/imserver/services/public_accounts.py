@@ -50,6 +50,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..domain.clock import Clock
 from ..domain.enums import PrincipalKind, RealNameStatus, Role, UserStatus
@@ -63,6 +64,7 @@ from ..domain.policy_types import (
     PublicAccountStatus,
 )
 from ..domain.principals import Principal
+from ..policy import provinces
 from ..policy.decision import deny
 from ..policy.ladder import Item
 from ..policy.public_accounts import LICENSED, badge, impersonation_flags, name_key
@@ -79,6 +81,7 @@ from .public_account_fields import (
     clean_description,
     clean_name,
     clean_operator,
+    clean_province,
     clean_post,
     clean_post_kind,
     clean_reason,
@@ -117,8 +120,10 @@ class PublicAccounts:
         after_change: AfterChange,
         emit_post: EmitPost,
         per_user_cap: int,
+        local_zone: str = "UTC",
     ) -> None:
         self.db = db
+        self.zone = ZoneInfo(local_zone)  # export periods given without a zone are read here
         self.clock = clock
         self.policy = policy
         self.after_change = after_change
@@ -165,8 +170,12 @@ class PublicAccounts:
         credit_code: str | None = None,
         licence_number: str | None = None,
         licence_expires_at: datetime | None = None,
+        province: str | None = None,
     ) -> dict:
-        """A verified user's application; stored as pending, flagged for manual review where due."""
+        """A verified user's application; stored as pending, flagged for manual review where due.
+
+        ``province`` (GB/T 2260) is what an individual declares; an organisation's comes
+        from its credit code (Art. 3: the filing goes to that province's department)."""
         await self._require_verified(user_id)
         now = self.clock.now()
         cat = clean_category(category)
@@ -180,6 +189,7 @@ class PublicAccounts:
             licence_expires_at=licence_expires_at,
             now=now,
         )
+        province = clean_province(op.credit_code, province)
         key = name_key(name)
         flags = impersonation_flags(name)
         async with self.db.transaction() as conn:
@@ -199,6 +209,7 @@ class PublicAccounts:
                 credit_code=op.credit_code,
                 licence_number=op.licence_number,
                 licence_expires_at=op.licence_expires_at,
+                province=province,
                 status=store.PENDING,
                 manual_review=bool(flags),
                 review_flags=flags,
@@ -409,6 +420,8 @@ class PublicAccounts:
             filing = None
             if approve:
                 facts = {k: change[k] for k in FILED_FACTS}
+                if change["credit_code"]:  # a new credit code may move the account to another province
+                    facts["province"] = provinces.of_credit_code(change["credit_code"]) or row["province"]
                 await store.update_account(conn, row["id"], name_key=key, updated_at=now, **facts)
                 filing = await store.file_account(conn, {**row, **facts}, filed_by=operator.id, now=now)
                 await regulator.record_filing(conn, kind="refiled", filing=filing, now=now)
@@ -743,16 +756,32 @@ class PublicAccounts:
         return [_filing_view(r) for r in rows]
 
     async def export_filings(
-        self, actor: Principal | None, *, fmt: str, include_superseded: bool = False
+        self,
+        actor: Principal | None,
+        *,
+        fmt: str,
+        include_superseded: bool = False,
+        since: str | None = None,
+        until: str | None = None,
     ) -> filing_export.Export:
-        """The register grouped by category (:mod:`.filing_export`); the export is audited.
+        """The register grouped by province, then category (:mod:`.filing_export`), optionally
+        only what was filed in [since, until); the export is audited.
 
         ``actor`` None is the CLI (the system); an operator needs ``compliance``
         (regulator exports, ARCHITECTURE.md "Operators").
         """
         if actor is not None:
             require_role(actor, Role.COMPLIANCE)
-        records = await self.filings(include_superseded=include_superseded)
+        start = regulator.parse_when(since, self.zone) if since else None
+        end = regulator.parse_when(until, self.zone) if until else None
+        if start is not None and end is not None and end <= start:
+            raise BadRequest("until must be after since", Code.INVALID_PERIOD)
+        records = [
+            r
+            for r in await self.filings(include_superseded=include_superseded)
+            if (start is None or datetime.fromisoformat(r["filed_at"]) >= start)
+            and (end is None or datetime.fromisoformat(r["filed_at"]) < end)
+        ]
         export = filing_export.render(records, fmt, now=self.clock.now())
         await self._record_export(actor, fmt=fmt, count=export.count)
         return export
@@ -915,6 +944,8 @@ def _filing_view(r: dict) -> dict:
         "filed_at": _iso(r["filed_at"]),
         "filed_by": r["filed_by"],
         "superseded_at": _iso(r["superseded_at"]),
+        "province": r.get("province"),
+        "department": provinces.department(r.get("province")),
     }
     if "account_status" in r:
         closed = r["account_status"] == store.CLOSED or r["owner_status"] == UserStatus.CLOSED

@@ -44,6 +44,7 @@ import httpx
 from ..config import Settings
 from ..domain.clock import Clock
 from ..domain.errors import BadRequest, Code
+from ..policy import provinces
 from ..store import audit
 from ..store import outbox as store
 from ..store.db import Database
@@ -221,7 +222,9 @@ async def record_filing(conn, *, kind: str, filing: dict, now: datetime) -> str:
             "credit_code": filing["credit_code"],
             "licence_number": filing["licence_number"],
             "filed_at": _iso(filing["filed_at"]),
-            **({"department": filing["department"]} if "department" in filing else {}),
+            # Art. 3: the provincial-level department the filing goes to.
+            "province": filing.get("province"),
+            "department": provinces.department(filing.get("province")),
         },
         "subject": await subject_of(conn, "public_account", filing["account_id"]),
     }

@@ -182,6 +182,7 @@ async def file_account(
         "operator_name": account["operator_name"],
         "credit_code": account["credit_code"],
         "licence_number": account["licence_number"],
+        "province": account.get("province"),
         "status": FILED,
         "filed_at": now,
         "filed_by": filed_by,

@@ -341,6 +341,7 @@ public_accounts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime, nullable=True),
+    Column("province", String(2), nullable=True),  # GB/T 2260 province registered in (Art. 3)
     Index("ix_public_accounts_status", "status", "id"),
 )
 
@@ -360,6 +361,7 @@ public_account_filings = Table(
     Column("filed_at", UTCDateTime, nullable=False),
     Column("filed_by", Id, nullable=False),
     Column("superseded_at", UTCDateTime, nullable=True),
+    Column("province", String(2), nullable=True),  # GB/T 2260; the department it is filed with (Art. 3)
     Index("ix_public_account_filings_category", "category", "id"),
 )
 
