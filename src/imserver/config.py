@@ -6,6 +6,7 @@ down; nothing below the composition root imports this module's instance.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import Field
@@ -133,6 +134,14 @@ class Settings(BaseSettings):
     # Times without a zone in export periods (CLI and HTTP) are read in this zone
     # (an IANA name; a provider in mainland China would set Asia/Shanghai).
     local_timezone: str = "UTC"
+
+    # -- the provider's qualifications (Art. 4), shown at GET /api/v1/provider ----------------
+    provider_operator_name: str = ""
+    provider_icp_licence: str = ""  # ICP licence number
+    # The Internet news information service licence: public accounts are off without a
+    # valid one (applications and posts answer news_service_unqualified).
+    provider_news_licence: str = ""
+    provider_news_licence_expires_at: datetime | None = None
 
     def resolved_database_url(self) -> str:
         if self.database_url:

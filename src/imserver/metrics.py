@@ -51,6 +51,17 @@ class Metrics:
             "Age of the oldest report awaiting a decision; 0 when there is none",
             registry=r,
         )
+        # -- the provider's qualification (Art. 4): why public accounts may be off --
+        self.news_qualified = Gauge(
+            "imserver_provider_news_qualified",
+            "1 while the news information service licence is configured and valid (public accounts on)",
+            registry=r,
+        )
+        self.news_licence_expires_in = Gauge(
+            "imserver_provider_news_licence_expires_in_seconds",
+            "Seconds until the news information service licence expires (negative: expired; 0: none configured)",
+            registry=r,
+        )
         # Async callables run by refresh() before each scrape (gauges that need a query).
         self.refreshers: list[Callable[[], Awaitable[None]]] = []
         # The broker's state (issue 6), read from broker.stats at each scrape.

@@ -84,6 +84,13 @@ async def user_profile(
     return await svc.accounts.public_profile(user_id)
 
 
+@router.get("/provider")
+async def provider(svc: Annotated[Services, Depends(services)]) -> dict:
+    """Who provides this service and its qualifications (Art. 4): operator, ICP licence,
+    Internet news information service licence and whether it is valid now."""
+    return svc.provider()
+
+
 @router.get("/agreement")
 async def current_agreement(svc: Annotated[Services, Depends(services)]) -> dict:
     return await svc.agreement_current()

@@ -121,6 +121,7 @@ class Code(StrEnum):
     SELF_REPORT = "self_report"  # reporting one's own message, post or account
     REPORT_RATE_LIMITED = "report_rate_limited"  # too many reports from one user in the window
     REPORT_EXISTS = "report_exists"  # the reporter's own report on this target is still open
+    NEWS_SERVICE_UNQUALIFIED = "news_service_unqualified"  # the provider's news licence is missing or expired
     INVALID_PROVINCE = "invalid_province"  # no province (individuals declare one) or not one of the 31
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"

@@ -20,6 +20,7 @@ from ..domain.policy_types import Outgoing, OutgoingKind
 from ..domain.principals import Principal
 from ..policy import DEFAULT_ORDER, Pipeline, Rate, RateLimits, builtin_checks, load_plugins, merge_registries
 from ..policy import baselines
+from ..policy.provider import ProviderProfile
 from ..store.db import Database
 from ..store.keyring import KeyRing
 from .accounts import Accounts
@@ -47,6 +48,15 @@ TERMS_CHANGED = -1
 PolicyListener = Callable[[int], Awaitable[None]]
 TokenListener = Callable[[str], Awaitable[None]]
 
+
+
+def provider_profile(settings: Settings) -> ProviderProfile:
+    return ProviderProfile(
+        settings.provider_operator_name,
+        settings.provider_icp_licence,
+        settings.provider_news_licence,
+        settings.provider_news_licence_expires_at,
+    )
 
 @dataclass
 class Services:
@@ -84,6 +94,7 @@ class Services:
             emit_post=lambda event: self.messaging.fanout.post(event),
             per_user_cap=self.settings.public_accounts_per_user,
             local_zone=self.settings.local_timezone,
+            provider=provider_profile(self.settings),
         )
         self.public_accounts.install_sanction_hooks(self.sanctions)  # subject kind "public_account"
         self.public_accounts.install_report_hooks(self.reports)  # target kind "post"
@@ -172,6 +183,10 @@ class Services:
 
     async def agreement_current(self) -> dict:
         return await self.agreements.current()
+
+    def provider(self) -> dict:
+        """The provider's qualifications (Art. 4), as configured, with their validity now."""
+        return self.public_accounts.provider.view(self.clock.now())
 
     async def after_policy_change(self, *, user_id: int) -> None:
         """After a commit that changed what `user_id` may do (0: everyone), on every node."""

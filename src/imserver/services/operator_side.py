@@ -64,6 +64,14 @@ async def start(services: Services) -> None:
 
         metrics.refreshers.append(refresh_reports)
 
+        async def refresh_provider() -> None:
+            profile, now = services.public_accounts.provider, services.clock.now()
+            metrics.news_qualified.set(1 if profile.news_qualified(now) else 0)
+            expires = profile.news_licence_expires_at
+            metrics.news_licence_expires_in.set((expires - now).total_seconds() if expires else 0)
+
+        metrics.refreshers.append(refresh_provider)
+
 
 async def stop(services: Services) -> None:
     await services.sanctions.stop()

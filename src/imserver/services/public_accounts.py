@@ -66,6 +66,7 @@ from ..domain.policy_types import (
 from ..domain.principals import Principal
 from ..policy import provinces
 from ..policy.decision import deny
+from ..policy.provider import ProviderProfile
 from ..policy.ladder import Item
 from ..policy.public_accounts import LICENSED, badge, impersonation_flags, name_key
 from ..store import audit
@@ -121,8 +122,11 @@ class PublicAccounts:
         emit_post: EmitPost,
         per_user_cap: int,
         local_zone: str = "UTC",
+        provider: ProviderProfile | None = None,
     ) -> None:
         self.db = db
+        # Art. 4: public accounts run only under the provider's valid news information service licence.
+        self.provider = provider or ProviderProfile("", "", "", None)
         self.zone = ZoneInfo(local_zone)  # export periods given without a zone are read here
         self.clock = clock
         self.policy = policy
@@ -173,9 +177,11 @@ class PublicAccounts:
         province: str | None = None,
     ) -> dict:
         """A verified user's application; stored as pending, flagged for manual review where due.
+        Refused while the provider lacks its news information service qualification (Art. 4).
 
         ``province`` (GB/T 2260) is what an individual declares; an organisation's comes
         from its credit code (Art. 3: the filing goes to that province's department)."""
+        self._require_qualified()
         await self._require_verified(user_id)
         now = self.clock.now()
         cat = clean_category(category)
@@ -227,6 +233,12 @@ class PublicAccounts:
             )
             row = await store.get_account(conn, account_id)
         return await self._owner_view(row)
+
+    def _require_qualified(self) -> None:
+        """Art. 4: public information services need the provider's news information service qualification."""
+        why = self.provider.why_not(self.clock.now())
+        if why is not None:
+            raise Forbidden(f"public accounts are unavailable: {why}", Code.NEWS_SERVICE_UNQUALIFIED)
 
     async def _require_verified(self, user_id: int) -> None:
         user = await self.policy.user_snapshot(user_id)
@@ -593,6 +605,7 @@ class PublicAccounts:
         source: dict[str, str | None] | None = None,
     ) -> dict:
         """Policy first, then one commit at the next stream position, then the fan-out; returns the ack."""
+        self._require_qualified()
         post_kind = clean_post_kind(kind)
         title, body, src = clean_post(post_kind, title, body, source)
         facts = await self.cache.facts(account_id)
