@@ -209,6 +209,28 @@ def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
     return _write_export(settings, args, run, "filing records")
 
 
+def cmd_report_staffing(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the staffing report (Art. 5) for [since, until) as JSON: per queue, items entering,
+    handled per active operator, time to first action and to resolution (p50/p90), against active users."""
+    import json
+
+    from .domain.errors import ImserverError
+
+    async def run(services):
+        return await services.staffing.report(since=args.since, until=args.until)
+
+    try:
+        report = asyncio.run(_with_services(settings, run))
+    except ImserverError as exc:
+        print(f"report failed: {exc.code.value}: {exc.detail}", file=sys.stderr)
+        return 1
+    sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    overdue = [name for name, q in report["queues"].items() if q["overdue"]]
+    if overdue:
+        print(f"warning: overdue queues: {', '.join(overdue)}", file=sys.stderr)
+    return 0
+
+
 def _write_export(settings: Settings, args: argparse.Namespace, run, what: str) -> int:
     """Run an export use case and write its body to --output or stdout; the count to stderr."""
     from .domain.errors import ImserverError
@@ -286,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a head printed by an earlier run and kept elsewhere; catches removed last rows and rewritten chains",
     )
     verify.set_defaults(fn=cmd_audit_verify)
+
+    report = sub.add_parser("report", help="reports for the provider's own management")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    staffing = report_sub.add_parser("staffing", help="operator queues against the scale of the service (Art. 5)")
+    staffing.add_argument("--since", type=_when, required=True, help="ISO 8601 start, inclusive (no zone: local_timezone)")
+    staffing.add_argument("--until", type=_when, default=None, help="ISO 8601 end, exclusive (default: now)")
+    staffing.set_defaults(fn=cmd_report_staffing)
 
     keys = sub.add_parser("keys", help="master keys of identity encryption")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     provider_news_licence: str = ""
     provider_news_licence_expires_at: datetime | None = None
 
+    # -- staffing (Art. 5) -------------------------------------------------------------------
+    # A queue whose oldest open item is older than this raises imserver_queue_overdue:
+    # a day is the longest a report or a held message should wait for a person.
+    queue_age_warning_seconds: int = 86400
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

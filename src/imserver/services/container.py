@@ -36,7 +36,8 @@ from .regulator import Regulator
 from .reports import Reports
 from .sanctions import Sanctions
 from .terms import Terms
-from .public_accounts import PublicAccounts  # Art. 7 public accounts (issue 5)
+from .public_accounts import PublicAccounts
+from .staffing import Staffing  # Art. 7 public accounts (issue 5)
 
 # Special ids for after_policy_change: every user's snapshot is stale (a new
 # agreement version), or the content filter's term lists changed.
@@ -69,6 +70,7 @@ class Services:
     audit: AuditLog  # the audit chain: read and verify (issue 2, item 7)
     messaging: Messaging
     policy: PolicyGate
+    staffing: Staffing  # Art. 5: queues against the scale of the service
     node_id: str
     broker: object = None  # imserver.broker.Broker, started by start()
     cluster: object = None  # ClusterFanout when other nodes share a broker
@@ -253,6 +255,12 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
             max_accounts=settings.max_accounts_per_identity,
         ),
         audit=AuditLog(db, clock),
+        staffing=Staffing(
+            db,
+            clock,
+            overdue_after=timedelta(seconds=settings.queue_age_warning_seconds),
+            local_zone=settings.local_timezone,
+        ),
         messaging=Messaging(
             db,
             clock,

@@ -72,6 +72,14 @@ async def start(services: Services) -> None:
 
         metrics.refreshers.append(refresh_provider)
 
+        async def refresh_queues() -> None:
+            for name, q in (await services.staffing.queues_now()).items():
+                metrics.queue_open.labels(queue=name).set(q["open"])
+                metrics.queue_oldest_age.labels(queue=name).set(q["oldest_open_age_seconds"])
+                metrics.queue_overdue.labels(queue=name).set(1 if q["overdue"] else 0)
+
+        metrics.refreshers.append(refresh_queues)
+
 
 async def stop(services: Services) -> None:
     await services.sanctions.stop()
