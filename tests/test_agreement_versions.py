@@ -18,7 +18,9 @@ from imserver.policy.baselines import DEFAULT_BASELINES
 from .helpers import operator, register
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-ZH_BASELINES = "法律法规底线、社会主义制度底线、国家利益底线、公民合法权益底线、社会公共秩序底线、道德风尚底线、信息真实性底线"
+ZH_BASELINES = (
+    "法律法规底线、社会主义制度底线、国家利益底线、公民合法权益底线、社会公共秩序底线、道德风尚底线、信息真实性底线"
+)
 
 
 def zh_text(leave_out: str | None = None) -> str:
@@ -78,7 +80,9 @@ async def test_missing_truthfulness_in_chinese(http, app):
     admin = await operator(http, app.state.services, Role.ADMIN)
     r = await publish(http, admin, zh_text(leave_out="信息真实性底线"))
     assert r.status_code == 422
-    assert r.json()["missing_baselines"] == [{"key": "truthfulness", "en": "truthfulness of information", "zh": "信息真实性底线"}]
+    assert r.json()["missing_baselines"] == [
+        {"key": "truthfulness", "en": "truthfulness of information", "zh": "信息真实性底线"}
+    ]
 
 
 async def test_bad_schedules_are_refused(http, app):

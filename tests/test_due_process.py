@@ -61,7 +61,12 @@ async def test_a_closed_user_signs_in_sees_the_closure_appeals_and_is_reopened(s
     r = await client.get("/api/v1/sanctions", headers=appeal_headers)
     assert r.status_code == 200, r.text
     [mine] = r.json()
-    assert (mine["id"], mine["kind"], mine["reason"], mine["status"]) == (sid, "close_account", "fraud ring", "in_effect")
+    assert (mine["id"], mine["kind"], mine["reason"], mine["status"]) == (
+        sid,
+        "close_account",
+        "fraud ring",
+        "in_effect",
+    )
     assert mine["can_appeal"] is True and datetime.fromisoformat(mine["appeal_deadline"])
     # ... and nothing else: other routes and the WebSocket refuse it.
     for method, path, body in (
@@ -151,7 +156,12 @@ async def test_a_sanction_on_a_public_account_reaches_its_owner(http, app):
     svc = app.state.services
     owner, account = await approved(http)
     mod = await operator(http, svc, Role.MODERATOR)
-    body = {"subject_kind": "public_account", "subject_id": account["id"], "kind": "restrict_publication", "reason": "spam"}
+    body = {
+        "subject_kind": "public_account",
+        "subject_id": account["id"],
+        "kind": "restrict_publication",
+        "reason": "spam",
+    }
     r = await http.post("/admin/v1/sanctions", json=body, headers=mod["headers"])
     assert r.status_code == 201, r.text
     [mine] = (await http.get("/api/v1/sanctions", headers=owner["headers"])).json()

@@ -83,7 +83,9 @@ async def test_post_evidence_belongs_to_its_account_and_owner(http, app):
             "/admin/v1/sanctions", json={**body, "evidence": {"post_ids": [other_pid]}}, headers=mod["headers"]
         )
         assert (r.status_code, r.json()["code"]) == (422, "evidence_not_of_subject")
-        r = await http.post("/admin/v1/sanctions", json={**body, "evidence": {"post_ids": [pid]}}, headers=mod["headers"])
+        r = await http.post(
+            "/admin/v1/sanctions", json={**body, "evidence": {"post_ids": [pid]}}, headers=mod["headers"]
+        )
         assert r.status_code == 201, r.text
 
 

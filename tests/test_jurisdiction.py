@@ -29,8 +29,9 @@ async def test_filings_name_their_department_and_export_by_province(http, app):
     _, shanghai = await approved(http, "other")  # the helper declares 31
     r = await http.get(f"/admin/v1/public-accounts/{beijing['id']}", headers=compliance["headers"])
     assert r.status_code == 200
-    filings = (await http.get("/admin/v1/public-accounts/filings", params={"format": "jsonl"},
-                              headers=compliance["headers"])).text
+    filings = (
+        await http.get("/admin/v1/public-accounts/filings", params={"format": "jsonl"}, headers=compliance["headers"])
+    ).text
     rows = jsonl(filings)
     assert [(x["account_id"], x["province"], x["department"]) for x in rows] == [
         (beijing["id"], "11", "北京市互联网信息办公室"),
@@ -44,8 +45,11 @@ async def test_filings_name_their_department_and_export_by_province(http, app):
     assert body["provinces"]["11"]["count"] == 1
     # A period: nothing was filed in the future; everything since yesterday.
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    r = await http.get("/admin/v1/public-accounts/filings", params={"format": "jsonl", "since": tomorrow},
-                       headers=compliance["headers"])
+    r = await http.get(
+        "/admin/v1/public-accounts/filings",
+        params={"format": "jsonl", "since": tomorrow},
+        headers=compliance["headers"],
+    )
     assert r.text == ""
     r = await http.get(
         "/admin/v1/public-accounts/filings",
@@ -53,13 +57,23 @@ async def test_filings_name_their_department_and_export_by_province(http, app):
         headers=compliance["headers"],
     )
     assert len(jsonl(r.text)) == 3
-    r = await http.get("/admin/v1/public-accounts/filings", params={"since": tomorrow, "until": "2000-01-01"},
-                       headers=compliance["headers"])
+    r = await http.get(
+        "/admin/v1/public-accounts/filings",
+        params={"since": tomorrow, "until": "2000-01-01"},
+        headers=compliance["headers"],
+    )
     assert (r.status_code, r.json()["code"]) == (422, "invalid_period")
     # The regulator's filing record names the department too.
-    records = jsonl((await http.get("/admin/v1/regulator/sanctions", params={"since": "2000-01-01"},
-                                    headers=compliance["headers"])).text)
-    filed = {x["filing"]["account_name"]: x["filing"]["department"] for x in records if x["record_kind"] == "filing_filed"}
+    records = jsonl(
+        (
+            await http.get(
+                "/admin/v1/regulator/sanctions", params={"since": "2000-01-01"}, headers=compliance["headers"]
+            )
+        ).text
+    )
+    filed = {
+        x["filing"]["account_name"]: x["filing"]["department"] for x in records if x["record_kind"] == "filing_filed"
+    }
     assert filed[guangdong["name"]] == "广东省互联网信息办公室"
 
 

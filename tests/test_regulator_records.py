@@ -28,7 +28,9 @@ def settings(settings):
 
 
 async def export(http, comp, **params) -> list[dict]:
-    r = await http.get("/admin/v1/regulator/sanctions", params={"since": "2000-01-01", **params}, headers=comp["headers"])
+    r = await http.get(
+        "/admin/v1/regulator/sanctions", params={"since": "2000-01-01", **params}, headers=comp["headers"]
+    )
     assert r.status_code == 200, r.text
     return jsonl(r.text)
 
@@ -63,7 +65,9 @@ async def test_appeal_report_and_filing_records_are_exported(http, app):
     # A public account filed, re-filed after a change, closed and reopened.
     owner, account = await approved(http, "enterprise", name="Records Tea")
     reviewer = (await ops(http))[Role.REVIEWER]
-    await http.patch(f"/api/v1/public-accounts/{account['id']}", json={"name": "Records Tea 2"}, headers=owner["headers"])
+    await http.patch(
+        f"/api/v1/public-accounts/{account['id']}", json={"name": "Records Tea 2"}, headers=owner["headers"]
+    )
     (change,) = (await http.get("/admin/v1/public-accounts/changes", headers=reviewer["headers"])).json()["items"]
     await http.post(
         f"/admin/v1/public-accounts/changes/{change['change_id']}/review",
@@ -79,7 +83,14 @@ async def test_appeal_report_and_filing_records_are_exported(http, app):
 
     records = await export(http, comp)
     kinds = [x["record_kind"] for x in records]
-    wanted = ("report_actioned", "sanction_upheld", "filing_filed", "filing_refiled", "filing_closed", "filing_reopened")
+    wanted = (
+        "report_actioned",
+        "sanction_upheld",
+        "filing_filed",
+        "filing_refiled",
+        "filing_closed",
+        "filing_reopened",
+    )
     for kind in wanted:
         assert kind in kinds, kind
     upheld = next(x for x in records if x["record_kind"] == "sanction_upheld")

@@ -54,16 +54,21 @@ async def test_the_staffing_report_and_the_overdue_warning(server, client, clock
     for reporter in (bob, carol):
         r = await client.post(
             "/api/v1/reports",
-            json={"target_kind": "account", "target_id": alice["id"] if reporter is bob else bob["id"],
-                  "category": "harmful", "text": "x"},
+            json={
+                "target_kind": "account",
+                "target_id": alice["id"] if reporter is bob else bob["id"],
+                "category": "harmful",
+                "text": "x",
+            },
             headers=reporter["headers"],
         )
         reports.append(r.json()["id"])
     clock.advance(minutes=10)
     assert (await client.post(f"/admin/v1/reports/{reports[0]}/assign", headers=mod["headers"])).status_code == 200
     clock.advance(minutes=50)
-    r = await client.post(f"/admin/v1/reports/{reports[0]}/resolve", json={"outcome": "dismissed"},
-                          headers=mod["headers"])
+    r = await client.post(
+        f"/admin/v1/reports/{reports[0]}/resolve", json={"outcome": "dismissed"}, headers=mod["headers"]
+    )
     assert r.status_code == 200
     clock.advance(seconds=1)  # the period ends now, exclusive: let the resolution fall inside it
 
@@ -80,8 +85,9 @@ async def test_the_staffing_report_and_the_overdue_warning(server, client, clock
     assert ids["entered"] == 3 and ids["resolved"] == 3  # three identities, reviewed at once
     assert body["active_users"] == 1  # alice sent; the others only reported
     assert (await client.get("/admin/v1/staffing", params={"since": since}, headers=mod["headers"])).status_code == 403
-    r = await client.get("/admin/v1/staffing", params={"since": "2026-12-02", "until": "2026-12-01"},
-                         headers=comp["headers"])
+    r = await client.get(
+        "/admin/v1/staffing", params={"since": "2026-12-02", "until": "2026-12-01"}, headers=comp["headers"]
+    )
     assert (r.status_code, r.json()["code"]) == (422, "invalid_period")
 
     metrics = (await client.get("/metrics")).text

@@ -312,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="reports for the provider's own management")
     report_sub = report.add_subparsers(dest="report_command", required=True)
     staffing = report_sub.add_parser("staffing", help="operator queues against the scale of the service (Art. 5)")
-    staffing.add_argument("--since", type=_when, required=True, help="ISO 8601 start, inclusive (no zone: local_timezone)")
+    staffing.add_argument("--since", type=_when, required=True, help="ISO 8601 start (no zone: local_timezone)")
     staffing.add_argument("--until", type=_when, default=None, help="ISO 8601 end, exclusive (default: now)")
     staffing.set_defaults(fn=cmd_report_staffing)
 
@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export records for the regulator (Art. 8)")
     export_sub = export.add_subparsers(dest="export_command", required=True)
     sanctions = export_sub.add_parser("sanctions", help="sanction records (imposed, confirmed, lifted, expired, overturned)")
-    sanctions.add_argument("--since", type=_when, required=True, help="ISO 8601 start, inclusive (no zone: local_timezone)")
+    sanctions.add_argument("--since", type=_when, required=True, help="ISO 8601 start (no zone: local_timezone)")
     sanctions.add_argument("--until", type=_when, default=None, help="ISO 8601 end, exclusive (default: now)")
     sanctions.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     sanctions.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")

@@ -65,7 +65,10 @@ class Metrics:
         # -- operator queues against their warning age (Art. 5), by queue --
         self.queue_open = Gauge("imserver_queue_open", "Items open in an operator queue", ["queue"], registry=r)
         self.queue_oldest_age = Gauge(
-            "imserver_queue_oldest_age_seconds", "Age of a queue's oldest open item; 0 when empty", ["queue"], registry=r
+            "imserver_queue_oldest_age_seconds",
+            "Age of a queue's oldest open item; 0 when empty",
+            ["queue"],
+            registry=r,
         )
         self.queue_overdue = Gauge(
             "imserver_queue_overdue",

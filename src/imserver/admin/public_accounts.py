@@ -80,8 +80,8 @@ async def filings(
     svc: Svc,
     format: Literal["json", "jsonl", "csv"] = "json",
     include_superseded: bool = False,
-    since: Annotated[str | None, Query(max_length=64, description="filed at or after (no zone: local_timezone)")] = None,
-    until: Annotated[str | None, Query(max_length=64, description="filed before (no zone: local_timezone)")] = None,
+    since: Annotated[str | None, Query(max_length=64, description="filed at or after; no zone: local_timezone")] = None,
+    until: Annotated[str | None, Query(max_length=64, description="filed before; no zone: local_timezone")] = None,
 ) -> Response:
     export = await svc.public_accounts.export_filings(
         me, fmt=format, include_superseded=include_superseded, since=since, until=until

@@ -32,7 +32,10 @@ DEFAULT_BASELINES: tuple[Baseline, ...] = (
     Baseline("laws_and_regulations", "laws and regulations", "法律法规底线", ("laws and regulations", "法律法规")),
     Baseline("socialist_system", "socialist system", "社会主义制度底线", ("socialist system", "社会主义制度")),
     Baseline(
-        "national_interest", "national interest", "国家利益底线", ("national interest", "national interests", "国家利益")
+        "national_interest",
+        "national interest",
+        "国家利益底线",
+        ("national interest", "national interests", "国家利益"),
     ),
     Baseline(
         "lawful_rights",

@@ -36,8 +36,8 @@ from .regulator import Regulator
 from .reports import Reports
 from .sanctions import Sanctions
 from .terms import Terms
-from .public_accounts import PublicAccounts
-from .staffing import Staffing  # Art. 7 public accounts (issue 5)
+from .public_accounts import PublicAccounts  # Art. 7 public accounts (issue 5)
+from .staffing import Staffing  # Art. 5 staffing against the scale of the service
 
 # Special ids for after_policy_change: every user's snapshot is stale (a new
 # agreement version), or the content filter's term lists changed.
@@ -50,14 +50,15 @@ PolicyListener = Callable[[int], Awaitable[None]]
 TokenListener = Callable[[str], Awaitable[None]]
 
 
-
 def provider_profile(settings: Settings) -> ProviderProfile:
+    """The provider's qualifications (Art. 4) as configured."""
     return ProviderProfile(
         settings.provider_operator_name,
         settings.provider_icp_licence,
         settings.provider_news_licence,
         settings.provider_news_licence_expires_at,
     )
+
 
 @dataclass
 class Services:

@@ -139,7 +139,8 @@ class PolicyGate:
             return None  # sending is refused already (agreement_not_accepted), which says the same
         return {
             "kind": "agreement_update",
-            "text": f"Agreement version {terms.version} is in effect; accept it before {terms.grace_until.isoformat()}.",
+            "text": f"Agreement version {terms.version} is in effect; "
+            f"accept it before {terms.grace_until.isoformat()}.",
             "data": {
                 "version": terms.version,
                 "accepted_version": user.agreement_version,

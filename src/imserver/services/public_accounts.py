@@ -745,7 +745,9 @@ class PublicAccounts:
         if post is None or post["taken_down_at"] is not None:
             return None
         account = await store.get_account(conn, post["account_id"])
-        if account is None or (account["status"] in (store.PENDING, store.REJECTED) and account["owner_id"] != reporter_id):
+        if account is None:
+            return None
+        if account["status"] in (store.PENDING, store.REJECTED) and account["owner_id"] != reporter_id:
             return None
         return frozenset({("public_account", account["id"]), ("user", account["owner_id"])})
 

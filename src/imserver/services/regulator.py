@@ -101,7 +101,12 @@ def idempotency_key(sanction_id: int, kind: str) -> str:
 
 
 def payload(
-    kind: str, sanction: dict, event: dict | None, now: datetime, subject: dict | None = None, appeal: dict | None = None
+    kind: str,
+    sanction: dict,
+    event: dict | None,
+    now: datetime,
+    subject: dict | None = None,
+    appeal: dict | None = None,
 ) -> dict:
     """The record as the regulator receives it."""
     body = {
@@ -196,8 +201,12 @@ async def record_report(conn, *, report: dict, reporters: int, sanction: dict, n
         },
     }
     await store.insert_record(
-        conn, record_kind=body["record_kind"], sanction_id=sanction["id"], payload=canonical(body),
-        idempotency_key=key, now=now,
+        conn,
+        record_kind=body["record_kind"],
+        sanction_id=sanction["id"],
+        payload=canonical(body),
+        idempotency_key=key,
+        now=now,
     )
     return key
 

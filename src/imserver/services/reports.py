@@ -93,8 +93,13 @@ def _operator_view(r, now: datetime, joined: list[dict], overturned: bool) -> di
         "report_count": 1 + len(joined),
         "reporters": [r["reporter_id"], *(j["reporter_id"] for j in joined)],
         "joined": [
-            {"id": j["id"], "reporter_id": j["reporter_id"], "category": j["category"], "text": j["text"],
-             "created_at": _iso(j["created_at"])}
+            {
+                "id": j["id"],
+                "reporter_id": j["reporter_id"],
+                "category": j["category"],
+                "text": j["text"],
+                "created_at": _iso(j["created_at"]),
+            }
             for j in joined
         ],
         "sanction_overturned": overturned,

@@ -570,7 +570,13 @@ class Sanctions:
         event = await self._event(conn, sanction, Event.UPHELD, operator_id, note, now)
         await regulator.record(conn, kind="upheld", sanction=sanction, event=event, now=now, appeal=appeal)
         await self._audit(
-            conn, operator_id, "sanction.appeal.decide", sanction, now, note=note or "", appeal_id=appeal["id"],
+            conn,
+            operator_id,
+            "sanction.appeal.decide",
+            sanction,
+            now,
+            note=note or "",
+            appeal_id=appeal["id"],
             decision=Event.UPHELD.value,
         )
         user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
@@ -589,7 +595,13 @@ class Sanctions:
             await self._set_closed(conn, sanction, False, now)
         await regulator.record(conn, kind="overturned", sanction=sanction, event=event, now=now, appeal=appeal)
         await self._audit(
-            conn, operator_id, "sanction.appeal.decide", sanction, now, note=note or "", appeal_id=appeal["id"],
+            conn,
+            operator_id,
+            "sanction.appeal.decide",
+            sanction,
+            now,
+            note=note or "",
+            appeal_id=appeal["id"],
             decision=Event.OVERTURNED.value,
         )
         for hook in self.overturn_hooks:

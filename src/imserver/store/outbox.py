@@ -126,7 +126,8 @@ async def unexported_count(conn: AsyncConnection) -> int:
 async def user_facts(conn: AsyncConnection, user_id: int) -> dict | None:
     """What a record names a user by: handle, nickname, and the reference (id) of the identity
     record behind the account (the latest verified one, else the latest submitted), never the identity."""
-    user = (await conn.execute(select(users.c.id, users.c.handle, users.c.nickname).where(users.c.id == user_id))).first()
+    q = select(users.c.id, users.c.handle, users.c.nickname).where(users.c.id == user_id)
+    user = (await conn.execute(q)).first()
     if user is None:
         return None
     q = (

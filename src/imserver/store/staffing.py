@@ -112,5 +112,3 @@ async def resolved_in(conn: AsyncConnection, queue: str, since: datetime, until:
     """Items of `queue` resolved in the period, whenever they entered."""
     rows = await QUEUES[queue](conn, EPOCH, until)
     return [r for r in rows if r[2] is not None and since <= r[2] < until]
-
-
