@@ -77,7 +77,6 @@ Subject = tuple[str, int]  # (subject kind, id)
 EvidenceSubjects = Callable[[Conn, list[int]], Awaitable[dict[int, frozenset[Subject]]]]
 # A report's target kind -> the evidence key whose resolver says whom the target is about.
 TARGET_EVIDENCE = {"message": "message_ids", "post": "post_ids"}
-OverturnHook = Callable[[Conn, dict, datetime], Awaitable[None]]  # (conn, sanction, now)
 
 
 async def _message_subjects(conn: Conn, ids: list[int]) -> dict[int, frozenset[Subject]]:
@@ -142,8 +141,6 @@ class Sanctions:
         # Subjects a user answers for besides their own account (their public accounts): kind -> ids.
         self.owned_subjects: dict[str, Callable[[Conn, int], Awaitable[list[int]]]] = {}
         self.close_hooks: list[CloseHook] = []
-        # Called in the overturning transaction (e.g. the reports that led to it show the overturn).
-        self.overturn_hooks: list[OverturnHook] = []
         # Whom each kind of evidence is about; post_ids come with public accounts.
         self.evidence_subjects: dict[str, EvidenceSubjects] = {
             "message_ids": _message_subjects,
@@ -437,7 +434,7 @@ class Sanctions:
             return await self._lift(conn, operator.id, sanction, st, pending.note or note, now)
         appeal = (await store.appeals_for(conn, [sanction["id"]])).get(sanction["id"])
         assert appeal is not None, "an overturn is proposed on an appeal"
-        return await self._overturn(conn, operator.id, sanction, st, appeal, pending.note or note, now)
+        return await self._decide(conn, operator.id, sanction, st, appeal, Event.OVERTURNED, pending.note or note, now)
 
     async def expire_due(self) -> int:
         """The sweeper's step: write `expired` for every sanction whose end has passed."""
@@ -551,49 +548,26 @@ class Sanctions:
                     conn, operator, sanction, st, Event.OVERTURN_PENDING, note or None, now
                 )
                 decision = None
-            elif overturn:
-                view, after = await self._overturn(conn, operator.id, sanction, st, appeal, note or None, now)
-                decision = Event.OVERTURNED.value
             else:
-                view, after = await self._uphold(conn, operator.id, sanction, appeal, note or None, now)
-                decision = Event.UPHELD.value
+                event = Event.OVERTURNED if overturn else Event.UPHELD
+                view, after = await self._decide(conn, operator.id, sanction, st, appeal, event, note or None, now)
+                decision = event.value
         await self._after(after)
         return {"appeal_id": appeal_id, "sanction_id": sanction["id"], "decision": decision, "sanction": view}
 
-    async def _uphold(
-        self, conn: Conn, operator_id: int, sanction: dict, appeal, note: str | None, now: datetime
+    async def _decide(
+        self, conn: Conn, operator_id: int, sanction: dict, st, appeal, decision: Event, note: str | None, now: datetime
     ) -> tuple[dict, _After]:
+        """Record an appeal's decision (upheld or overturned), its event, regulator record and audit row;
+        overturning also ends the sanction if it is in effect."""
         if not await store.decide_appeal(
-            conn, appeal["id"], decision=Event.UPHELD.value, decided_by=operator_id, note=note, now=now
+            conn, appeal["id"], decision=decision.value, decided_by=operator_id, note=note, now=now
         ):
             raise Conflict(f"appeal {appeal['id']} was decided already", Code.APPEAL_DECIDED)
-        event = await self._event(conn, sanction, Event.UPHELD, operator_id, note, now)
-        await regulator.record(conn, kind="upheld", sanction=sanction, event=event, now=now, appeal=appeal)
-        await self._audit(
-            conn,
-            operator_id,
-            "sanction.appeal.decide",
-            sanction,
-            now,
-            note=note or "",
-            appeal_id=appeal["id"],
-            decision=Event.UPHELD.value,
-        )
-        user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
-        notice = self._decided_notice(sanction, appeal["id"], Event.UPHELD)
-        return await self._view(conn, sanction, now), _After(user_id, notice, record=True)
-
-    async def _overturn(
-        self, conn: Conn, operator_id: int, sanction: dict, st, appeal, note: str | None, now: datetime
-    ) -> tuple[dict, _After]:
-        if not await store.decide_appeal(
-            conn, appeal["id"], decision=Event.OVERTURNED.value, decided_by=operator_id, note=note, now=now
-        ):
-            raise Conflict(f"appeal {appeal['id']} was decided already", Code.APPEAL_DECIDED)
-        event = await self._event(conn, sanction, Event.OVERTURNED, operator_id, note, now)
-        if st.stage is Stage.IN_EFFECT:
+        event = await self._event(conn, sanction, decision, operator_id, note, now)
+        if decision is Event.OVERTURNED and st.stage is Stage.IN_EFFECT:
             await self._set_closed(conn, sanction, False, now)
-        await regulator.record(conn, kind="overturned", sanction=sanction, event=event, now=now, appeal=appeal)
+        await regulator.record(conn, kind=decision.value, sanction=sanction, event=event, now=now, appeal=appeal)
         await self._audit(
             conn,
             operator_id,
@@ -602,12 +576,10 @@ class Sanctions:
             now,
             note=note or "",
             appeal_id=appeal["id"],
-            decision=Event.OVERTURNED.value,
+            decision=decision.value,
         )
-        for hook in self.overturn_hooks:
-            await hook(conn, sanction, now)
         user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
-        notice = self._decided_notice(sanction, appeal["id"], Event.OVERTURNED)
+        notice = self._decided_notice(sanction, appeal["id"], decision)
         return await self._view(conn, sanction, now), _After(user_id, notice, record=True)
 
     def _decided_notice(self, sanction: dict, appeal_id: int, decision: Event) -> dict:
