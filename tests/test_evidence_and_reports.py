@@ -193,3 +193,14 @@ async def test_a_post_is_reportable_by_anyone_who_can_read_it(http, app):
     assert r.status_code == 200, r.text
     r = await file(http, await register(http), "post", pid)
     assert (r.status_code, r.json()["code"]) == (404, "report_target_not_found")
+
+
+async def test_concurrent_reports_on_one_target_make_one_item(http, app):
+    """Filed at the same moment, they still join: one queue item, every reporter counted."""
+    mod = await operator(http, app.state.services, Role.MODERATOR)
+    target = await register(http)
+    reporters = [await register(http) for _ in range(6)]
+    results = await asyncio.gather(*(file(http, r, "account", target["id"]) for r in reporters))
+    assert [r.status_code for r in results] == [201] * len(reporters)
+    queue = (await http.get("/admin/v1/reports", headers=mod["headers"])).json()["items"]
+    assert [(q["target"]["id"], q["report_count"]) for q in queue] == [(target["id"], len(reporters))]

@@ -164,6 +164,7 @@ class Reports:
                 raise NotFound(f"no {target_kind} {target_id} that you can report", Code.REPORT_TARGET_NOT_FOUND)
             if ("user", user.id) in about:
                 raise BadRequest("you cannot report your own message, post or account", Code.SELF_REPORT)
+            await store.lock_filing(conn, user.id, target_kind, target_id)
             item = await store.open_item_on(conn, target_kind, target_id)
             if item is not None and user.id in await self._reporters(conn, item):
                 raise Conflict("your report on this target is still open", Code.REPORT_EXISTS)

@@ -307,11 +307,8 @@ class Sanctions:
         }
         if kind == SanctionKind.WARNING:
             return {"kind": "warning", "text": f"Warning: {sanction['reason']}", "data": data}
-        return {
-            "kind": "sanction",
-            "text": f"A sanction ({kind}) applies to your account: {sanction['reason']}",
-            "data": data,
-        }
+        where = "your account" if sanction["subject_kind"] == "user" else f"your public account {sanction['subject_id']}"
+        return {"kind": "sanction", "text": f"A sanction ({kind}) applies to {where}: {sanction['reason']}", "data": data}
 
     def appeal_deadline(self, sanction: dict) -> datetime:
         """The last moment an appeal is accepted: the window from the sanction's start."""

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .tables import conversation_members, messages, reports
 
 # Statuses still waiting for a moderator's decision.
 UNRESOLVED = ("open", "in_review")
+# Advisory-lock classes (the first key of pg_advisory_xact_lock(int4, int4)); distinct from other modules'.
+TARGET_LOCK_CLASS = 0x52505431  # "RPT1": filings on one target
+REPORTER_LOCK_CLASS = 0x52505432  # "RPT2": one reporter's filings (the rate limit)
+_TARGET_KINDS = {"message": 1, "post": 2, "account": 3}
 
 
 async def insert_report(
@@ -44,6 +48,18 @@ async def insert_report(
         .returning(reports.c.id)
     )
     return result.scalar_one()
+
+
+async def lock_filing(conn: AsyncConnection, reporter_id: int, target_kind: str, target_id: int) -> None:
+    """Serialise filings by one reporter and on one target until the transaction ends, so two
+    reports at once neither open two queue items for a target nor slip past the rate limit
+    (PostgreSQL; SQLite transactions are serial already)."""
+    if conn.dialect.name != "postgresql":
+        return
+    # int4 keys: fold the ids into the signed 32-bit range (a collision only serialises more).
+    target_key = ((target_id * 4 + _TARGET_KINDS.get(target_kind, 0)) % 2**32) - 2**31
+    for cls, key in ((REPORTER_LOCK_CLASS, (reporter_id % 2**32) - 2**31), (TARGET_LOCK_CLASS, target_key)):
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:cls, :key)"), {"cls": cls, "key": key})
 
 
 async def get_report(conn: AsyncConnection, report_id: int, *, lock: bool = False):
