@@ -28,7 +28,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "sanctions.md"
 def test_the_documented_table_is_the_ladder():
     """docs/sanctions.md carries the generated table verbatim: edit the ladder, then the doc."""
     assert ladder.scope_table() in DOC.read_text(encoding="utf-8"), (
-        "docs/sanctions.md drifted from policy/ladder.py; paste `python -m imserver.policy.ladder`"
+        "docs/sanctions.md drifted from policy/ladder.py; paste the output of ladder.scope_table()"
     )
 
 

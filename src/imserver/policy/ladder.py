@@ -239,6 +239,3 @@ def scope_table() -> str:
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
-
-if __name__ == "__main__":  # python -m imserver.policy.ladder: print the table for docs/sanctions.md
-    print(scope_table(), end="")
