@@ -16,6 +16,7 @@ import shutil
 import socket
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -156,6 +157,11 @@ def settings(tmp_path) -> Settings:
         # Tests send bursts; the rate-limit check has tests of its own.
         rate_messages_burst=100_000,
         rate_messages_per_second=100_000,
+        # The provider holds a valid news information service licence, so public accounts run.
+        provider_operator_name="Example Network Technology Co., Ltd.",
+        provider_icp_licence="京ICP证000000号",
+        provider_news_licence="11120180000",
+        provider_news_licence_expires_at=datetime(2099, 12, 31, tzinfo=UTC),
         **test_keys(),
     )
 

@@ -75,6 +75,8 @@ def application(category: str = "enterprise", name: str | None = None, **over) -
     if category not in ("individual", "other"):
         body["operator_name"] = "Example Ltd."
         body["credit_code"] = CREDIT_CODE
+    else:
+        body["province"] = "31"  # an individual declares where they are registered (Art. 3)
     if category in ("news_unit", "news_service_licensee"):
         body["licence_number"] = LICENCE
         body["licence_expires_at"] = later(days=365)
@@ -611,6 +613,9 @@ async def test_close_account_closes_the_public_account(http, db):
         f"/admin/v1/sanctions/{closure['id']}/lift", json={"reason": "reopened"}, headers=o[Role.COMPLIANCE]["headers"]
     )
     assert r.status_code == 200, r.text
+    # Lifting a closure takes a second operator's confirmation.
+    r = await http.post(f"/admin/v1/sanctions/{closure['id']}/confirm", json={}, headers=o["compliance2"]["headers"])
+    assert r.status_code == 200 and r.json()["ended_by"] == "lifted", r.text
     r = await http.get(f"/api/v1/public-accounts/{account['id']}", headers=follower["headers"])
     assert r.json()["status"] == "approved"
     assert (await post(http, owner, account["id"])).status_code == 201

@@ -109,7 +109,9 @@ async def test_oldest_open_report_age_on_metrics(http, app, clock):
     body = {"target_kind": "account", "target_id": bob["id"], "category": "other", "text": "x"}
     assert (await http.post("/api/v1/reports", json=body, headers=alice["headers"])).status_code == 201
     clock.advance(seconds=90)
-    assert (await http.post("/api/v1/reports", json=body, headers=alice["headers"])).status_code == 201
+    # Another target: a second report on bob would join the first (one queue item).
+    other = {**body, "target_id": alice["id"]}
+    assert (await http.post("/api/v1/reports", json=other, headers=bob["headers"])).status_code == 201
     clock.advance(seconds=10)
     text = (await http.get("/metrics")).text
     assert "imserver_reports_open 2.0" in text

@@ -120,6 +120,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     for module in (admin_sanctions, admin_reports, admin_terms, admin_regulator, user_reports, user_sanctions):
         app.include_router(module.router)
+    from .admin import staffing as admin_staffing  # Art. 5: queues against the scale of the service
+
+    app.include_router(admin_staffing.router)
     # Public accounts (Art. 7): users' and operators' routes.
     from .admin import public_accounts as admin_public_accounts
     from .api import public_accounts as user_public_accounts

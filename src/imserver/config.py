@@ -6,6 +6,7 @@ down; nothing below the composition root imports this module's instance.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import Field
@@ -142,6 +143,30 @@ class Settings(BaseSettings):
     console_idle_timeout_seconds: int = 15 * 60
     # Dates and times on console pages are shown in this IANA time zone.
     console_time_zone: str = "Asia/Shanghai"
+    # -- due process (Art. 5, Art. 8) -------------------------------------------------------
+    # Reports one user may file per window: enough for a person who sees much abuse,
+    # too few to flood the moderators' queue.
+    report_rate_limit: int = 20
+    report_rate_window_seconds: int = 3600
+    # Accepted phrasings per baseline key (policy/baselines.py), replacing the built-in
+    # Chinese and English ones for the keys given; e.g. {"public_order": ["public order", "社会公共秩序"]}.
+    agreement_baseline_phrases: dict[str, list[str]] = Field(default_factory=dict)
+    # Times without a zone in export periods (CLI and HTTP) are read in this zone
+    # (an IANA name; a provider in mainland China would set Asia/Shanghai).
+    local_timezone: str = "UTC"
+
+    # -- the provider's qualifications (Art. 4), shown at GET /api/v1/provider ----------------
+    provider_operator_name: str = ""
+    provider_icp_licence: str = ""  # ICP licence number
+    # The Internet news information service licence: public accounts are off without a
+    # valid one (applications and posts answer news_service_unqualified).
+    provider_news_licence: str = ""
+    provider_news_licence_expires_at: datetime | None = None
+
+    # -- staffing (Art. 5) -------------------------------------------------------------------
+    # A queue whose oldest open item is older than this raises imserver_queue_overdue:
+    # a day is the longest a report or a held message should wait for a person.
+    queue_age_warning_seconds: int = 86400
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -51,6 +51,31 @@ class Metrics:
             "Age of the oldest report awaiting a decision; 0 when there is none",
             registry=r,
         )
+        # -- the provider's qualification (Art. 4): why public accounts may be off --
+        self.news_qualified = Gauge(
+            "imserver_provider_news_qualified",
+            "1 while the news information service licence is configured and valid (public accounts on)",
+            registry=r,
+        )
+        self.news_licence_expires_in = Gauge(
+            "imserver_provider_news_licence_expires_in_seconds",
+            "Seconds until the news information service licence expires (negative: expired; 0: none configured)",
+            registry=r,
+        )
+        # -- operator queues against their warning age (Art. 5), by queue --
+        self.queue_open = Gauge("imserver_queue_open", "Items open in an operator queue", ["queue"], registry=r)
+        self.queue_oldest_age = Gauge(
+            "imserver_queue_oldest_age_seconds",
+            "Age of a queue's oldest open item; 0 when empty",
+            ["queue"],
+            registry=r,
+        )
+        self.queue_overdue = Gauge(
+            "imserver_queue_overdue",
+            "1 when a queue's oldest open item is older than queue_age_warning_seconds (understaffed)",
+            ["queue"],
+            registry=r,
+        )
         # Async callables run by refresh() before each scrape (gauges that need a query).
         self.refreshers: list[Callable[[], Awaitable[None]]] = []
         # The broker's state, read from broker.stats at each scrape.

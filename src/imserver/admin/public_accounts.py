@@ -8,8 +8,9 @@
   re-review of changes to filed accounts (reviewer).
 * ``POST /public-accounts/{id}/news-approvals``, ``POST /news-approvals/{id}/revoke``:
   news approvals, reference, scope, expiry (compliance).
-* ``GET /public-accounts/filings?format=json|jsonl|csv``: the register grouped by
-  category, for the regulator (compliance).
+* ``GET /public-accounts/filings?format=json|jsonl|csv&since=&until=``: the register
+  grouped by province (the department each filing goes to) and category, for a
+  period if given, for the regulator (compliance).
 * ``POST /posts/{post_id}/takedown``: a moderator takes a post down.
 
 Sanctions on accounts go through ``POST /sanctions`` with ``subject_kind: "public_account"``.
@@ -106,9 +107,13 @@ async def filings(
     svc: Svc,
     format: Literal["json", "jsonl", "csv"] = "json",
     include_superseded: bool = False,
+    since: Annotated[str | None, Query(max_length=64, description="filed at or after; no zone: local_timezone")] = None,
+    until: Annotated[str | None, Query(max_length=64, description="filed before; no zone: local_timezone")] = None,
 ) -> Response:
     """The register of filed accounts for the regulator, grouped by category."""
-    export = await svc.public_accounts.export_filings(me, fmt=format, include_superseded=include_superseded)
+    export = await svc.public_accounts.export_filings(
+        me, fmt=format, include_superseded=include_superseded, since=since, until=until
+    )
     return Response(export.body, media_type=export.media_type, headers={"X-Record-Count": str(export.count)})
 
 

@@ -6,6 +6,7 @@ their own routers, included by the composition root.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -61,6 +62,8 @@ class PasswordChangeIn(Strict):
 
 class AgreementIn(Strict):
     text: str = Field(min_length=1, max_length=100_000)
+    effective_at: datetime | None = None  # default: now
+    grace_days: int = Field(default=0, ge=0, le=365)  # the service bounds it further (invalid_period)
 
 
 @router.post("/login", response_model=LoginOut)
@@ -142,7 +145,9 @@ async def reset_operator_password(operator_id: int, body: PasswordResetIn, me: A
 @agreements_router.post("/agreements", status_code=201, response_model=PublishedOut)
 async def publish_agreement(body: AgreementIn, me: Admin, svc: Svc) -> dict:
     """Publish a new agreement version (it must state the seven baselines); every user must accept it."""
-    version = await svc.agreements.publish(body.text, me.id)
+    version = await svc.agreements.publish(
+        body.text, me.id, effective_at=body.effective_at, grace_days=body.grace_days
+    )
     return {"version": version}
 
 

@@ -2,9 +2,12 @@
 
 * ``POST /sanctions``: impose. ``warning`` and ``restrict_publication`` need
   ``moderator``; ``suspend_updates`` and ``close_account`` need ``compliance``
-  (403 otherwise). A closure waits for ``POST /sanctions/{id}/confirm`` by a
-  second, different compliance operator.
-* ``POST /sanctions/{id}/lift``: end it early, with a reason (a ``lifted`` event).
+  (403 otherwise); the roles and the four-eyes acts are the ladder's
+  (``policy/ladder.py``). A closure waits for ``POST /sanctions/{id}/confirm``
+  by a second, different compliance operator.
+* ``POST /sanctions/{id}/lift``: end it early, with a reason (a ``lifted`` event);
+  for a closure, a proposal that ``/confirm`` by a second operator completes
+  and ``/decline`` drops.
 * ``GET /sanctions/{id}``, ``GET /sanctions/awaiting-confirmation``.
 * ``GET /subjects/{kind}/{id}/sanctions``: history and strikes in the last 90
   days (the escalation hint).
@@ -65,6 +68,10 @@ class NoteIn(Strict):
     note: str = Field(default="", max_length=2000)
 
 
+class DeclineIn(Strict):
+    note: str = Field(max_length=2000)
+
+
 class LiftIn(Strict):
     reason: str = Field(max_length=4000)
 
@@ -105,7 +112,8 @@ async def list_sanctions(
 
 @router.get("/sanctions/awaiting-confirmation", response_model=Page[SanctionOut])
 async def awaiting_confirmation(me: Compliance, svc: Svc, args: Annotated[PageArgs, Depends()]) -> dict:
-    """Closures waiting for their second operator, oldest first (`GET /sanctions?status=awaiting_confirmation`)."""
+    """What waits for a second operator, oldest first: closures to confirm, proposals to lift or overturn one
+    (`GET /sanctions?status=awaiting_confirmation`)."""
     awaiting = SanctionFilter(status=Stage.AWAITING_CONFIRMATION)
     return await svc.workbench.lists.sanctions_list(me, awaiting, args, order=Order.ASC)
 
@@ -120,6 +128,12 @@ async def get_sanction(sanction_id: int, me: Sanctioner, svc: Svc) -> dict:
 async def confirm(sanction_id: int, me: Compliance, svc: Svc, body: NoteIn | None = None) -> dict:
     """Confirm a closure (a second compliance operator, not the one who imposed it): it takes effect now."""
     return await svc.sanctions.confirm(me, sanction_id, note=body.note if body else "")
+
+
+@router.post("/sanctions/{sanction_id}/decline", response_model=SanctionOut)
+async def decline(sanction_id: int, body: DeclineIn, me: Sanctioner, svc: Svc) -> dict:
+    """A second operator declines a pending proposal to lift or overturn: the sanction stands."""
+    return await svc.sanctions.decline(me, sanction_id, note=body.note)
 
 
 @router.post("/sanctions/{sanction_id}/lift", response_model=SanctionOut)

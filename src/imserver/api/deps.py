@@ -45,6 +45,11 @@ async def current_user(request: Request, _: Bearer = None) -> Principal:
     return await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.USER)
 
 
+async def current_user_or_appeal(request: Request, _: Bearer = None) -> Principal:
+    """The calling user, also with a closed account's appeal-only token (own sanctions and appeals)."""
+    return await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.USER, appeal_ok=True)
+
+
 async def current_operator(request: Request, _: Bearer = None) -> Principal:
     return await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.OPERATOR)
 

@@ -49,6 +49,7 @@ class ApplicationIn(Strict):
     credit_code: str | None = Field(default=None, max_length=64)
     licence_number: str | None = Field(default=None, max_length=128)
     licence_expires_at: datetime | None = None
+    province: str | None = Field(default=None, max_length=8)  # individuals: GB/T 2260 code declared
 
 
 class UpdateIn(Strict):

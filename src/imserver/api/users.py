@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.principals import Principal
+from ..policy.ladder import Item
 from ..services.container import Services
 from .deps import client_ip, current_user, services
 
@@ -28,6 +29,10 @@ class RegisterIn(Strict):
 class LoginIn(Strict):
     handle: str = Field(max_length=64)
     password: str = Field(max_length=1024)
+
+
+class ProfileIn(Strict):
+    nickname: str = Field(max_length=128)
 
 
 class AcceptIn(Strict):
@@ -66,12 +71,28 @@ async def me(me: Annotated[Principal, Depends(current_user)], svc: Annotated[Ser
     return await svc.accounts.profile(me.id)
 
 
+@router.patch("/me")
+async def update_me(
+    body: ProfileIn, me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
+) -> dict:
+    """Change your nickname; a sanction that stops profile changes (the ladder) refuses it."""
+    await svc.policy.require_allowed(me.id, Item.PROFILE_CHANGES)
+    return await svc.accounts.update_nickname(me.id, body.nickname)
+
+
 @router.get("/users/{user_id}")
 async def user_profile(
     user_id: int, _: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
 ) -> dict:
     """Another user as users see them: the nickname only."""
     return await svc.accounts.public_profile(user_id)
+
+
+@router.get("/provider")
+async def provider(svc: Annotated[Services, Depends(services)]) -> dict:
+    """Who provides this service and its qualifications (Art. 4): operator, ICP licence,
+    Internet news information service licence and whether it is valid now."""
+    return svc.provider()
 
 
 @router.get("/agreement")

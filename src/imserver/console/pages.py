@@ -14,7 +14,7 @@ from ..domain.enums import Role
 from ..domain.policy_types import SanctionKind
 from ..domain.principals import Principal
 from ..services import queues
-from ..services.sanction_state import IMPOSED_BY_ROLE
+from ..policy import ladder
 from .i18n import N_
 
 ANY = frozenset(Role)
@@ -77,5 +77,5 @@ def may(me: Principal, roles: frozenset[Role]) -> bool:
 
 
 def imposable_kinds(me: Principal) -> list[SanctionKind]:
-    """The sanction kinds this operator's role may impose (the form offers only these)."""
-    return [k for k in SanctionKind if IMPOSED_BY_ROLE[k] == me.role]
+    """The sanction kinds this operator's roles may impose on a user (the form offers only these)."""
+    return [k for k in SanctionKind if ladder.measure(k, "user").imposed_by in me.roles]

@@ -14,6 +14,7 @@ Exception tree::
     ├── NotFound             404
     ├── Conflict             409: the request clashes with stored state
     ├── PolicyDenied         403: the compliance pipeline said no
+    ├── TooManyRequests      429: over a per-user limit (retry_after says when)
     └── Unavailable          503: our fault, a dependency (database, broker) is down
 
 Lower layers translate their own exceptions at the boundary with
@@ -133,6 +134,14 @@ class Code(StrEnum):
     OPERATOR_STATE = "operator_state"  # e.g. disabling a disabled operator
     PASSWORD_CHANGE_REQUIRED = "password_change_required"  # a reset password must be changed first
     AGREEMENT_NOT_FOUND = "agreement_not_found"
+    # -- due process ------------------------------------------------------------------
+    APPEAL_ONLY_TOKEN = "appeal_only_token"  # a closed account's token used beyond its sanctions and appeals
+    EVIDENCE_NOT_OF_SUBJECT = "evidence_not_of_subject"  # cited evidence belongs to someone else
+    SELF_REPORT = "self_report"  # reporting one's own message, post or account
+    REPORT_RATE_LIMITED = "report_rate_limited"  # too many reports from one user in the window
+    REPORT_EXISTS = "report_exists"  # the reporter's own report on this target is still open
+    NEWS_SERVICE_UNQUALIFIED = "news_service_unqualified"  # the provider's news licence is missing or expired
+    INVALID_PROVINCE = "invalid_province"  # no province (individuals declare one) or not one of the 31
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
@@ -182,6 +191,11 @@ class Conflict(ImserverError):
 class PolicyDenied(ImserverError):
     status = 403
     default_code = Code.FORBIDDEN
+
+
+class TooManyRequests(ImserverError):
+    status = 429
+    default_code = Code.RATE_LIMITED
 
 
 class Unavailable(ImserverError):

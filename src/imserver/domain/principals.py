@@ -17,6 +17,7 @@ class Principal:
     roles: frozenset[Role] = field(default=frozenset())
     # Operators only: a reset password must be changed before anything else is allowed.
     must_change_password: bool = False
+    appeal_only: bool = False  # a closed account's token: its own sanctions and appeals, nothing else
 
     def __post_init__(self) -> None:
         if self.role is not None and not self.roles:

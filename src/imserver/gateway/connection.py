@@ -217,9 +217,15 @@ class Connection:
         try:
             inbox_seq, received_seq = await self.services.messaging.cursors(session.user_id)
             posts_position = await self.services.public_accounts.latest_position()
+            # A new agreement version in its grace period: the user is asked to accept it (sending still works).
+            agreement = await self.services.policy.agreement_notice(session.user_id)
         except ImserverError as exc:
             return session.on_read_failed(exc)
-        return session.on_cursors(inbox_seq, received_seq, posts_position, datetime.now(UTC).isoformat())
+        effects = list(session.on_cursors(inbox_seq, received_seq, posts_position, datetime.now(UTC).isoformat()))
+        if agreement is not None:
+            notice = protocol.Notice(agreement["kind"], agreement["text"], agreement["data"])
+            effects.extend(session.push(protocol.encode(notice)))
+        return effects
 
     def _timer_fired(self, timer: fx.Timer) -> None:
         self._timers.pop(timer, None)

@@ -57,7 +57,11 @@ class Hub:
         if event.kind == "disconnect":
             for user_id in event.user_ids:
                 for conn in self.connections(user_id):
-                    conn.close_soon(event.data.get("code", protocol.CLOSE_REVOKED), event.data.get("reason", ""))
+                    conn.close_soon(
+                        event.data.get("code", protocol.CLOSE_REVOKED),
+                        event.data.get("reason", ""),
+                        flush=bool(event.data.get("flush")),  # queued frames (the closure's notice) go first
+                    )
             return
         frame = protocol.user_event_frame(event)
         if frame is None:

@@ -28,6 +28,10 @@ TOKEN_BYTES = 32  # 256 bits from secrets; at least 128 keeps tokens unguessable
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 MAX_NICKNAME_CHARS = 32
 
+# A closed account's correct sign-in gets a session of this scope: its own
+# sanctions and appeals only (services/accounts.authenticate, api/deps.py).
+APPEAL_SCOPE = "appeal"
+APPEAL_TOKEN_TTL = timedelta(hours=1)  # long enough to read and write an appeal; sign in again for more
 
 def hash_token(token: str) -> str:
     """Tokens are stored as SHA-256: a leaked table holds nothing usable."""
@@ -73,7 +77,7 @@ class Accounts:
         password_hash = self.passwords.hash(password)  # outside the transaction: ~50 ms of CPU
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, now)
             if current is None:
                 raise Conflict("no agreement has been published", Code.NO_AGREEMENT)
             if agreement_version != current["version"]:
@@ -101,18 +105,28 @@ class Accounts:
         async with self.db.transaction() as conn:
             user = await store.get_user_by_handle(conn, handle) if handle else None
         stored = user["password_hash"] if user else None
-        if not self.passwords.verify(stored, password) or user["status"] == UserStatus.CLOSED:
+        if not self.passwords.verify(stored, password):
             raise Unauthenticated("wrong handle or password", Code.INVALID_CREDENTIALS)
+        closed = user["status"] == UserStatus.CLOSED
         async with self.db.transaction() as conn:
             if self.passwords.needs_rehash(stored):
                 await store.update_user(conn, user["id"], password_hash=self.passwords.hash(password))
-            token = await self._issue(conn, PrincipalKind.USER, user["id"])
+            token = await self._issue(conn, PrincipalKind.USER, user["id"], scope=APPEAL_SCOPE if closed else None)
+        if closed:
+            # Only after the password matched: a wrong password never learns the account is closed.
+            raise Forbidden(
+                "the account is closed; this token reads your sanctions (GET /api/v1/sanctions) and files appeals",
+                Code.ACCOUNT_CLOSED,
+                appeal_token=token,
+                user_id=user["id"],
+                token_type="bearer",
+            )
         return token, user["id"]
 
     async def accept_agreement(self, user_id: int, version: int, client_ip: str | None) -> None:
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, now)
             if current is None or version != current["version"]:
                 raise BadRequest(
                     "only the current agreement version can be accepted",
@@ -126,7 +140,7 @@ class Accounts:
         """The user's own view: status fields only, never identity data."""
         async with self.db.transaction() as conn:
             user = await store.get_user(conn, user_id)
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, self.clock.now())
         current_version = current["version"] if current else None
         return {
             "id": user["id"],
@@ -138,6 +152,23 @@ class Accounts:
             "current_agreement_version": current_version,
             "agreement_current": user["agreement_version"] == current_version,
         }
+
+    async def update_nickname(self, user_id: int, nickname: str) -> dict:
+        """Change the front-stage nickname (the caller has asked the sanction ladder first)."""
+        nickname = clean_nickname(nickname)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            await store.update_user(conn, user_id, nickname=nickname)
+            await audit.append(
+                conn,
+                at=now,
+                actor_kind="user",
+                actor_id=user_id,
+                action="user.profile",
+                subject=f"user:{user_id}",
+                detail={"fields": ["nickname"]},
+            )
+        return await self.profile(user_id)
 
     async def public_profile(self, user_id: int) -> dict:
         """What other users see: the front-stage nickname, nothing else (Art. 6 ¶1)."""
@@ -201,7 +232,7 @@ class Accounts:
 
     # -- tokens ----------------------------------------------------------------
 
-    async def _issue(self, conn, kind: PrincipalKind, principal_id: int) -> str:
+    async def _issue(self, conn, kind: PrincipalKind, principal_id: int, *, scope: str | None = None) -> str:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         now = self.clock.now()
         await store.insert_session(
@@ -210,12 +241,16 @@ class Accounts:
             kind=kind,
             principal_id=principal_id,
             now=now,
-            expires_at=now + self.token_ttl,
+            expires_at=now + (APPEAL_TOKEN_TTL if scope == APPEAL_SCOPE else self.token_ttl),
+            scope=scope,
         )
         return token
 
-    async def authenticate(self, token: str | None, kind: PrincipalKind) -> Principal:
-        """The principal behind a bearer token, or Unauthenticated."""
+    async def authenticate(self, token: str | None, kind: PrincipalKind, *, appeal_ok: bool = False) -> Principal:
+        """The principal behind a bearer token, or Unauthenticated.
+
+        A closed account's appeal token passes only where ``appeal_ok`` (its own
+        sanctions and appeals); everywhere else, the WebSocket included, it is refused."""
         if not token:
             raise Unauthenticated("a bearer token is required")
         token_hash = hash_token(token)
@@ -230,6 +265,12 @@ class Accounts:
                 raise Unauthenticated("the token is invalid, expired or revoked")
             if kind == PrincipalKind.USER:
                 user = await store.get_user(conn, session["principal_id"])
+                if session["scope"] == APPEAL_SCOPE:
+                    if user is None or not appeal_ok:
+                        raise Unauthenticated(
+                            "this token only reads your sanctions and files appeals", Code.APPEAL_ONLY_TOKEN
+                        )
+                    return Principal(kind, user["id"], token_hash, appeal_only=True)
                 if user is None or user["status"] == UserStatus.CLOSED:
                     raise Unauthenticated("the account is closed", Code.ACCOUNT_CLOSED)
                 return Principal(kind, user["id"], token_hash)

@@ -23,7 +23,8 @@ from ..broker import Broker, MemoryBroker
 from ..config import Settings
 from ..domain.clock import Clock, SystemClock
 from ..metrics import Metrics
-from ..policy import DEFAULT_ORDER, Pipeline, Rate, RateLimits, builtin_checks, load_plugins, merge_registries
+from ..policy import DEFAULT_ORDER, Pipeline, Rate, RateLimits, baselines, builtin_checks, load_plugins, merge_registries
+from ..policy.provider import ProviderProfile
 from ..store.db import Database
 from ..store.keyring import KeyRing
 from .accounts import Accounts
@@ -42,6 +43,7 @@ from .report_desk import ReportDesk
 from .reports import Reports
 from .sanctions import Sanctions
 from .signin_throttle import SignInThrottle
+from .staffing import Staffing
 from .terms import Terms
 from .unit_of_work import AfterCommit, UnitOfWork
 from .verifiers import build_verifier
@@ -75,6 +77,7 @@ class Services:
     report_desk: ReportDesk  # a report's content and author; resolve with a sanction
     signin_throttle: SignInThrottle  # operator sign-in after wrong passwords
     workbench: Workbench  # operators' lists, user dossiers, content reads, operator accounts
+    staffing: Staffing  # Art. 5: queues against the scale of the service
 
     async def start(self) -> None:
         """Start background work: the broker and the cluster, the writers, the sweepers."""
@@ -84,7 +87,9 @@ class Services:
         await self.messaging.start()
         self.sanctions.start()
         await self.regulator.start()
-        self.metrics.refreshers.append(self._refresh_report_metrics)
+        self.metrics.refreshers.extend(
+            (self._refresh_report_metrics, self._refresh_provider_metrics, self._refresh_queue_metrics)
+        )
 
     async def stop(self) -> None:
         """Stop background work, committing what was accepted."""
@@ -101,10 +106,36 @@ class Services:
             return {}
         return {"broker": "ok" if self.broker.healthy else "down"}
 
+    def provider(self) -> dict:
+        """The provider's qualifications (Art. 4), as configured, with their validity now."""
+        return self.public_accounts.provider.view(self.clock.now())
+
     async def _refresh_report_metrics(self) -> None:
         count, age = await self.reports.unresolved_stats()
         self.metrics.reports_open.set(count)
         self.metrics.reports_oldest_open_age.set(age)
+
+    async def _refresh_provider_metrics(self) -> None:
+        profile, now = self.public_accounts.provider, self.clock.now()
+        self.metrics.news_qualified.set(1 if profile.news_qualified(now) else 0)
+        expires = profile.news_licence_expires_at
+        self.metrics.news_licence_expires_in.set((expires - now).total_seconds() if expires else 0)
+
+    async def _refresh_queue_metrics(self) -> None:
+        for name, q in (await self.staffing.queues_now()).items():
+            self.metrics.queue_open.labels(queue=name).set(q["open"])
+            self.metrics.queue_oldest_age.labels(queue=name).set(q["oldest_open_age_seconds"])
+            self.metrics.queue_overdue.labels(queue=name).set(1 if q["overdue"] else 0)
+
+
+def provider_profile(settings: Settings) -> ProviderProfile:
+    """The provider's qualifications (Art. 4) as configured."""
+    return ProviderProfile(
+        settings.provider_operator_name,
+        settings.provider_icp_licence,
+        settings.provider_news_licence,
+        settings.provider_news_licence_expires_at,
+    )
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -178,12 +209,26 @@ def build_services(
         sweep_interval=settings.sanction_sweep_interval_seconds,
     )
     public_accounts = PublicAccounts(
-        db, clock, policy=policy, effects=effects, cache=account_cache, per_user_cap=settings.public_accounts_per_user
+        db,
+        clock,
+        policy=policy,
+        effects=effects,
+        cache=account_cache,
+        per_user_cap=settings.public_accounts_per_user,
+        local_zone=settings.local_timezone,
+        provider=provider_profile(settings),
     )
     public_accounts.install_sanction_hooks(sanctions)  # subject kind "public_account"
 
     # Caches that drop facts when a commit here or on another node says they changed.
-    reports = Reports(db, clock, emit=effects.notify)
+    reports = Reports(
+        db,
+        clock,
+        emit=effects.notify,
+        rate_limit=settings.report_rate_limit,
+        rate_window=timedelta(seconds=settings.report_rate_window_seconds),
+    )
+    public_accounts.install_report_hooks(reports)  # target kind "post"
     accounts = Accounts(db, clock, passwords, token_ttl=timedelta(seconds=settings.token_ttl_seconds), effects=effects)
 
     for cache in (policy.invalidate, messaging.invalidate, account_cache.invalidate):
@@ -201,7 +246,9 @@ def build_services(
         uow=uow,
         decisions=decisions,
         accounts=accounts,
-        agreements=Agreements(db, clock, effects=effects),
+        agreements=Agreements(
+            db, clock, effects=effects, baselines=baselines.configured(settings.agreement_baseline_phrases)
+        ),
         identities=Identities(
             db,
             clock,
@@ -225,4 +272,10 @@ def build_services(
             window=timedelta(seconds=settings.signin_window_seconds),
         ),
         workbench=workbench.build(db, clock, sanctions=sanctions, accounts=accounts, effects=effects),
+        staffing=Staffing(
+            db,
+            clock,
+            overdue_after=timedelta(seconds=settings.queue_age_warning_seconds),
+            local_zone=settings.local_timezone,
+        ),
     )

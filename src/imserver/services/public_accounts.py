@@ -49,6 +49,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..domain.clock import Clock
 from ..domain.enums import PrincipalKind, RealNameStatus, Role, UserStatus
@@ -62,12 +63,15 @@ from ..domain.policy_types import (
     PublicAccountStatus,
 )
 from ..domain.principals import Principal
+from ..policy import provinces
 from ..policy.decision import deny
+from ..policy.provider import ProviderProfile
+from ..policy.ladder import Item
 from ..policy.public_accounts import LICENSED, badge, impersonation_flags, name_key
 from ..store import audit
 from ..store import public_accounts as store
 from ..store.db import Database
-from . import filing_export, paging
+from . import filing_export, paging, regulator
 from .accounts import require_role
 from .events import PostEvent, PostView
 from .policy_gate import PolicyGate
@@ -78,6 +82,7 @@ from .public_account_fields import (
     clean_description,
     clean_name,
     clean_operator,
+    clean_province,
     clean_post,
     clean_post_kind,
     clean_reason,
@@ -97,6 +102,14 @@ def _page(limit: int) -> int:
     return max(1, min(limit, PAGE_MAX))
 
 
+async def post_subjects(conn, ids: list[int]) -> dict[int, frozenset[tuple[str, int]]]:
+    """Whom a post is about, as sanction evidence and report target: its account and the owner."""
+    return {
+        post_id: frozenset({("public_account", account_id), ("user", owner_id)})
+        for post_id, (account_id, owner_id) in (await store.post_accounts(conn, ids)).items()
+    }
+
+
 class PublicAccounts:
     def __init__(
         self,
@@ -107,8 +120,13 @@ class PublicAccounts:
         effects: AfterCommit,
         cache: AccountCache,
         per_user_cap: int,
+        local_zone: str = "UTC",
+        provider: ProviderProfile | None = None,
     ) -> None:
         self.db = db
+        # Art. 4: public accounts run only under the provider's valid news information service licence.
+        self.provider = provider or ProviderProfile("", "", "", None)
+        self.zone = ZoneInfo(local_zone)  # export periods given without a zone are read here
         self.clock = clock
         self.policy = policy
         self.effects = effects
@@ -151,8 +169,14 @@ class PublicAccounts:
         credit_code: str | None = None,
         licence_number: str | None = None,
         licence_expires_at: datetime | None = None,
+        province: str | None = None,
     ) -> dict:
-        """A verified user's application; stored as pending, flagged for manual review where due."""
+        """A verified user's application; stored as pending, flagged for manual review where due.
+        Refused while the provider lacks its news information service qualification (Art. 4).
+
+        ``province`` (GB/T 2260) is what an individual declares; an organisation's comes
+        from its credit code (Art. 3: the filing goes to that province's department)."""
+        self._require_qualified()
         await self._require_verified(user_id)
         now = self.clock.now()
         cat = clean_category(category)
@@ -166,6 +190,7 @@ class PublicAccounts:
             licence_expires_at=licence_expires_at,
             now=now,
         )
+        province = clean_province(op.credit_code, province)
         key = name_key(name)
         flags = impersonation_flags(name)
         async with self.db.transaction() as conn:
@@ -185,6 +210,7 @@ class PublicAccounts:
                 credit_code=op.credit_code,
                 licence_number=op.licence_number,
                 licence_expires_at=op.licence_expires_at,
+                province=province,
                 status=store.PENDING,
                 manual_review=bool(flags),
                 review_flags=flags,
@@ -202,6 +228,12 @@ class PublicAccounts:
             )
             row = await store.get_account(conn, account_id)
         return await self._owner_view(row)
+
+    def _require_qualified(self) -> None:
+        """Art. 4: public information services need the provider's news information service qualification."""
+        why = self.provider.why_not(self.clock.now())
+        if why is not None:
+            raise Forbidden(f"public accounts are unavailable: {why}", Code.NEWS_SERVICE_UNQUALIFIED)
 
     async def _require_verified(self, user_id: int) -> None:
         user = await self.policy.user_snapshot(user_id)
@@ -272,6 +304,7 @@ class PublicAccounts:
             filing = None
             if approve:
                 filing = await store.file_account(conn, row, filed_by=operator.id, now=now)
+                await regulator.record_filing(conn, kind="filed", filing=filing, now=now)
             await audit.append(
                 conn,
                 at=now,
@@ -293,7 +326,12 @@ class PublicAccounts:
     # == changes to a filed account: re-review and re-filing (Art. 7 ¶1) ===============================
 
     async def update(self, user_id: int, account_id: int, fields: dict[str, Any]) -> dict:
-        """The owner edits: the description at once; filed facts as a change awaiting re-review."""
+        """The owner edits: the description at once; filed facts as a change awaiting re-review.
+
+        A sanction on the owner or the account that stops public-account updates (the ladder) refuses it."""
+        facts = await self.cache.facts(account_id)
+        if facts is not None and facts.owner_id == user_id:
+            await self.policy.require_allowed(user_id, Item.PUBLIC_ACCOUNT_UPDATES, facts.snapshot)
         now = self.clock.now()
         async with self.db.transaction() as conn:
             row = await self._own(conn, user_id, account_id)
@@ -415,8 +453,11 @@ class PublicAccounts:
             filing = None
             if approve:
                 facts = {k: change[k] for k in FILED_FACTS}
+                if change["credit_code"]:  # a new credit code may move the account to another province
+                    facts["province"] = provinces.of_credit_code(change["credit_code"]) or row["province"]
                 await store.update_account(conn, row["id"], name_key=key, updated_at=now, **facts)
                 filing = await store.file_account(conn, {**row, **facts}, filed_by=operator.id, now=now)
+                await regulator.record_filing(conn, kind="refiled", filing=filing, now=now)
             await audit.append(
                 conn,
                 at=now,
@@ -585,6 +626,7 @@ class PublicAccounts:
         source: dict[str, str | None] | None = None,
     ) -> dict:
         """Policy first, then one commit at the next stream position, then the fan-out; returns the ack."""
+        self._require_qualified()
         post_kind = clean_post_kind(kind)
         title, body, src = clean_post(post_kind, title, body, source)
         facts = await self.cache.facts(account_id)
@@ -697,11 +739,16 @@ class PublicAccounts:
         row = await store.get_account(conn, account_id, lock=True)
         if row is None:
             return
+        filing = await store.current_filing(conn, account_id)
         if closed and row["status"] != store.CLOSED:
             await store.update_account(
                 conn, account_id, status=store.CLOSED, status_before_close=row["status"], closed_at=now, updated_at=now
             )
+            if filing is not None:  # the regulator learns the filed account is closed
+                await regulator.record_filing(conn, kind="closed", filing=filing, now=now)
         elif not closed and row["status"] == store.CLOSED:
+            if filing is not None:
+                await regulator.record_filing(conn, kind="reopened", filing=filing, now=now)
             await store.update_account(
                 conn,
                 account_id,
@@ -712,11 +759,29 @@ class PublicAccounts:
             )
         self.cache.drop_account(account_id)
 
+    async def report_target(self, conn, post_id: int, reporter_id: int) -> frozenset[tuple[str, int]] | None:
+        """A post anyone who can read it may report (not taken down, its account visible to
+        the reporter); it is about its account and the owner. None: nothing the reporter can see."""
+        post = await store.get_post(conn, post_id)
+        if post is None or post["taken_down_at"] is not None:
+            return None
+        account = await store.get_account(conn, post["account_id"])
+        if account is None:
+            return None
+        if account["status"] in (store.PENDING, store.REJECTED) and account["owner_id"] != reporter_id:
+            return None
+        return frozenset({("public_account", account["id"]), ("user", account["owner_id"])})
+
+    def install_report_hooks(self, reports) -> None:
+        """Make posts reportable (the hook services/reports.py documents)."""
+        reports.targets["post"] = self.report_target
+
     def install_sanction_hooks(self, sanctions) -> None:
         """Make public accounts sanctionable subjects (the hook services/sanctions.py documents)."""
         sanctions.subjects["public_account"] = store.owner_of
         sanctions.closers["public_account"] = self.close_by_sanction
-        sanctions.evidence_checkers["post_ids"] = store.existing_post_ids
+        sanctions.owned_subjects["public_account"] = store.account_ids_of_owner
+        sanctions.evidence_subjects["post_ids"] = post_subjects
 
     # == the register for the regulator (Art. 7 ¶1 "files [them] in a categorized manner") ===========
 
@@ -727,16 +792,32 @@ class PublicAccounts:
         return [_filing_view(r) for r in rows]
 
     async def export_filings(
-        self, actor: Principal | None, *, fmt: str, include_superseded: bool = False
+        self,
+        actor: Principal | None,
+        *,
+        fmt: str,
+        include_superseded: bool = False,
+        since: str | None = None,
+        until: str | None = None,
     ) -> filing_export.Export:
-        """The register grouped by category (:mod:`.filing_export`); the export is audited.
+        """The register grouped by province, then category (:mod:`.filing_export`), optionally
+        only what was filed in [since, until); the export is audited.
 
         ``actor`` None is the CLI (the system); an operator needs ``compliance``
         (regulator exports are compliance's).
         """
         if actor is not None:
             require_role(actor, Role.COMPLIANCE)
-        records = await self.filings(include_superseded=include_superseded)
+        start = regulator.parse_when(since, self.zone) if since else None
+        end = regulator.parse_when(until, self.zone) if until else None
+        if start is not None and end is not None and end <= start:
+            raise BadRequest("until must be after since", Code.INVALID_PERIOD)
+        records = [
+            r
+            for r in await self.filings(include_superseded=include_superseded)
+            if (start is None or datetime.fromisoformat(r["filed_at"]) >= start)
+            and (end is None or datetime.fromisoformat(r["filed_at"]) < end)
+        ]
         export = filing_export.render(records, fmt, now=self.clock.now())
         await self._record_export(actor, fmt=fmt, count=export.count)
         return export
@@ -899,6 +980,8 @@ def _filing_view(r: dict) -> dict:
         "filed_at": _iso(r["filed_at"]),
         "filed_by": r["filed_by"],
         "superseded_at": _iso(r["superseded_at"]),
+        "province": r.get("province"),
+        "department": provinces.department(r.get("province")),
     }
     if "account_status" in r:
         closed = r["account_status"] == store.CLOSED or r["owner_status"] == UserStatus.CLOSED

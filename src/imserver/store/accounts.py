@@ -145,7 +145,14 @@ async def count_operators(conn: AsyncConnection) -> int:
 
 
 async def insert_session(
-    conn: AsyncConnection, *, token_hash: str, kind: PrincipalKind, principal_id: int, now: datetime, expires_at: datetime
+    conn: AsyncConnection,
+    *,
+    token_hash: str,
+    kind: PrincipalKind,
+    principal_id: int,
+    now: datetime,
+    expires_at: datetime,
+    scope: str | None = None,
 ) -> None:
     await conn.execute(
         insert(sessions).values(
@@ -154,6 +161,7 @@ async def insert_session(
             principal_id=principal_id,
             created_at=now,
             expires_at=expires_at,
+            scope=scope,
         )
     )
 

@@ -115,6 +115,11 @@ async def accounts_of_owner(conn: AsyncConnection, owner_id: int) -> list[dict]:
     return [_flags(r) for r in (await conn.execute(q)).mappings().all()]
 
 
+async def account_ids_of_owner(conn: AsyncConnection, owner_id: int) -> list[int]:
+    q = select(public_accounts.c.id).where(public_accounts.c.owner_id == owner_id).order_by(public_accounts.c.id)
+    return list((await conn.execute(q)).scalars().all())
+
+
 # Sort names of the applications list -> columns.
 APPLICATION_SORTS = {"created_at": public_accounts.c.created_at}
 
@@ -203,6 +208,7 @@ async def file_account(
         "operator_name": account["operator_name"],
         "credit_code": account["credit_code"],
         "licence_number": account["licence_number"],
+        "province": account.get("province"),
         "status": FILED,
         "filed_at": now,
         "filed_by": filed_by,
@@ -397,10 +403,16 @@ async def account_posts(conn: AsyncConnection, account_id: int, *, before: int |
     return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
 
-async def existing_post_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+async def post_accounts(conn: AsyncConnection, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """post id -> (its public account, that account's owner), for the ids that exist."""
     if not ids:
-        return set()
-    return set((await conn.execute(select(posts.c.id).where(posts.c.id.in_(ids)))).scalars().all())
+        return {}
+    q = (
+        select(posts.c.id, posts.c.account_id, public_accounts.c.owner_id)
+        .join(public_accounts, public_accounts.c.id == posts.c.account_id)
+        .where(posts.c.id.in_(ids))
+    )
+    return {r.id: (r.account_id, r.owner_id) for r in await conn.execute(q)}
 
 
 # -- changes awaiting re-review ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .paging import keyset_page
-from .sanctions import ended, has_event
+from .sanctions import ended, has_event, pending_undo
 from .tables import (
     appeals,
     audit_log,
@@ -60,7 +60,8 @@ def in_force(now: datetime):
 
 
 def _sanction_status(status: str, now: datetime):
-    awaiting = and_(sanctions.c.needs_confirmation.is_(True), ~has_event("confirmed"), ~ended())
+    # Waiting for a second operator: a closure to confirm, or a proposal to lift or overturn one.
+    awaiting = or_(and_(sanctions.c.needs_confirmation.is_(True), ~has_event("confirmed"), ~ended()), pending_undo())
     if status == "awaiting_confirmation":
         return awaiting
     if status == "in_effect":
