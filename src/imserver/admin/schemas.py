@@ -195,9 +195,23 @@ class TargetRef(Out):
     id: int
 
 
+class JoinedReportOut(Out):
+    """A later report on the same target, joined to the open queue item."""
+
+    id: int
+    reporter_id: int
+    category: str
+    text: str
+    created_at: str
+
+
 class ReportOut(Out):
     id: int
     reporter_id: int
+    report_count: int  # this report and those that joined it
+    reporters: list[int]  # everyone who reported the target; each is told the outcome
+    joined: list[JoinedReportOut]
+    sanction_overturned: bool  # the sanction it led to was overturned on appeal
     target: TargetRef
     category: str
     text: str

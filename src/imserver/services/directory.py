@@ -31,7 +31,7 @@ from ..store import worklists
 from ..store.db import Database
 from . import paging
 from .accounts import require_role
-from .reports import operator_view as report_view
+from .reports import operator_views as report_views
 from .sanctions import Sanctions
 from .worklists import Order, PageArgs, check_period, request
 
@@ -123,6 +123,7 @@ class Directory:
             against, against_total = await store.reports_about(conn, user_id, by=False, limit=DOSSIER_REPORTS)
             appeals = await store.appeals_of(conn, user_id)
             owned = await public_account_store.accounts_of_owner(conn, user_id)
+            by_views, against_views = await report_views(conn, by, now), await report_views(conn, against, now)
             await audit.append(
                 conn,
                 at=now,
@@ -142,8 +143,8 @@ class Directory:
             "sanctions": sanctions,
             "strikes": strikes,
             "strike_window_days": self.sanctions.strike_window.days,
-            "reports_by": {"items": [report_view(r, now) for r in by], "total": by_total},
-            "reports_against": {"items": [report_view(r, now) for r in against], "total": against_total},
+            "reports_by": {"items": by_views, "total": by_total},
+            "reports_against": {"items": against_views, "total": against_total},
             "appeals": [
                 {
                     "appeal_id": a["id"],

@@ -117,7 +117,12 @@ def _operator_view(r, now: datetime, joined: list[dict], overturned: bool) -> di
     }
 
 
-operator_view = _operator_view  # the workbench's report lists show the same view
+async def operator_views(conn: Conn, rows, now: datetime) -> list[dict]:
+    """Operator views of report rows read in `conn`: with who joined each, and whether its sanction was
+    overturned (the queue, the workbench's lists and the dossier show the same view)."""
+    joined = await store.joined(conn, [r["id"] for r in rows])
+    overturned = await sanction_store.overturned_ids(conn, [r["sanction_id"] for r in rows if r["sanction_id"]])
+    return [_operator_view(r, now, joined[r["id"]], r["sanction_id"] in overturned) for r in rows]
 
 
 def _reporter_view(r, overturned: bool = False) -> dict:
@@ -298,10 +303,7 @@ class Reports:
     # -- helpers ----------------------------------------------------------------------
 
     async def _views(self, conn: Conn, rows) -> list[dict]:
-        joined = await store.joined(conn, [r["id"] for r in rows])
-        overturned = await sanction_store.overturned_ids(conn, [r["sanction_id"] for r in rows if r["sanction_id"]])
-        now = self.clock.now()
-        return [_operator_view(r, now, joined[r["id"]], r["sanction_id"] in overturned) for r in rows]
+        return await operator_views(conn, rows, self.clock.now())
 
     async def _reporters(self, conn: Conn, item) -> list[int]:
         """Everyone who reported a queue item's target: its reporter, then those who joined."""

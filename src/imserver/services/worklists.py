@@ -30,7 +30,7 @@ from ..store.db import Database
 from . import paging
 from .accounts import require_role
 from .content import Content
-from .reports import operator_view as report_view
+from .reports import operator_views as report_views
 from .sanction_state import Stage
 from .sanctions import Sanctions
 
@@ -272,7 +272,8 @@ class Worklists:
                 sort="created_at",
                 **_keyset(page),
             )
-        return paging.envelope(page, rows, total, [report_view(r, now) for r in rows[: page.limit]])
+            views = await report_views(conn, rows[: page.limit], now)
+        return paging.envelope(page, rows, total, views)
 
     async def report_detail(self, operator: Principal, report_id: int) -> dict:
         """One report with its target's content and author embedded (an audited read)."""
@@ -284,7 +285,8 @@ class Worklists:
             [content] = await self.content.embedded(
                 conn, operator, [(row["target_kind"], row["target_id"])], via=f"report:{report_id}"
             )
-        return {**report_view(row, self.clock.now()), "target_content": content}
+            [view] = await report_views(conn, [row], self.clock.now())
+        return {**view, "target_content": content}
 
     # -- held messages -------------------------------------------------------------------
 
