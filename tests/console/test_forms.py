@@ -32,7 +32,7 @@ async def pending_identity(http, app) -> tuple[dict, int]:
     assert (await submit(http, user)).status_code == 201
     reviewer_id = await make_operator(app, Role.COMPLIANCE, "identity-reader")
     reader = Principal(PrincipalKind.OPERATOR, reviewer_id, "", Role.COMPLIANCE)
-    [item] = await app.state.services.identities.pending(reader)
+    [item] = (await app.state.services.identities.pending(reader))["items"]
     return user, item["identity_id"]
 
 
@@ -168,7 +168,7 @@ async def test_no_console_input_gets_a_server_error(app):
             for path in routes:
                 concrete = re.sub(r"\{[^}]+\}", "999999", path)
                 for method in ("GET", "POST"):
-                    params = {"after": "x", "subject": "y", "before": "-3"}
+                    params = {"cursor": "x", "subject": "y", "status": "z"}
                     data = {"csrf": token, **junk} if method == "POST" else None
                     r = await c.request(method, concrete, params=params, data=data)
                     assert r.status_code < 500, (method, concrete, r.status_code, r.text[:300])
