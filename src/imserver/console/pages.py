@@ -33,6 +33,7 @@ DECIDES_REVIEW = frozenset({Role.REVIEWER})  # approve or reject identities and 
 PUBLISHES = ADMIN  # publish an agreement version
 CONFIRMS = COMPLIANCE  # confirm a closure as the second operator
 READS_IDENTITY = frozenset({Role.REVIEWER, Role.COMPLIANCE})  # the audited identity read from a dossier
+READS_FULL_IDENTITY = COMPLIANCE  # the unmasked identity (the service shows others the masked one)
 
 
 @dataclass(frozen=True, slots=True)

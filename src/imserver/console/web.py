@@ -160,10 +160,11 @@ async def read_form(request: Request) -> dict[str, str]:
     return dict(pairs)
 
 
-async def posted(request: Request, page: str, back: str) -> tuple[Principal, dict[str, str]]:
-    """A signed-in operator's form, its CSRF token checked; errors return to `back`."""
+async def posted(request: Request, page: str | None, back: str) -> tuple[Principal, dict[str, str]]:
+    """A signed-in operator's form, its CSRF token checked; errors return to `back`.
+    With no `page`, any signed-in operator (one whose password was reset too)."""
     request.state.back = back
-    me = await signed_in(request, page)
+    me = await signed_in(request, page) if page else await current_operator(request)
     form = await read_form(request)
     if not state(request).signer.csrf_ok(request.state.console_session.token, form.get(security.CSRF_FIELD)):
         raise CsrfFailed("the form's anti-forgery token is missing or does not match this session")
