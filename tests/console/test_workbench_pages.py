@@ -72,7 +72,7 @@ async def test_search_dossier_identity_and_content(http, app):
 
 
 async def test_operators_are_managed_by_an_admin(app):
-    await make_operator(app, Role.ADMIN, "wb-admin")
+    admin = Principal(PrincipalKind.OPERATOR, await make_operator(app, Role.ADMIN, "wb-admin"), "", Role.ADMIN)
     await make_operator(app, Role.MODERATOR, "wb-nosy")
     async with await console_client(app) as nosy:
         await sign_in(nosy, "wb-nosy")
@@ -84,7 +84,7 @@ async def test_operators_are_managed_by_an_admin(app):
         new = {"handle": "wb-new", "password": PASSWORD, "role_moderator": "yes", "role_compliance": "yes"}
         shown = await act(c, "/console/operators", "/console/operators", new)
         assert "Operator wb-new" in flash(shown) and "created" in flash(shown)
-        [op] = [o for o in (await app.state.services.workbench.operators.list(_admin(app)))["items"] if o["handle"] == "wb-new"]
+        [op] = [o for o in (await app.state.services.workbench.operators.list(admin))["items"] if o["handle"] == "wb-new"]
         assert op["roles"] == ["compliance", "moderator"]
         async with await console_client(app) as newcomer:
             await sign_in(newcomer, "wb-new")
@@ -92,6 +92,13 @@ async def test_operators_are_managed_by_an_admin(app):
             assert 'href="/console/reports"' in nav and 'href="/console/appeals"' in nav  # pages of both roles
             shown = await act(c, "/console/operators", f"/console/operators/{op['id']}/roles", {"role_reviewer": "yes"})
             assert flash(shown) == "Operator wb-new now holds: reviewer."
+            r = await c.post(
+                f"/console/operators/{op['id']}/roles",
+                data={"csrf": csrf_of(await c.get("/console/operators")), "role_reviewer": "yes", "role_admin": "yes"},
+                headers={"accept-language": "zh-CN"},
+            )
+            shown = (await c.get(r.headers["location"], headers={"accept-language": "zh-CN"})).text
+            assert flash(shown) == "操作员 wb-new 现有角色：管理员, 审核员。"  # role codes in the page's language
             shown = await act(c, "/console/operators", f"/console/operators/{op['id']}/disable", {})
             assert flash(shown) == "Operator wb-new is disabled and signed out everywhere."
             r = await newcomer.get("/console/")
@@ -100,8 +107,7 @@ async def test_operators_are_managed_by_an_admin(app):
         assert flash(shown) == "Operator wb-new is enabled again."
         shown = await act(c, "/console/operators", f"/console/operators/{op['id']}/password", {"password": "temporary-pass-1"})
         assert "must choose a new one" in flash(shown)
-        me_id = (await app.state.services.workbench.operators.list(_admin(app)))["items"][0]["id"]
-        shown = await act(c, "/console/operators", f"/console/operators/{me_id}/disable", {})
+        shown = await act(c, "/console/operators", f"/console/operators/{admin.id}/disable", {})
         assert "self_disable" in flash(shown)
     async with await console_client(app) as reset:
         await sign_in(reset, "wb-new", "temporary-pass-1")
@@ -117,7 +123,3 @@ async def test_operators_are_managed_by_an_admin(app):
         )
         assert r.headers["location"] == "/console/"
         assert (await reset.get("/console/")).status_code == 200
-
-
-def _admin(app) -> Principal:
-    return Principal(PrincipalKind.OPERATOR, 0, "", Role.ADMIN)

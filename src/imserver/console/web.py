@@ -35,7 +35,7 @@ FLASH_COOKIE = "imserver_console_flash"
 FLASH_SECONDS = 60  # a confirmation not shown within a minute (the redirect was not followed) is dropped
 MAX_FORM_BYTES = 256 * 1024  # the largest form is an agreement text (100 000 characters)
 MAX_FORM_FIELDS = 200  # the largest form has a dozen fields; more is not a console form
-CODE_PARAMS = frozenset({"kind", "action"})  # confirmation parameters that carry a code, not a name
+CODE_PARAMS = frozenset({"kind", "action", "roles"})  # confirmation parameters that carry codes, not names
 QUEUE_PAGE = 50  # items per queue page: a morning's work on one screen
 PASSWORD_PAGE = "/console/password"  # where an operator whose password was reset is sent
 
@@ -268,7 +268,10 @@ def _take_flash(request: Request) -> dict | None:
 
 
 def _word(tr, value):
-    """A code among the parameters of a confirmation (a sanction kind, an action), in the page's language."""
+    """A code among the parameters of a confirmation (a sanction kind, an action), in the page's
+    language; a list of codes (roles) as a comma-separated list of words."""
+    if isinstance(value, list):
+        return ", ".join(str(_word(tr, v)) for v in value)
     if isinstance(value, str):
         if value in pages.SANCTION_KIND_TITLES:
             return tr.gettext(pages.SANCTION_KIND_TITLES[value])

@@ -76,7 +76,7 @@ async def set_roles(request: Request, operator_id: int) -> Response:
     me, form = await posted(request, "operators", BACK)
     op = await services(request).workbench.operators.set_roles(me, operator_id, _roles(form))
     return done(
-        request, BACK, N_("Operator %(handle)s now holds: %(roles)s."), handle=op["handle"], roles=", ".join(op["roles"])
+        request, BACK, N_("Operator %(handle)s now holds: %(roles)s."), handle=op["handle"], roles=op["roles"]
     )
 
 

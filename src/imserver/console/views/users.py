@@ -41,14 +41,12 @@ async def search(request: Request, cursor: str = "") -> Response:
         status=_choice(params.get("status", ""), UserStatus, "status"),
         real_name_status=_choice(params.get("real_name_status", ""), RealNameStatus, "real-name status"),
     )
-    searched = any(v is not None for v in (f.q, f.id, f.status, f.real_name_status))
     listed = await services(request).workbench.users.search(me, f, page_args(cursor), order=Order.DESC)
     return render(
         request,
         "users.html",
         page="users",
         params=params,
-        searched=searched,
         statuses=[s.value for s in UserStatus],
         real_name_statuses=[s.value for s in RealNameStatus],
         **paged(request, listed),
