@@ -46,6 +46,7 @@ async def test_search_dossier_identity_and_content(http, app):
         assert "Strikes in the last" in page.text and ": 1" in page.text and "be kind" in page.text
         assert '<span class="tag" id="dossier-reports-against">1</span>' in page.text
         assert '<span class="tag" id="dossier-reports-by">0</span>' in page.text
+        assert 'href="/console/reports/' in page.text  # a moderator goes on to the report
         assert "/identity" not in page.text  # a moderator is not offered the identity read
         assert (await c.get(f"/console/users/{author['id']}/identity")).status_code == 403
         assert (await c.get("/console/users/999999")).status_code == 404

@@ -66,6 +66,7 @@ async def dossier(request: Request, user_id: int) -> Response:
         reads_full_identity=pages.may(me, pages.READS_FULL_IDENTITY),
         reads_content=pages.may(me, pages.CONTENT),
         sanctions_page=pages.may(me, pages.BY_NAME["sanctions"].roles),
+        reports_page=pages.may(me, pages.BY_NAME["reports"].roles),
     )
 
 
