@@ -10,7 +10,7 @@ from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
 import imserver.console
-from imserver.console import i18n, meanings
+from imserver.console import i18n, meanings, missing_meanings
 from imserver.domain.errors import Code
 
 PACKAGE = Path(imserver.console.__file__).parent
@@ -55,7 +55,16 @@ def test_the_runtime_loads_the_catalog():
 
 
 def test_every_error_code_has_a_meaning():
-    assert set(Code) <= set(meanings.MEANINGS), sorted(set(Code) - set(meanings.MEANINGS))
+    assert missing_meanings.missing() == [], "python -m imserver.console.missing_meanings lists them"
+    assert set(Code) <= set(meanings.MEANINGS)
+
+
+def test_the_missing_meanings_script_names_what_lacks_one(monkeypatch, capsys):
+    assert missing_meanings.main() == 0 and capsys.readouterr().out == ""
+    without = {c: m for c, m in meanings.MEANINGS.items() if c not in (Code.LAST_ADMIN, Code.USER_NOT_FOUND)}
+    monkeypatch.setattr(missing_meanings, "MEANINGS", without)
+    assert missing_meanings.main() == 1
+    assert capsys.readouterr().out.splitlines() == ["Code.USER_NOT_FOUND  user_not_found", "Code.LAST_ADMIN  last_admin"]
 
 
 def test_language_negotiation():

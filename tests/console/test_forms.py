@@ -15,7 +15,6 @@ from imserver.console import views
 from imserver.domain.clock import FrozenClock
 from imserver.domain.enums import PrincipalKind, Role
 from imserver.domain.principals import Principal
-from imserver.store import accounts as account_store
 
 from ..helpers import PASSWORD, register
 from ..identity_helpers import submit
@@ -32,7 +31,7 @@ async def pending_identity(http, app) -> tuple[dict, int]:
     assert (await submit(http, user)).status_code == 201
     reviewer_id = await make_operator(app, Role.COMPLIANCE, "identity-reader")
     reader = Principal(PrincipalKind.OPERATOR, reviewer_id, "", Role.COMPLIANCE)
-    [item] = await app.state.services.identities.pending(reader)
+    [item] = (await app.state.services.identities.pending(reader))["items"]
     return user, item["identity_id"]
 
 
@@ -108,11 +107,11 @@ async def test_an_idle_session_ends_and_its_token_is_revoked(app, clock):
 
 async def test_a_disabled_operator_is_signed_out_at_once(app, clock):
     operator_id = await make_operator(app, Role.ADMIN, "soon-disabled")
+    other = Principal(PrincipalKind.OPERATOR, await make_operator(app, Role.ADMIN, "disabler"), "", Role.ADMIN)
     async with await console_client(app) as c:
         await sign_in(c, "soon-disabled")
         assert (await c.get("/console/terms")).status_code == 200
-        async with app.state.services.db.transaction() as conn:  # no disable use case on this branch yet
-            await account_store.update_operator(conn, operator_id, disabled_at=clock.now())
+        await app.state.services.workbench.operators.set_disabled(other, operator_id, disabled=True)
         r = await c.get("/console/terms")
         assert r.status_code == 303 and r.headers["location"].startswith("/console/sign-in")
 
@@ -168,7 +167,7 @@ async def test_no_console_input_gets_a_server_error(app):
             for path in routes:
                 concrete = re.sub(r"\{[^}]+\}", "999999", path)
                 for method in ("GET", "POST"):
-                    params = {"after": "x", "subject": "y", "before": "-3"}
+                    params = {"cursor": "x", "subject": "y", "status": "z"}
                     data = {"csrf": token, **junk} if method == "POST" else None
                     r = await c.request(method, concrete, params=params, data=data)
                     assert r.status_code < 500, (method, concrete, r.status_code, r.text[:300])

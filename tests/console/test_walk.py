@@ -50,6 +50,7 @@ async def staff(client, svc) -> dict[str, dict]:
         "moderator": Role.MODERATOR,
         "compliance-a": Role.COMPLIANCE,
         "compliance-b": Role.COMPLIANCE,
+        "admin": Role.ADMIN,
     }
     return {name: await operator(client, svc, role, handle=name) for name, role in names.items()}
 
@@ -202,7 +203,48 @@ async def test_an_operators_day(server, client, ui):
     [appealed] = (await client.get("/api/v1/sanctions", headers=offender["headers"])).json()
     assert appealed["appeal"]["decision"] == "upheld"
 
-    # -- 5. the day's sanction records, downloaded as CSV ------------------------------------
+    # -- 5. the offender's dossier: the warning with its strike, the report, the appeal ------
+    def read_dossier(_):
+        first.nav("Users")
+        first.page.get_by_label("Handle or nickname starts with").fill("Pill")
+        first.page.get_by_role("button", name="Search").click()
+        first.page.get_by_role("link", name=f"User {offender['id']}").click()
+        expect(first.page.locator("#dossier-nickname")).to_have_text("Pill Seller")
+        expect(first.page.locator("#dossier-strikes")).to_contain_text(": 1")
+        expect(first.page.locator("#dossier-sanctions")).to_contain_text("selling counterfeit medicine")
+        expect(first.page.locator("#dossier-reports-against")).to_have_text("1")
+        expect(first.page.locator("#appeals-h + p")).to_contain_text("upheld")
+        shoot(first, "dossier")
+
+    await ui(read_dossier)
+    assert any(e["action"] == "user.read" and e["subject"] == f"user:{offender['id']}"
+               for e in (await svc.audit.page(after=0, limit=1000))["entries"])
+
+    # -- 6. the admin adds a night-shift operator with two roles, then disables them ----------
+    admin = await ui(lambda b: Desk(b, base).sign_in("admin"))
+
+    def manage_operators(_):
+        admin.nav("Operators")
+        form = admin.page.locator("form[action='/console/operators']")
+        form.get_by_label("Handle").fill("night-shift")
+        form.get_by_label("Password").fill("night-shift-password")
+        form.get_by_label("moderator").check()
+        form.get_by_label("compliance").check()
+        form.get_by_role("button", name="Create").click()
+        expect(admin.page.locator(".flash.ok")).to_contain_text("Operator night-shift")
+        row = admin.page.locator("tr", has_text="night-shift")
+        expect(row).to_contain_text("compliance")
+        expect(row).to_contain_text("moderator")
+        row.get_by_role("button", name="Disable").click()
+        expect(admin.page.locator(".flash.ok")).to_contain_text("night-shift is disabled")
+        shoot(admin, "operators")
+
+    await ui(manage_operators)
+    [night] = [o for o in (await client.get("/admin/v1/operators", headers=ops["admin"]["headers"])).json()["items"]
+               if o["handle"] == "night-shift"]
+    assert night["roles"] == ["compliance", "moderator"] and night["disabled"]
+
+    # -- 7. the day's sanction records, downloaded as CSV ------------------------------------
     today = datetime.now(ZoneInfo(svc.settings.console_time_zone)).strftime("%Y-%m-%d")
 
     def export(_):
@@ -235,7 +277,7 @@ async def test_an_operators_day(server, client, ui):
 
     width, narrow_errors = await ui(narrow)
     assert width <= NARROW["width"], "the page scrolls sideways on a narrow window"
-    for desk in (reviewer, moderator, first, second):
+    for desk in (reviewer, moderator, first, second, admin):
         assert desk.console_errors == [] and narrow_errors == [], desk.console_errors or narrow_errors
         await ui(lambda _: desk.close())
     await live.close()

@@ -92,6 +92,20 @@ MEANINGS: dict[Code, str] = {
     Code.SESSION_EXPIRED: N_("Your session ended; sign in again."),
     Code.UNAVAILABLE: N_("The service is unavailable; try again shortly."),
     Code.INTERNAL: N_("An internal error occurred."),
+    Code.INVALID_CURSOR: N_("The page link is not valid; start again from the first page."),
+    Code.CURSOR_MISMATCH: N_("The page link belongs to another list or order; start again from the first page."),
+    Code.PAGE_TOO_LARGE: N_("Too many rows asked for in one page."),
+    Code.INVALID_FILTER: N_("A filter is not valid."),
+    Code.USER_NOT_FOUND: N_("There is no such user."),
+    Code.MESSAGE_NOT_FOUND: N_("There is no such message."),
+    Code.OPERATOR_NOT_FOUND: N_("There is no such operator."),
+    Code.OPERATOR_EXISTS: N_("An operator with this handle exists already."),
+    Code.UNKNOWN_ROLE: N_("Choose at least one role, from the roles there are."),
+    Code.LAST_ADMIN: N_("This is the last enabled admin; make another admin first."),
+    Code.SELF_DISABLE: N_("You cannot disable yourself."),
+    Code.OPERATOR_STATE: N_("The operator is in that state already."),
+    Code.PASSWORD_CHANGE_REQUIRED: N_("Your password was reset: choose a new one first."),
+    Code.AGREEMENT_NOT_FOUND: N_("There is no such agreement version."),
 }
 FALLBACK = N_("The request was refused.")
 

@@ -1,9 +1,11 @@
 """The console's pages and queues, and which operator roles see each.
 
-One table decides both the navigation an operator is shown and the role a
-page's views require (as the admin API's routes name theirs); the services
-check the finer rules again (which sanction kinds a role imposes, who may
-confirm a closure).
+One table decides both the navigation an operator is shown and the roles a
+page's views require (as the admin API's routes name theirs). An operator may
+hold several roles and sees every page one of them opens. The services check
+the finer rules again (which sanction kinds a role imposes, who may confirm a
+closure); the few actions a page offers only to some of its roles are named
+here too, so no view or template compares roles itself.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ SANCTIONING = frozenset({Role.MODERATOR, Role.COMPLIANCE})
 COMPLIANCE = frozenset({Role.COMPLIANCE})
 AUDIT = frozenset({Role.COMPLIANCE, Role.ADMIN})
 ADMIN = frozenset({Role.ADMIN})
+USER_RECORDS = frozenset({Role.REVIEWER, Role.MODERATOR, Role.COMPLIANCE})  # search and dossiers
+CONTENT = frozenset({Role.MODERATOR, Role.COMPLIANCE})  # reading messages and posts by id
+# Actions a page offers only to some of its roles (the service refuses the others anyway).
+DECIDES_REVIEW = frozenset({Role.REVIEWER})  # approve or reject identities and public accounts
+PUBLISHES = ADMIN  # publish an agreement version
+CONFIRMS = COMPLIANCE  # confirm a closure as the second operator
+READS_IDENTITY = frozenset({Role.REVIEWER, Role.COMPLIANCE})  # the audited identity read from a dossier
+READS_FULL_IDENTITY = COMPLIANCE  # the unmasked identity (the service shows others the masked one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +54,11 @@ PAGES: tuple[Page, ...] = (
     Page("held", "/console/held", N_("Held messages"), MODERATION),
     Page("terms", "/console/terms", N_("Term lists"), ADMIN),
     Page("agreements", "/console/agreements", N_("Agreements"), ANY),
+    Page("users", "/console/users", N_("Users"), USER_RECORDS),
+    Page("content", "/console/content", N_("Content"), CONTENT),
     Page("audit", "/console/audit", N_("Audit log"), AUDIT),
     Page("exports", "/console/exports", N_("Exports"), COMPLIANCE),
+    Page("operators", "/console/operators", N_("Operators"), ADMIN),
 )
 BY_NAME = {p.name: p for p in PAGES}
 
@@ -68,12 +81,13 @@ SANCTION_KIND_TITLES = {
 }
 
 
-def visible(me: Principal) -> list[Page]:
-    return [p for p in PAGES if me.role in p.roles]
-
-
 def may(me: Principal, roles: frozenset[Role]) -> bool:
-    return me.role in roles
+    """Whether `me` holds at least one of `roles`."""
+    return not me.roles.isdisjoint(roles)
+
+
+def visible(me: Principal) -> list[Page]:
+    return [p for p in PAGES if may(me, p.roles)]
 
 
 def imposable_kinds(me: Principal) -> list[SanctionKind]:

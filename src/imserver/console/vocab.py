@@ -50,6 +50,11 @@ WORDS: dict[str, str] = {
     "peoples_organization": N_("people's organization"),
     "news_unit": N_("news unit"),
     "news_service_licensee": N_("news service licensee"),
+    # appeal outcomes and conversation kinds (the dossier, content reads)
+    "upheld": N_("upheld"),
+    "overturned": N_("overturned"),
+    "direct": N_("direct"),
+    "group": N_("group"),
     # term actions
     "deny": N_("deny"),
     "hold": N_("hold"),

@@ -25,6 +25,7 @@ from ..domain.errors import BadRequest, Code, ImserverError, Unauthenticated
 from ..domain.principals import Principal
 from ..services.accounts import require_role
 from ..services.container import Services
+from ..services.worklists import PageArgs
 from . import i18n, pages, security
 from .meanings import meaning
 from .security import Session, Signer
@@ -34,8 +35,9 @@ FLASH_COOKIE = "imserver_console_flash"
 FLASH_SECONDS = 60  # a confirmation not shown within a minute (the redirect was not followed) is dropped
 MAX_FORM_BYTES = 256 * 1024  # the largest form is an agreement text (100 000 characters)
 MAX_FORM_FIELDS = 200  # the largest form has a dozen fields; more is not a console form
-CODE_PARAMS = frozenset({"kind", "action"})  # confirmation parameters that carry a code, not a name
+CODE_PARAMS = frozenset({"kind", "action", "roles"})  # confirmation parameters that carry codes, not names
 QUEUE_PAGE = 50  # items per queue page: a morning's work on one screen
+PASSWORD_PAGE = "/console/password"  # where an operator whose password was reset is sent
 
 
 class SignInRequired(Exception):
@@ -100,9 +102,16 @@ def language(request: Request) -> str:
 # -- who is signed in ---------------------------------------------------------------
 
 
+class PasswordChangeRequired(Exception):
+    """The operator's password was reset: only the password change page answers until it is changed."""
+
+
 async def signed_in(request: Request, page: str) -> Principal:
-    """The operator behind the session cookie, holding one of `page`'s roles."""
+    """The operator behind the session cookie, holding one of `page`'s roles (as the
+    admin API, a reset password must be changed before any page answers)."""
     me = await current_operator(request)
+    if me.must_change_password:
+        raise PasswordChangeRequired()
     require(me, pages.BY_NAME[page].roles)
     return me
 
@@ -151,10 +160,11 @@ async def read_form(request: Request) -> dict[str, str]:
     return dict(pairs)
 
 
-async def posted(request: Request, page: str, back: str) -> tuple[Principal, dict[str, str]]:
-    """A signed-in operator's form, its CSRF token checked; errors return to `back`."""
+async def posted(request: Request, page: str | None, back: str) -> tuple[Principal, dict[str, str]]:
+    """A signed-in operator's form, its CSRF token checked; errors return to `back`.
+    With no `page`, any signed-in operator (one whose password was reset too)."""
     request.state.back = back
-    me = await signed_in(request, page)
+    me = await signed_in(request, page) if page else await current_operator(request)
     form = await read_form(request)
     if not state(request).signer.csrf_ok(request.state.console_session.token, form.get(security.CSRF_FIELD)):
         raise CsrfFailed("the form's anti-forgery token is missing or does not match this session")
@@ -169,9 +179,20 @@ def csrf_binding(request: Request) -> str | None:
     return request.cookies.get(security.PRESESSION_COOKIE) or getattr(request.state, "new_nonce", None)
 
 
-def next_cursor(items: list[dict], key: str, page_size: int) -> int | None:
-    """The cursor of the next page: the last item's `key` when the page is full."""
-    return items[-1][key] if len(items) == page_size else None
+def page_args(cursor: str, limit: int = QUEUE_PAGE) -> PageArgs:
+    """A list page from the address's ``cursor`` (empty: the first page)."""
+    return PageArgs(cursor=cursor or None, limit=limit)
+
+
+def paged(request: Request, envelope: dict) -> dict:
+    """A list envelope for a template: its items and total, and the address of the next
+    page (this address with the envelope's opaque cursor in place of the old one)."""
+    cursor = envelope["next_cursor"]
+    next_href = None
+    if cursor:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+        next_href = "?" + urllib.parse.urlencode([*params, ("cursor", cursor)])
+    return {"items": envelope["items"], "total": envelope["total"], "next_href": next_href}
 
 
 def field_int(form: dict[str, str], name: str, *, required: bool = True) -> int | None:
@@ -247,7 +268,10 @@ def _take_flash(request: Request) -> dict | None:
 
 
 def _word(tr, value):
-    """A code among the parameters of a confirmation (a sanction kind, an action), in the page's language."""
+    """A code among the parameters of a confirmation (a sanction kind, an action), in the page's
+    language; a list of codes (roles) as a comma-separated list of words."""
+    if isinstance(value, list):
+        return ", ".join(str(_word(tr, v)) for v in value)
     if isinstance(value, str):
         if value in pages.SANCTION_KIND_TITLES:
             return tr.gettext(pages.SANCTION_KIND_TITLES[value])
@@ -289,6 +313,10 @@ class ConsoleRoute(APIRoute):
                 response = await handler(request)
             except SignInRequired as exc:
                 response = _to_sign_in(request, exc.code)
+            except PasswordChangeRequired:
+                response = redirect_with_flash(
+                    request, PASSWORD_PAGE, {"kind": "error", "code": Code.PASSWORD_CHANGE_REQUIRED.value, "detail": ""}
+                )
             except ImserverError as exc:
                 response = _error_response(request, exc)
             except RequestValidationError:  # a query or path parameter of the wrong type

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 
 from ...domain.errors import NotFound
 from ..web import ConsoleRoute
-from . import auth, dashboard, moderation, records, review, rules, sanctions
+from . import auth, dashboard, moderation, operators, records, review, rules, sanctions, users
 
-AREAS = (auth, dashboard, review, moderation, sanctions, rules, records)
+AREAS = (auth, dashboard, review, moderation, sanctions, rules, users, records, operators)
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 for module in AREAS:
     router.include_router(module.router)

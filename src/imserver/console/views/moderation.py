@@ -5,31 +5,26 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ...services.reports import OUTCOMES
+from ...domain.errors import BadRequest, Code
+from ...services.worklists import HeldFilter, ReportFilter, ReportStatus
 from .. import pages
 from ..i18n import N_
-from ..web import QUEUE_PAGE, ConsoleRoute, next_cursor, done, field_int, posted, render, services, signed_in
+from ..web import ConsoleRoute, done, field_int, page_args, paged, posted, render, services, signed_in
 
 router = APIRouter(route_class=ConsoleRoute)
-STATUSES = ("open", "in_review", *OUTCOMES)
+STATUSES = tuple(s.value for s in ReportStatus)
 SECONDS_PER_DAY = 24 * 3600
 
 
 @router.get("/console/reports")
-async def report_queue(request: Request, status: str = "", after: int = 0) -> Response:
-    await signed_in(request, "reports")
-    items = await services(request).reports.queue(
-        status=status or None, after=max(0, after), limit=QUEUE_PAGE
+async def report_queue(request: Request, status: str = "", cursor: str = "") -> Response:
+    me = await signed_in(request, "reports")
+    if status and status not in STATUSES:
+        raise BadRequest(f"unknown report status {status[:40]!r}", Code.INVALID_FILTER)
+    listed = await services(request).workbench.lists.reports_list(
+        me, ReportFilter(status=ReportStatus(status) if status else None), page_args(cursor)
     )
-    return render(
-        request,
-        "reports.html",
-        page="reports",
-        items=items,
-        status=status,
-        statuses=STATUSES,
-        next_after=next_cursor(items, "id", QUEUE_PAGE),
-    )
+    return render(request, "reports.html", page="reports", status=status, statuses=STATUSES, **paged(request, listed))
 
 
 @router.get("/console/reports/{report_id:int}")
@@ -73,16 +68,10 @@ async def report_resolve(request: Request, report_id: int) -> Response:
 
 
 @router.get("/console/held")
-async def held_queue(request: Request, after: int = 0) -> Response:
-    await signed_in(request, "held")
-    items = await services(request).messaging.held(after=max(0, after), limit=QUEUE_PAGE)
-    return render(
-        request,
-        "held.html",
-        page="held",
-        items=items,
-        next_after=next_cursor(items, "message_id", QUEUE_PAGE),
-    )
+async def held_queue(request: Request, cursor: str = "") -> Response:
+    me = await signed_in(request, "held")
+    listed = await services(request).workbench.lists.held_list(me, HeldFilter(), page_args(cursor))
+    return render(request, "held.html", page="held", **paged(request, listed))
 
 
 @router.post("/console/held/{message_id:int}")

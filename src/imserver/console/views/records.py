@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ...domain.errors import BadRequest, Code
-from ..web import ConsoleRoute, field_int, posted, render, services, signed_in
+from ...services.worklists import AuditFilter, Order
+from ..web import ConsoleRoute, field_int, page_args, paged, posted, render, services, signed_in
 
 router = APIRouter(route_class=ConsoleRoute)
 AUDIT_PAGE = 50  # rows per audit page
@@ -28,26 +29,26 @@ def _day(value: str, tz: ZoneInfo, *, end: bool = False) -> datetime | None:
     return start + timedelta(days=1) if end else start
 
 
-def _filters(request: Request, params: dict[str, str]) -> dict:
+def _filters(request: Request, params: dict[str, str]) -> AuditFilter:
     tz = ZoneInfo(services(request).settings.console_time_zone)
-    return {
-        "actor_id": field_int(params, "actor", required=False),
-        "action": params.get("action", "").strip()[:FILTER_MAX] or None,
-        "subject": params.get("subject", "").strip()[:FILTER_MAX] or None,
-        "since": _day(params.get("since", ""), tz),
-        "until": _day(params.get("until", ""), tz, end=True),
-    }
+    return AuditFilter(
+        actor_id=field_int(params, "actor", required=False),
+        action=params.get("action", "").strip()[:FILTER_MAX] or None,
+        subject=params.get("subject", "").strip()[:FILTER_MAX] or None,
+        since=_day(params.get("since", ""), tz),
+        until=_day(params.get("until", ""), tz, end=True),
+    )
 
 
 @router.get("/console/audit")
-async def audit_page(request: Request) -> Response:
+async def audit_page(request: Request, cursor: str = "") -> Response:
+    """The log, newest first; the next page goes further back."""
     me = await signed_in(request, "audit")
     params = dict(request.query_params)
-    before = field_int(params, "before", required=False)
-    result = await services(request).audit.search(
-        operator_id=me.id, before=before, limit=AUDIT_PAGE, **_filters(request, params)
+    listed = await services(request).workbench.lists.audit_list(
+        me, _filters(request, params), page_args(cursor, AUDIT_PAGE), order=Order.DESC
     )
-    return render(request, "audit.html", page="audit", result=result, params=params, verify=None)
+    return render(request, "audit.html", page="audit", result=paged(request, listed), params=params, verify=None)
 
 
 @router.post("/console/audit/verify")

@@ -5,24 +5,24 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ...domain.enums import Role
+from .. import pages
 from ..i18n import N_
-from ..web import QUEUE_PAGE, ConsoleRoute, next_cursor, done, posted, render, services, signed_in
+from ..web import ConsoleRoute, done, page_args, paged, posted, render, services, signed_in
 
 router = APIRouter(route_class=ConsoleRoute)
 
 
 @router.get("/console/identity")
-async def identity_queue(request: Request, after: int = 0) -> Response:
+async def identity_queue(request: Request, cursor: str = "") -> Response:
     me = await signed_in(request, "identity")
-    items = await services(request).identities.pending(me, after=max(0, after), limit=QUEUE_PAGE)
+    args = page_args(cursor)
+    listed = await services(request).identities.pending(me, cursor=args.cursor, limit=args.limit)
     return render(
         request,
         "identity.html",
         page="identity",
-        items=items,
-        can_decide=me.role == Role.REVIEWER,
-        next_after=next_cursor(items, "identity_id", QUEUE_PAGE),
+        can_decide=pages.may(me, pages.DECIDES_REVIEW),
+        **paged(request, listed),
     )
 
 
@@ -40,19 +40,19 @@ async def identity_decide(request: Request, identity_id: int) -> Response:
 
 
 @router.get("/console/public-accounts")
-async def public_account_queue(request: Request, after: int = 0) -> Response:
+async def public_account_queue(request: Request, cursor: str = "") -> Response:
     me = await signed_in(request, "public_accounts")
     svc = services(request)
-    items = await svc.public_accounts.applications(me, status="pending", after=max(0, after), limit=QUEUE_PAGE)
+    args = page_args(cursor)
+    listed = await svc.public_accounts.applications(me, status="pending", cursor=args.cursor, limit=args.limit)
     filings = await svc.public_accounts.filings()
     return render(
         request,
         "public_accounts.html",
         page="public_accounts",
-        items=items,
         filings=filings,
-        can_decide=me.role == Role.REVIEWER,
-        next_after=next_cursor(items, "id", QUEUE_PAGE),
+        can_decide=pages.may(me, pages.DECIDES_REVIEW),
+        **paged(request, listed),
     )
 
 

@@ -8,24 +8,24 @@ from fastapi.responses import Response
 from ...domain.policy_types import FilterAction
 from .. import pages
 from ..i18n import N_
-from ..web import ConsoleRoute, next_cursor, done, posted, render, require, services, signed_in
+from ..web import ConsoleRoute, done, page_args, paged, posted, render, require, services, signed_in
 
 router = APIRouter(route_class=ConsoleRoute)
 TERMS_PAGE = 100  # terms per page
 
 
 @router.get("/console/terms")
-async def terms_page(request: Request, list_name: str = "", after: int = 0) -> Response:
+async def terms_page(request: Request, list_name: str = "", cursor: str = "") -> Response:
     await signed_in(request, "terms")
-    items = await services(request).terms.list(list_name=list_name[:64] or None, after=max(0, after), limit=TERMS_PAGE)
+    args = page_args(cursor, TERMS_PAGE)
+    listed = await services(request).terms.list(list_name=list_name[:64] or None, cursor=args.cursor, limit=args.limit)
     return render(
         request,
         "terms.html",
         page="terms",
-        items=items,
         list_name=list_name,
         actions=[a.value for a in FilterAction],
-        next_after=next_cursor(items, "id", TERMS_PAGE),
+        **paged(request, listed),
     )
 
 
@@ -62,14 +62,14 @@ async def agreements_page(request: Request) -> Response:
         page="agreements",
         versions=await svc.agreements.list_versions(),
         current=await svc.agreements.current(),
-        can_publish=pages.may(me, pages.ADMIN),
+        can_publish=pages.may(me, pages.PUBLISHES),
     )
 
 
 @router.post("/console/agreements")
 async def publish(request: Request) -> Response:
     me, form = await posted(request, "agreements", "/console/agreements")
-    require(me, pages.ADMIN)
+    require(me, pages.PUBLISHES)
     svc = services(request)
     version = await svc.agreements.publish(form.get("text", ""), me.id)
     return done(request, "/console/agreements", N_("Agreement version %(version)s published."), version=version)

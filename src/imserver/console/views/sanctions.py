@@ -6,19 +6,25 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ...services.sanction_state import Stage
+from ...services.worklists import AppealFilter, AppealStatus, Order, SanctionFilter
 from .. import pages
 from ..i18n import N_
-from ..web import QUEUE_PAGE, ConsoleRoute, next_cursor, done, field_int, posted, render, services, signed_in
+from ..web import ConsoleRoute, done, field_int, page_args, paged, posted, render, services, signed_in
 
 router = APIRouter(route_class=ConsoleRoute)
 SECONDS_PER_DAY = 24 * 3600
 
 
 @router.get("/console/sanctions")
-async def sanctions_page(request: Request, subject: int | None = None) -> Response:
+async def sanctions_page(request: Request, subject: int | None = None, cursor: str = "") -> Response:
     me = await signed_in(request, "sanctions")
     svc = services(request)
-    awaiting = await svc.sanctions.awaiting_confirmation() if pages.may(me, pages.COMPLIANCE) else None
+    awaiting = None
+    if pages.may(me, pages.CONFIRMS):
+        waiting = SanctionFilter(status=Stage.AWAITING_CONFIRMATION)
+        listed = await svc.workbench.lists.sanctions_list(me, waiting, page_args(cursor), order=Order.ASC)
+        awaiting = paged(request, listed)
     history = await svc.sanctions.history("user", subject) if subject else None
     return render(
         request,
@@ -74,16 +80,11 @@ async def lift(request: Request, sanction_id: int) -> Response:
 
 
 @router.get("/console/appeals")
-async def appeals_page(request: Request, after: int = 0) -> Response:
-    await signed_in(request, "appeals")
-    items = await services(request).sanctions.pending_appeals(after=max(0, after), limit=QUEUE_PAGE)
-    return render(
-        request,
-        "appeals.html",
-        page="appeals",
-        items=items,
-        next_after=next_cursor(items, "appeal_id", QUEUE_PAGE),
-    )
+async def appeals_page(request: Request, cursor: str = "") -> Response:
+    me = await signed_in(request, "appeals")
+    pending = AppealFilter(status=AppealStatus.PENDING)
+    listed = await services(request).workbench.lists.appeals_list(me, pending, page_args(cursor))
+    return render(request, "appeals.html", page="appeals", **paged(request, listed))
 
 
 @router.post("/console/appeals/{appeal_id:int}")
