@@ -45,7 +45,7 @@ async def test_lifting_a_closure_needs_a_second_operator(http, app, comps):
     assert (s["status"], s["ended_by"]) == ("in_effect", None)
     assert s["pending"]["act"] == "lift" and s["pending"]["proposed_by"] == comps[0]["id"]
     assert await login_code(http, user) == 403  # still closed
-    listed = (await http.get("/admin/v1/sanctions/awaiting-confirmation", headers=comps[2]["headers"])).json()
+    listed = (await http.get("/admin/v1/sanctions/awaiting-confirmation", headers=comps[2]["headers"])).json()["items"]
     assert [x["id"] for x in listed] == [sid]
     before = await audit_actions(svc, sid)
     # A second proposal, the proposer (also the imposer) and a moderator: refused, nothing recorded.

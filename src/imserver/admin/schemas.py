@@ -447,7 +447,9 @@ class SubjectHistoryOut(Out):
 class AppealDecisionOut(Out):
     appeal_id: int
     sanction_id: int
-    decision: str
+    # upheld | overturned; null when overturning a closure was proposed and awaits a second operator
+    decision: str | None
+    sanction: SanctionOut
 
 
 class OutboxOut(Out):

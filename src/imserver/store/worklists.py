@@ -153,7 +153,8 @@ async def reports_page(
     after: After,
     limit: int,
 ):
-    q = select(reports).where(reports.c.status.in_(statuses))
+    # A report joined to an open item on the same target is counted on that item, not listed itself.
+    q = select(reports).where(reports.c.status.in_(statuses), reports.c.joined_to.is_(None))
     if target_kind:
         q = q.where(reports.c.target_kind == target_kind)
     if category:
