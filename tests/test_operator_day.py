@@ -81,7 +81,7 @@ async def test_an_operators_day_from_a_report_to_a_sanction_and_its_regulator_re
 
     r = await client.post(
         "/api/v1/public-accounts",
-        json={"name": "Vera Bakes", "description": "bread", "category": "individual"},
+        json={"name": "Vera Bakes", "description": "bread", "category": "individual", "province": "31"},
         headers=victim["headers"],
     )
     assert r.status_code == 201, r.text
@@ -141,14 +141,19 @@ async def test_an_operators_day_from_a_report_to_a_sanction_and_its_regulator_re
     )
     shown = (await day.call("GET", f"/admin/v1/sanctions/{sanction['id']}", mo)).json()
     assert [c["body"] for c in shown["evidence_content"]] == ["cheap pills, wire money now"] * 2  # message, report target
-    assert [r["record_kind"] for r in shown["regulator_records"]] == ["sanction_imposed"]
+    # The measure, and the report that led to it (Art. 8: both are recorded for the regulator).
+    assert [r["record_kind"] for r in shown["regulator_records"]] == ["sanction_imposed", "report_actioned"]
 
     day.task = "The regulator record"
     since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     export = await day.call("GET", "/admin/v1/regulator/sanctions", cora, params={"since": since, "until": until})
-    [record] = jsonl(export.text)
-    assert record["sanction"]["id"] == sanction["id"] and record["record_kind"] == "sanction_imposed"
+    records = jsonl(export.text)
+    assert [(r.get("sanction", {}).get("id"), r["record_kind"]) for r in records] == [
+        (None, "filing_filed"),  # the public account approved this morning, filed by category
+        (sanction["id"], "sanction_imposed"),
+        (sanction["id"], "report_actioned"),
+    ], [r["record_kind"] for r in records]
 
     # The offender appeals.
     r = await client.post(
@@ -186,7 +191,8 @@ async def test_an_operators_day_from_a_report_to_a_sanction_and_its_regulator_re
 
     day.task = "Exports"
     csv = await day.call("GET", "/admin/v1/regulator/sanctions", cora, params={"since": since, "until": until, "format": "csv"})
-    assert csv.headers["x-record-count"] == "3"  # imposed restriction, imposed closure, its confirmation
+    # The filing, the restriction and the report that led to it, the appeal's outcome, the closure and its confirmation.
+    assert csv.headers["x-record-count"] == "6"
     filings = (await day.call("GET", "/admin/v1/public-accounts/filings", cora)).json()
     assert filings["count"] == 1
 

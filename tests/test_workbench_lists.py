@@ -62,13 +62,14 @@ async def _errors(
 async def test_reports_filter_sort_page_count_and_stay_stable_under_inserts(http, app):
     svc = app.state.services
     mod = await operator(http, svc, Role.MODERATOR)
-    users = [await register(http) for _ in range(4)]
-    a, b, c, d = users
+    users = [await register(http) for _ in range(5)]
+    a, b, c, d, e = users
+    # Five targets: reports on a target that already has an open item would join it.
     filed = [
         await report(http, a, "account", b["id"], "fraud"),
         await report(http, a, "account", c["id"], "rumour"),
-        await report(http, b, "account", c["id"], "fraud"),
-        await report(http, d, "account", b["id"], "harmful"),
+        await report(http, b, "account", d["id"], "fraud"),
+        await report(http, d, "account", e["id"], "harmful"),
         await report(http, c, "account", a["id"], "fraud"),
     ]
     ids = [f["id"] for f in filed]
@@ -97,7 +98,8 @@ async def test_reports_filter_sort_page_count_and_stay_stable_under_inserts(http
     # Keyset paging: rows filed between two pages neither repeat nor shift what follows.
     first = (await http.get("/admin/v1/reports", params={"limit": 2}, headers=h)).json()
     newest_first = (await http.get("/admin/v1/reports", params={"limit": 2, "order": "desc"}, headers=h)).json()
-    late = [(await report(http, d, "account", a["id"]))["id"] for _ in range(2)]
+    fresh = [await register(http) for _ in range(2)]  # targets with no open item, so the late reports do not join
+    late = [(await report(http, d, "account", y["id"]))["id"] for y in fresh]
     rest, totals = await walk(http, "/admin/v1/reports", h, limit=2, cursor=first["next_cursor"])
     assert [i["id"] for i in first["items"] + rest] == ids + late and totals[0] == 7
     older, _ = await walk(http, "/admin/v1/reports", h, limit=2, order="desc", cursor=newest_first["next_cursor"])
@@ -194,7 +196,7 @@ async def test_public_account_applications_filter_and_page(http, app):
     owner = await register(http, verified=True)
     made = []
     for name in ("Garden Club", "City Police Desk", "Garden Walks"):
-        body = {"name": name, "description": "about us", "category": "individual"}
+        body = {"name": name, "description": "about us", "category": "individual", "province": "31"}
         r = await http.post("/api/v1/public-accounts", json=body, headers=owner["headers"])
         assert r.status_code == 201, r.text
         made.append(r.json()["id"])

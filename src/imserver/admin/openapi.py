@@ -20,5 +20,7 @@ OPENAPI_TAGS = [
     {"name": "users", "description": "Users' own accounts: register, sign in, profile, the agreement."},
     {"name": "identity", "description": "Users' real-name submissions."},
     {"name": "chat", "description": "Groups and conversation history (messages themselves travel over /ws)."},
+    {"name": "staffing", "description": "Queues against the scale of the service: intake, handling and waiting times (Art. 5)."},
+    {"name": "provider", "description": "The provider's qualifications (Art. 4)."},
     {"name": "ops", "description": "Health and metrics for operations."},
 ]

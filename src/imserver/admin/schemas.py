@@ -454,7 +454,29 @@ class AppealDecisionOut(Out):
 
 class OutboxOut(Out):
     undelivered: int
+    unexported: int  # records no export has delivered yet
     webhook: bool
+
+
+class QueueStaffingOut(OpenOut):
+    """One operator queue over the period, and its state now."""
+
+    entered: int
+    resolved: int
+    active_operators: int
+    handled_per_active_operator: float | None
+    first_action_seconds: dict[str, Any] | None
+    resolution_seconds: dict[str, Any] | None
+
+
+class StaffingOut(Out):
+    since: str
+    until: str
+    active_users: int
+    active_operators: int
+    active_users_per_operator: float | None
+    queue_age_warning_seconds: float
+    queues: dict[str, QueueStaffingOut]
 
 
 class ChainHead(Out):

@@ -16,15 +16,18 @@ from ..api.deps import operator_with, services
 from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
+from .schemas import ERRORS, StaffingOut
 
-router = APIRouter(prefix="/admin/v1", tags=["admin", "staffing"])
+router = APIRouter(prefix="/admin/v1", tags=["admin", "staffing"], responses=ERRORS)
 
 
-@router.get("/staffing")
+@router.get("/staffing", response_model=StaffingOut)
 async def staffing_report(
     _: Annotated[Principal, Depends(operator_with(Role.COMPLIANCE, Role.ADMIN))],
     svc: Annotated[Services, Depends(services)],
     since: Annotated[str, Query(max_length=64, description="ISO 8601 start; no zone: local_timezone")],
     until: Annotated[str | None, Query(max_length=64, description="ISO 8601 end; default now")] = None,
 ) -> dict:
+    """Per queue: items entering, handled per active operator, time to first action and to resolution
+    (p50/p90), open items and whether the oldest is overdue, against the period's active users (Art. 5)."""
     return await svc.staffing.report(since=since, until=until)
