@@ -203,6 +203,6 @@ async def test_an_operators_day_from_a_report_to_a_sanction_and_its_regulator_re
     assert verdict["ok"] is True and verdict["checked"] > 30
 
     assert dict(day.calls) == documented_calls(), "docs/admin_api.md's table of the day disagrees with the day"
-    # The user can no longer sign in: the closure took effect.
+    # The user can no longer sign in: the closure took effect, and they are told so (with an appeal-only token).
     r = await client.post("/api/v1/login", json={"handle": "spammer", "password": PASSWORD})
-    assert r.status_code == 401
+    assert (r.status_code, r.json()["code"]) == (403, "account_closed")
