@@ -66,7 +66,7 @@ async def test_the_dossier_gathers_a_users_record_without_identity_plaintext(htt
     assert r.status_code == 201
     r = await http.post(
         "/api/v1/public-accounts",
-        json={"name": "Carol Reads", "description": "books", "category": "individual"},
+        json={"name": "Carol Reads", "description": "books", "category": "individual", "province": "31"},
         headers=carol["headers"],
     )
     assert r.status_code == 201, r.text
@@ -115,7 +115,7 @@ async def test_content_reads_show_author_and_context_and_are_audited(http, app):
     owner = erin
     r = await http.post(
         "/api/v1/public-accounts",
-        json={"name": "Erin Notes", "description": "notes", "category": "individual"},
+        json={"name": "Erin Notes", "description": "notes", "category": "individual", "province": "31"},
         headers=owner["headers"],
     )
     account_id = r.json()["id"]

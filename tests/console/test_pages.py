@@ -103,7 +103,7 @@ async def test_filings_export_downloads(app):
         token = csrf_of(await c.get("/console/exports"))
         r = await c.post("/console/exports/filings", data={"csrf": token, "format": "csv"})
         assert r.status_code == 200 and r.headers["content-disposition"] == 'attachment; filename="filings.csv"'
-        assert r.text.splitlines()[0].startswith("category,reference")
+        assert r.text.splitlines()[0].startswith("province,department,category,reference")  # grouped by province (Art. 3)
         r = await c.post("/console/exports/sanctions", data={"csrf": token, "since": "2026-01-02", "until": "2026-01-01"})
         shown = (await c.get(r.headers["location"])).text
         assert "invalid_period" in flash(shown)

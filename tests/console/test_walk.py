@@ -260,7 +260,11 @@ async def test_an_operators_day(server, client, ui):
     assert filename.startswith("sanctions-") and filename.endswith(".csv")
     rows = list(csv.DictReader(io.StringIO(body)))
     kinds = sorted(row["record_kind"] for row in rows)
-    assert kinds == sorted(["sanction_imposed", "sanction_imposed", "sanction_confirmed"]), kinds
+    # The day's records: the account filed, the warning and the report that led to it, the appeal
+    # upheld, the closure and its confirmation.
+    expected = ["filing_filed", "sanction_imposed", "report_actioned", "sanction_upheld", "sanction_imposed",
+                "sanction_confirmed"]
+    assert kinds == sorted(expected), kinds
 
     # -- the same console on a narrow window, and nothing the CSP had to block ---------------
     def narrow(browser):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from datetime import UTC, datetime, timedelta
 import secrets
 import shutil
 import signal
@@ -212,6 +213,10 @@ async def start_imserver(
     env["IMSERVER_RATE_MESSAGES_BURST"] = str(BENCH_MESSAGE_RATE)
     env["IMSERVER_RATE_MESSAGES_PER_SECOND"] = str(BENCH_MESSAGE_RATE)
     env["IMSERVER_RATE_POSTS_BURST"] = str(BENCH_POST_BURST)
+    # Public accounts run only under the provider's news licence (Art. 4): the bench's
+    # own server is given a stand-in, valid for a day, so the fan-out scenario can post.
+    env["IMSERVER_PROVIDER_NEWS_LICENCE"] = "bench-licence"
+    env["IMSERVER_PROVIDER_NEWS_LICENCE_EXPIRES_AT"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     notes.append(
         f"per-user message rate limit raised to {BENCH_MESSAGE_RATE:,}/s (IMSERVER_RATE_MESSAGES_BURST / "
         "IMSERVER_RATE_MESSAGES_PER_SECOND), and the post burst to "
