@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # Idle sockets are pinged; one that does not answer in time is dropped.
         ws_ping_interval=settings.ping_interval_seconds,
         ws_ping_timeout=settings.ping_timeout_seconds,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For is read by domain.client_ip, from trusted proxies only
     )
     return 0
 
@@ -104,24 +104,28 @@ def _anchor(value: str):
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Walk the audit chain; print rows checked and the head, or the first broken row.
+    """Walk the audit chain and the chain over every record table; name the first broken rows.
 
-    Read-only: no migrations are applied and no audit row is written, so it can
-    be pointed at a replica or a restored backup.
+    No migrations are applied and no audit row is written. Pending record-chain
+    entries are sealed first unless --read-only (for a replica or a restored copy
+    you do not want to write to).
     """
     from .domain.clock import SystemClock
     from .domain.errors import Unavailable
     from .services.audit import AuditLog
+    from .services.records import Records
 
     async def run():
         db = _database(settings)
         try:
-            return await AuditLog(db, SystemClock()).verify(anchor=args.expect_head)
+            audit = await AuditLog(db, SystemClock()).verify(anchor=args.expect_head)
+            records = await Records(db, SystemClock()).verify(seal=not args.read_only)
+            return audit, records
         finally:
             await db.dispose()
 
     try:
-        report = asyncio.run(run())
+        report, records = asyncio.run(run())
     except Unavailable as exc:
         print(f"audit chain not checked: {exc.detail} ({exc.__cause__!r})", file=sys.stderr)
         return AUDIT_UNCHECKED
@@ -129,11 +133,25 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     print(f"head: {report.head or 'none (the log is empty)'}")
     if report.anchor:
         print(f"anchor: {report.anchor}")
+    print(f"record chain: {records.entries} entries, {records.rows} record rows, {records.pending} pending")
+    print(f"record chain head: {records.head or 'none'}")
+    broken = False
     if report.broken:
         b = report.broken
         print(f"audit chain BROKEN at row {b.row_id} ({b.kind.value}): {b.reason}", file=sys.stderr)
+        broken = True
+    if records.chain_break:
+        b = records.chain_break
+        print(f"record chain BROKEN at entry {b.row_id} ({b.kind.value}): {b.reason}", file=sys.stderr)
+        broken = True
+    for p in records.problems:
+        print(f"record {p.table} #{p.row_id} {p.kind.upper()}: {p.reason}", file=sys.stderr)
+    if records.problem_count > len(records.problems):
+        print(f"... and {records.problem_count - len(records.problems)} more", file=sys.stderr)
+    if broken or records.problem_count:
         return AUDIT_BROKEN
     print("audit chain intact" + (" and matches the anchor" if report.anchor else ""))
+    print("records intact")
     return 0
 
 
@@ -282,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ID:HASH",
         help="a head printed by an earlier run and kept elsewhere; catches removed last rows and rewritten chains",
+    )
+    verify.add_argument(
+        "--read-only", action="store_true", help="do not seal pending record-chain entries first (replicas)"
     )
     verify.set_defaults(fn=cmd_audit_verify)
 

@@ -122,6 +122,16 @@ class Settings(BaseSettings):
     # flagged for manual review; not a refusal, a reviewer decides.
     public_accounts_per_user: int = 5
 
+    # -- records: chain, sign-in log, checkpoints, retention -------------------------------
+    # How often pending record-chain entries are sealed: the chain's merge delay, the
+    # window in which a just-written record is not yet covered by a hash.
+    record_seal_interval_seconds: float = 1.0
+    # Addresses or CIDR blocks of the reverse proxies in front of the nodes. Only
+    # from them is X-Forwarded-For believed (its rightmost untrusted hop is the
+    # client); every recorded client IP (sign-ins, agreement, WebSocket) uses it.
+    # Empty: the TCP peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

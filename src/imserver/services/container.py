@@ -35,6 +35,8 @@ from .reports import Reports
 from .sanctions import Sanctions
 from .terms import Terms
 from .public_accounts import PublicAccounts  # Art. 7 public accounts (issue 5)
+from .records import Records
+from .access_log import AccessLog
 
 # Special ids for after_policy_change: every user's snapshot is stale (a new
 # agreement version), or the content filter's term lists changed.
@@ -56,6 +58,8 @@ class Services:
     agreements: Agreements
     identities: Identities  # real name behind: submit, review, audited reads, key rotation
     audit: AuditLog  # the audit chain: read and verify (issue 2, item 7)
+    records: Records  # the chain over every record table: sealer and verification
+    access_log: AccessLog  # sign-ins, sign-outs, WebSocket sessions (network log)
     messaging: Messaging
     policy: PolicyGate
     node_id: str
@@ -99,12 +103,15 @@ class Services:
             await self.cluster.start()
         await self.messaging.start()
         await operator_side.start(self)  # expiry sweeper, regulator webhook, report metrics
+        self.records.start()
         if self.cluster is not None:  # follower-set invalidations to and from the other nodes
             await self.public_accounts.cache.attach(self.broker, self.node_id)
 
     async def stop(self) -> None:
         """Stop background work, flushing what was accepted."""
         await operator_side.stop(self)
+        await self.records.stop()
+        await self.access_log.drain()
         await self.public_accounts.cache.detach()
         await self.messaging.stop()
         if self.cluster is not None:
@@ -216,6 +223,7 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
         time_cost=settings.argon2_time_cost,
         parallelism=settings.argon2_parallelism,
     )
+    node_id = settings.node_id or f"{socket.gethostname()}-{os.getpid()}"
     return Services(
         settings=settings,
         db=db,
@@ -235,6 +243,8 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
             max_accounts=settings.max_accounts_per_identity,
         ),
         audit=AuditLog(db, clock),
+        records=Records(db, clock, seal_interval=settings.record_seal_interval_seconds),
+        access_log=AccessLog(db, clock, node_id),
         messaging=Messaging(
             db,
             clock,
@@ -246,5 +256,5 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
             unsafe_commit_delay=settings.unsafe_commit_delay_ms / 1000,
         ),
         policy=PolicyGate(db, clock, build_pipeline(settings)),
-        node_id=settings.node_id or f"{socket.gethostname()}-{os.getpid()}",
+        node_id=node_id,
     )
