@@ -131,6 +131,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     app.include_router(user_public_accounts.router)
     app.include_router(admin_public_accounts.router)
+    from .admin import records as admin_records  # sign-in log, legal holds, deletions, checkpoints
+
+    app.include_router(admin_records.router)
     app.include_router(ws_endpoint.router)  # the route table's record of /ws; WebSocketFastPath serves it
     app.add_middleware(ws_endpoint.WebSocketFastPath)
     return app

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..api.deps import current_operator, operator_with, services
+from ..api.deps import current_operator, operator_with, origin, services
 from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
@@ -41,14 +41,16 @@ class AgreementIn(Strict):
 
 
 @router.post("/login")
-async def operator_login(body: OperatorLoginIn, svc: Svc) -> dict:
-    token, operator_id, role = await svc.accounts.operator_login(handle=body.handle, password=body.password)
+async def operator_login(body: OperatorLoginIn, request: Request, svc: Svc) -> dict:
+    attempt = svc.accounts.operator_login(handle=body.handle, password=body.password)
+    token, operator_id, role = await svc.access_log.sign_in("operator", body.handle, origin(request), attempt)
     return {"token": token, "operator_id": operator_id, "role": role.value, "token_type": "bearer"}
 
 
 @router.post("/logout", status_code=204)
-async def operator_logout(me: Annotated[Principal, Depends(current_operator)], svc: Svc) -> None:
+async def operator_logout(request: Request, me: Annotated[Principal, Depends(current_operator)], svc: Svc) -> None:
     await svc.accounts.logout(me)
+    await svc.access_log.record("signout", principal_kind="operator", principal_id=me.id, origin=origin(request))
 
 
 @router.get("/whoami")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.principals import Principal
 from ..services.container import Services
-from .deps import client_ip, current_user, services
+from .deps import client_ip, current_user, origin, services
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -47,14 +47,18 @@ async def register(body: RegisterIn, request: Request, svc: Annotated[Services, 
 
 
 @router.post("/login")
-async def login(body: LoginIn, svc: Annotated[Services, Depends(services)]) -> dict:
-    token, user_id = await svc.accounts.login(handle=body.handle, password=body.password)
+async def login(body: LoginIn, request: Request, svc: Annotated[Services, Depends(services)]) -> dict:
+    attempt = svc.accounts.login(handle=body.handle, password=body.password)
+    token, user_id = await svc.access_log.sign_in("user", body.handle, origin(request), attempt)
     return {"token": token, "user_id": user_id, "token_type": "bearer"}
 
 
 @router.post("/logout", status_code=204)
-async def logout(me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]) -> None:
+async def logout(
+    request: Request, me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
+) -> None:
     await svc.accounts.logout(me)
+    await svc.access_log.record("signout", principal_kind="user", principal_id=me.id, origin=origin(request))
     await svc.after_token_revoked(me)
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..domain.enums import PrincipalKind
 from ..domain.errors import Code, ImserverError, Unauthenticated, Unavailable
+from ..services.access_log import Origin
 from ..services.events import InboxEvent
 from . import protocol
 from .hub import msg_frame
@@ -76,6 +77,7 @@ class Connection:
         self.hub = hub
         self.transport = transport
         self.client_ip = client_ip
+        self.user_agent: str | None = None  # recorded with the session (network log)
         self.auth_timeout = settings.auth_timeout_seconds
         self.conn_id = next(_ids)
         # Sends of this connection awaiting their ack: client_msg_id -> the send frame's id.
@@ -324,6 +326,19 @@ class Connection:
             self.stream.begin_replay()
             self._start_replay()
 
+    @property
+    def close_code(self) -> int | None:
+        return self._closing[0] if self._closing else None
+
+    def session_record(self) -> dict:
+        """Who and where, for the network log's session start and end (pairs by node and connection)."""
+        return {
+            "principal_kind": "user",
+            "principal_id": self.user_id,
+            "origin": Origin(self.client_ip, self.user_agent),
+            "connection": str(self.conn_id),
+        }
+
     def close_soon(self, code: int, reason: str, *, flush: bool = False) -> None:
         if self._closing is None:
             self._closing = (code, reason, flush)
@@ -369,6 +384,7 @@ class Connection:
             return
         self.user_id = principal.id
         self.token_hash = principal.token_hash
+        self.services.access_log.record_later("ws_open", **self.session_record())
         # Join the hub before reading the cursor, buffering live entries meanwhile:
         # an entry committed around the read is then either covered by the
         # cursor, emitted from the buffer, or found missing and replayed.
