@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import os
 import sys
 
@@ -115,6 +116,9 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     from .services.audit import AuditLog
     from .services.records import Records
 
+    if args.checkpoints:
+        return _verify_checkpoints(args, settings)
+
     async def run():
         db = _database(settings)
         try:
@@ -129,6 +133,10 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     except Unavailable as exc:
         print(f"audit chain not checked: {exc.detail} ({exc.__cause__!r})", file=sys.stderr)
         return AUDIT_UNCHECKED
+    return _print_verdict(report, records)
+
+
+def _print_verdict(report, records) -> int:
     print(f"rows checked: {report.checked}")
     print(f"head: {report.head or 'none (the log is empty)'}")
     if report.anchor:
@@ -152,6 +160,74 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
         return AUDIT_BROKEN
     print("audit chain intact" + (" and matches the anchor" if report.anchor else ""))
     print("records intact")
+    return 0
+
+
+def _verify_checkpoints(args: argparse.Namespace, settings: Settings) -> int:
+    """verify --checkpoints: signatures, then both chains walked through the latest checkpoint."""
+    from .domain.clock import SystemClock
+    from .domain.errors import Unavailable
+    from .services.checkpoints import Checkpoints
+    from .services.records import Records
+    from .store import signing_key
+
+    try:
+        public_key = args.public_key or signing_key.public_hex(
+            signing_key.load(settings.checkpoint_key, settings.data_dir, create=False)
+        )
+    except signing_key.SigningKeyError as exc:
+        print(f"checkpoints not checked: {exc} (or pass --public-key)", file=sys.stderr)
+        return AUDIT_UNCHECKED
+
+    async def run():
+        db = _database(settings)
+        try:
+            clock = SystemClock()
+            records = Records(db, clock)
+            checkpoints = Checkpoints(db, clock, records, lambda: None, node="cli", interval_minutes=0)
+            return await checkpoints.verify(public_key, seal=not args.read_only)
+        finally:
+            await db.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except Unavailable as exc:
+        print(f"checkpoints not checked: {exc.detail} ({exc.__cause__!r})", file=sys.stderr)
+        return AUDIT_UNCHECKED
+    print(f"checkpoints checked: {report.checked} (trusted key {public_key})")
+    for problem in report.problems:
+        print(f"CHECKPOINT PROBLEM: {problem}", file=sys.stderr)
+    if report.latest:
+        print(f"latest checkpoint: #{report.latest['id']} at {report.latest['at']}")
+        print(f"  record chain head {report.latest['chain_head']}, audit head {report.latest['audit_head']}")
+    if report.records is None:
+        return AUDIT_BROKEN
+    _print_verdict(report.audit, report.records)
+    if report.ok:
+        print("nothing before the latest checkpoint was truncated or rewritten")
+        return 0
+    return AUDIT_BROKEN
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    """Take a signed checkpoint now (it also goes to the regulator outbox)."""
+
+    async def run(services):
+        return await services.checkpoints.take()
+
+    cp = asyncio.run(_with_services(settings, run))
+    print(json.dumps(cp, indent=2))
+    return 0
+
+
+def cmd_audit_checkpoints(args: argparse.Namespace, settings: Settings) -> int:
+    """The latest signed checkpoints, newest first, as JSON lines."""
+
+    async def run(services):
+        return await services.checkpoints.latest(args.limit)
+
+    for cp in asyncio.run(_with_services(settings, run)):
+        print(json.dumps(cp))
     return 0
 
 
@@ -304,7 +380,21 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--read-only", action="store_true", help="do not seal pending record-chain entries first (replicas)"
     )
+    verify.add_argument(
+        "--checkpoints",
+        action="store_true",
+        help="check the signed checkpoints and prove nothing before the latest was truncated or rewritten",
+    )
+    verify.add_argument(
+        "--public-key", default=None, metavar="HEX", help="the trusted checkpoint key (default: from the key)"
+    )
     verify.set_defaults(fn=cmd_audit_verify)
+    audit_sub.add_parser("checkpoint", help="take a signed checkpoint of the chain heads now").set_defaults(
+        fn=cmd_audit_checkpoint
+    )
+    listing = audit_sub.add_parser("checkpoints", help="list the latest signed checkpoints (JSON lines)")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.set_defaults(fn=cmd_audit_checkpoints)
 
     keys = sub.add_parser("keys", help="master keys of identity encryption")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     # client); every recorded client IP (sign-ins, agreement, WebSocket) uses it.
     # Empty: the TCP peer is the client.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Ed25519 key signing record checkpoints: base64 of the 32-byte seed, the same on
+    # every node. Empty: <data_dir>/checkpoint.key, created on first use.
+    checkpoint_key: str = ""
+    # How often a signed checkpoint of the chain heads is taken and sent to the
+    # regulator outbox (0: only on demand). Bounds what a truncation could hide.
+    checkpoint_interval_minutes: float = 60.0
 
     def resolved_database_url(self) -> str:
         if self.database_url:

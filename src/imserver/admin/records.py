@@ -58,3 +58,14 @@ async def export_access_log(
         media_type="text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="access-log.{format}"', "X-Record-Count": str(count)},
     )
+
+
+@router.post("/checkpoints", status_code=201)
+async def take_checkpoint(_: Compliance, svc: Svc) -> dict:
+    """Sign the chain heads now (also sent to the regulator outbox)."""
+    return await svc.checkpoints.take()
+
+
+@router.get("/checkpoints")
+async def list_checkpoints(_: Compliance, svc: Svc, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> dict:
+    return {"checkpoints": await svc.checkpoints.latest(limit)}

@@ -37,6 +37,8 @@ from .terms import Terms
 from .public_accounts import PublicAccounts  # Art. 7 public accounts (issue 5)
 from .records import Records
 from .access_log import AccessLog
+from .checkpoints import Checkpoints
+from ..store import signing_key
 
 # Special ids for after_policy_change: every user's snapshot is stale (a new
 # agreement version), or the content filter's term lists changed.
@@ -60,6 +62,7 @@ class Services:
     audit: AuditLog  # the audit chain: read and verify (issue 2, item 7)
     records: Records  # the chain over every record table: sealer and verification
     access_log: AccessLog  # sign-ins, sign-outs, WebSocket sessions (network log)
+    checkpoints: Checkpoints = field(init=False)  # signed chain heads, to the regulator outbox
     messaging: Messaging
     policy: PolicyGate
     node_id: str
@@ -88,6 +91,15 @@ class Services:
             per_user_cap=self.settings.public_accounts_per_user,
         )
         self.public_accounts.install_sanction_hooks(self.sanctions)  # subject kind "public_account"
+        self.checkpoints = Checkpoints(
+            self.db,
+            self.clock,
+            self.records,
+            lambda: signing_key.load(self.settings.checkpoint_key, self.settings.data_dir),
+            node=self.node_id,
+            interval_minutes=self.settings.checkpoint_interval_minutes,
+            after_record=self.regulator.nudge,
+        )
 
     async def start(self) -> None:
         """Start background work (writers, expiry sweeps, broker subscriptions)."""
@@ -104,12 +116,14 @@ class Services:
         await self.messaging.start()
         await operator_side.start(self)  # expiry sweeper, regulator webhook, report metrics
         self.records.start()
+        self.checkpoints.start()
         if self.cluster is not None:  # follower-set invalidations to and from the other nodes
             await self.public_accounts.cache.attach(self.broker, self.node_id)
 
     async def stop(self) -> None:
         """Stop background work, flushing what was accepted."""
         await operator_side.stop(self)
+        await self.checkpoints.stop()
         await self.records.stop()
         await self.access_log.drain()
         await self.public_accounts.cache.detach()

@@ -47,10 +47,14 @@ async def insert_record(
 
 
 async def between(conn: AsyncConnection, since: datetime, until: datetime, *, after: int, limit: int):
-    """Records created in [since, until), in id order, after id `after` (for paging)."""
+    """Sanction records created in [since, until), in id order, after id `after` (for paging).
+
+    Checkpoints share the outbox (and the webhook) but are not sanction records.
+    """
     q = (
         select(regulator_outbox)
         .where(
+            regulator_outbox.c.record_kind.like("sanction_%"),
             regulator_outbox.c.created_at >= since,
             regulator_outbox.c.created_at < until,
             regulator_outbox.c.id > after,
