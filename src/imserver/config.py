@@ -137,6 +137,16 @@ class Settings(BaseSettings):
     # How often a signed checkpoint of the chain heads is taken and sent to the
     # regulator outbox (0: only on demand). Bounds what a truncation could hide.
     checkpoint_interval_minutes: float = 60.0
+    # Retention (domain/retention.py has the table and each kind's legal floor; a
+    # period under its floor makes the purge refuse with retention_below_minimum).
+    retention_messages_days: float = 180  # messages and posts: six months, the floor
+    retention_posts_days: float = 180
+    retention_access_log_days: float = 180  # sign-in and network logs: six months, the floor
+    retention_policy_decisions_days: float = 180
+    retention_sanctions_years: float = 3  # ended sanctions with events, appeals, regulator records
+    retention_identity_days: float = 30  # identity data of a deleted account, from the request
+    retention_purge_batch: int = 1000  # rows per purge transaction: bounds each lock and each record
+    retention_purge_interval_hours: float = 24  # 0: purge only on demand (imserver retention purge)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

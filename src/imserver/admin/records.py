@@ -1,7 +1,10 @@
-"""Records for `compliance`: the sign-in and network log, legal holds, deletion requests, checkpoints.
+"""Records for `compliance`: the sign-in and network log, checkpoints, retention, legal holds.
 
 ``GET /access-log`` pages the log filtered by principal and period;
 ``GET /access-log/export`` returns all of it as JSON lines or CSV.
+``POST /checkpoints`` signs the chain heads now; ``GET /checkpoints`` lists them.
+``GET /retention`` is the retention table; ``POST /retention/purge`` runs the purge.
+``POST /legal-holds``, ``POST /legal-holds/{id}/release``, ``GET /legal-holds``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..api.deps import operator_with, services
 from ..domain.enums import Role
@@ -69,3 +73,53 @@ async def take_checkpoint(_: Compliance, svc: Svc) -> dict:
 @router.get("/checkpoints")
 async def list_checkpoints(_: Compliance, svc: Svc, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> dict:
     return {"checkpoints": await svc.checkpoints.latest(limit)}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HoldIn(Strict):
+    subject_kind: Literal["user", "conversation", "public_account"]
+    subject_id: int
+    reason: str = Field(max_length=2000)
+
+
+class ReleaseIn(Strict):
+    reason: str = Field(max_length=2000)
+
+
+class PurgeIn(Strict):
+    kinds: list[str] | None = None
+    days: float | None = None  # overrides the configured period; never under the legal floor
+
+
+@router.get("/retention")
+async def retention_table(_: Annotated[Principal, Depends(operator_with(Role.COMPLIANCE, Role.ADMIN))], svc: Svc) -> dict:
+    return {"kinds": svc.retention.table()}
+
+
+@router.post("/retention/purge")
+async def purge(body: PurgeIn, me: Compliance, svc: Svc) -> dict:
+    return {"purged": await svc.retention.purge(body.kinds, days=body.days, operator_id=me.id)}
+
+
+@router.post("/legal-holds", status_code=201)
+async def place_hold(body: HoldIn, me: Compliance, svc: Svc) -> dict:
+    return await svc.legal_holds.place(me, subject_kind=body.subject_kind, subject_id=body.subject_id, reason=body.reason)
+
+
+@router.post("/legal-holds/{hold_id}/release")
+async def release_hold(hold_id: int, body: ReleaseIn, me: Compliance, svc: Svc) -> dict:
+    return await svc.legal_holds.release(me, hold_id, reason=body.reason)
+
+
+@router.get("/legal-holds")
+async def list_holds(
+    _: Compliance,
+    svc: Svc,
+    active: bool = True,
+    subject_kind: Literal["user", "conversation", "public_account"] | None = None,
+    subject_id: int | None = None,
+) -> dict:
+    return {"holds": await svc.legal_holds.list(active_only=active, subject_kind=subject_kind, subject_id=subject_id)}

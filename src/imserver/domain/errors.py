@@ -114,6 +114,14 @@ class Code(StrEnum):
     INVALID_POST = "invalid_post"  # empty title/body, or a source on a post that is not a reprint
     REPRINT_SOURCE_MISSING = "reprint_source_missing"  # a reprint needs source name, URL, author and title
     POST_NOT_FOUND = "post_not_found"  # also: a post already taken down
+    # -- records: retention, legal holds, account deletion --------------------------
+    RETENTION_BELOW_MINIMUM = "retention_below_minimum"  # a purge would cut under the legal minimum
+    UNKNOWN_RECORD_KIND = "unknown_record_kind"  # not a kind the retention table names
+    HOLD_REASON_REQUIRED = "hold_reason_required"  # placing or releasing a legal hold needs a reason
+    HOLD_SUBJECT_NOT_FOUND = "hold_subject_not_found"  # no such user, conversation or public account
+    HOLD_NOT_FOUND = "hold_not_found"
+    HOLD_RELEASED = "hold_released"  # the hold was released already
+    DELETION_REQUESTED = "deletion_requested"  # the account is being deleted: sign-in refused
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

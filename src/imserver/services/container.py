@@ -38,6 +38,7 @@ from .public_accounts import PublicAccounts  # Art. 7 public accounts (issue 5)
 from .records import Records
 from .access_log import AccessLog
 from .checkpoints import Checkpoints
+from .retention import LegalHolds, Retention, periods_from
 from ..store import signing_key
 
 # Special ids for after_policy_change: every user's snapshot is stale (a new
@@ -63,6 +64,8 @@ class Services:
     records: Records  # the chain over every record table: sealer and verification
     access_log: AccessLog  # sign-ins, sign-outs, WebSocket sessions (network log)
     checkpoints: Checkpoints = field(init=False)  # signed chain heads, to the regulator outbox
+    retention: Retention = field(init=False)  # the retention table and the purge job
+    legal_holds: LegalHolds = field(init=False)  # suspend purging what an inquiry needs
     messaging: Messaging
     policy: PolicyGate
     node_id: str
@@ -100,6 +103,14 @@ class Services:
             interval_minutes=self.settings.checkpoint_interval_minutes,
             after_record=self.regulator.nudge,
         )
+        self.legal_holds = LegalHolds(self.db, self.clock)
+        self.retention = Retention(
+            self.db,
+            self.clock,
+            periods_from(self.settings),
+            batch=self.settings.retention_purge_batch,
+            interval_hours=self.settings.retention_purge_interval_hours,
+        )
 
     async def start(self) -> None:
         """Start background work (writers, expiry sweeps, broker subscriptions)."""
@@ -117,12 +128,14 @@ class Services:
         await operator_side.start(self)  # expiry sweeper, regulator webhook, report metrics
         self.records.start()
         self.checkpoints.start()
+        self.retention.start()
         if self.cluster is not None:  # follower-set invalidations to and from the other nodes
             await self.public_accounts.cache.attach(self.broker, self.node_id)
 
     async def stop(self) -> None:
         """Stop background work, flushing what was accepted."""
         await operator_side.stop(self)
+        await self.retention.stop()
         await self.checkpoints.stop()
         await self.records.stop()
         await self.access_log.drain()

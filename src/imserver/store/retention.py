@@ -1,0 +1,205 @@
+"""Legal holds and the retention purge's queries.
+
+A hold (user, conversation or public account) covers, while not released:
+
+* user: messages they sent or that sit in a conversation they are a member of,
+  their sign-in and network log, their policy decisions, sanctions on them,
+  their identity data and profile (account deletion waits);
+* conversation: its messages;
+* public account: its posts and sanctions on it.
+
+Each ``purgeable_*`` returns the ids of up to `limit` rows past `cutoff` that no
+active hold covers, oldest first; ``delete_*`` removes them (record tables only
+inside :class:`~imserver.store.chain.PurgeGate`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .tables import (
+    access_log,
+    appeals,
+    conversation_members,
+    conversations,
+    inbox,
+    legal_holds,
+    messages,
+    policy_decisions,
+    posts,
+    public_accounts,
+    regulator_outbox,
+    sanction_events,
+    sanctions,
+    users,
+)
+
+HOLD_SUBJECTS = {"user": users, "conversation": conversations, "public_account": public_accounts}
+
+
+def _held(kind: str, subject_id) -> exists:
+    return exists().where(
+        legal_holds.c.released_at.is_(None), legal_holds.c.subject_kind == kind, legal_holds.c.subject_id == subject_id
+    )
+
+
+def _member_held(conversation_id) -> exists:
+    return (
+        exists()
+        .where(
+            legal_holds.c.released_at.is_(None),
+            legal_holds.c.subject_kind == "user",
+            conversation_members.c.user_id == legal_holds.c.subject_id,
+            conversation_members.c.conversation_id == conversation_id,
+        )
+    )
+
+
+# -- holds -------------------------------------------------------------------------------------
+
+
+async def place_hold(conn: AsyncConnection, **values) -> int:
+    return (await conn.execute(insert(legal_holds).values(**values).returning(legal_holds.c.id))).scalar_one()
+
+
+async def get_hold(conn: AsyncConnection, hold_id: int):
+    return (await conn.execute(select(legal_holds).where(legal_holds.c.id == hold_id))).mappings().first()
+
+
+async def release_hold(conn: AsyncConnection, hold_id: int, *, by: int, at: datetime, reason: str) -> bool:
+    result = await conn.execute(
+        update(legal_holds)
+        .where(legal_holds.c.id == hold_id, legal_holds.c.released_at.is_(None))
+        .values(released_by=by, released_at=at, release_reason=reason)
+    )
+    return result.rowcount == 1
+
+
+async def holds(conn: AsyncConnection, *, active_only: bool, subject_kind: str | None = None, subject_id: int | None = None):
+    q = select(legal_holds)
+    if active_only:
+        q = q.where(legal_holds.c.released_at.is_(None))
+    if subject_kind is not None:
+        q = q.where(legal_holds.c.subject_kind == subject_kind)
+    if subject_id is not None:
+        q = q.where(legal_holds.c.subject_id == subject_id)
+    return [dict(r) for r in (await conn.execute(q.order_by(legal_holds.c.id))).mappings().all()]
+
+
+async def subject_exists(conn: AsyncConnection, kind: str, subject_id: int) -> bool:
+    table = HOLD_SUBJECTS[kind]
+    return (await conn.execute(select(table.c.id).where(table.c.id == subject_id))).first() is not None
+
+
+async def user_held(conn: AsyncConnection, user_id: int) -> bool:
+    return (await conn.execute(select(_held("user", user_id)))).scalar_one()
+
+
+# -- what is past retention and not held --------------------------------------------------------
+
+
+async def _ids(conn: AsyncConnection, q, limit: int) -> list[int]:
+    return list((await conn.execute(q.limit(limit))).scalars().all())
+
+
+async def purgeable_messages(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[int]:
+    q = (
+        select(messages.c.id)
+        .where(
+            messages.c.created_at < cutoff,
+            ~_held("user", messages.c.sender_id),
+            ~_held("conversation", messages.c.conversation_id),
+            ~_member_held(messages.c.conversation_id),
+        )
+        .order_by(messages.c.id)
+    )
+    return await _ids(conn, q, limit)
+
+
+async def purgeable_posts(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[int]:
+    owner = select(public_accounts.c.owner_id).where(public_accounts.c.id == posts.c.account_id).scalar_subquery()
+    q = (
+        select(posts.c.id)
+        .where(posts.c.posted_at < cutoff, ~_held("public_account", posts.c.account_id), ~_held("user", owner))
+        .order_by(posts.c.id)
+    )
+    return await _ids(conn, q, limit)
+
+
+async def purgeable_access_log(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[int]:
+    q = (
+        select(access_log.c.id)
+        .where(
+            access_log.c.at < cutoff,
+            or_(access_log.c.principal_kind != "user", access_log.c.principal_id.is_(None),
+                ~_held("user", access_log.c.principal_id)),
+        )
+        .order_by(access_log.c.id)
+    )
+    return await _ids(conn, q, limit)
+
+
+async def purgeable_policy_decisions(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[int]:
+    q = (
+        select(policy_decisions.c.id)
+        .where(policy_decisions.c.at < cutoff, ~_held("user", policy_decisions.c.user_id))
+        .order_by(policy_decisions.c.id)
+    )
+    return await _ids(conn, q, limit)
+
+
+async def purgeable_sanctions(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[int]:
+    """Sanctions created and ended before the cutoff (one still in force, or permanent, stays)."""
+    q = (
+        select(sanctions.c.id)
+        .where(
+            sanctions.c.created_at < cutoff,
+            sanctions.c.ends_at.is_not(None),
+            sanctions.c.ends_at < cutoff,
+            ~_held(sanctions.c.subject_kind, sanctions.c.subject_id),
+        )
+        .order_by(sanctions.c.id)
+    )
+    return await _ids(conn, q, limit)
+
+
+# -- deleting ----------------------------------------------------------------------------------
+
+
+async def delete_messages(conn: AsyncConnection, ids: list[int]) -> dict[str, int]:
+    gone_inbox = (await conn.execute(delete(inbox).where(inbox.c.message_id.in_(ids)))).rowcount
+    gone = (await conn.execute(delete(messages).where(messages.c.id.in_(ids)))).rowcount
+    return {"messages": gone, "inbox": gone_inbox}
+
+
+async def delete_posts(conn: AsyncConnection, ids: list[int]) -> dict[str, int]:
+    return {"posts": (await conn.execute(delete(posts).where(posts.c.id.in_(ids)))).rowcount}
+
+
+async def delete_access_log(conn: AsyncConnection, ids: list[int]) -> dict[str, int]:
+    return {"access_log": (await conn.execute(delete(access_log).where(access_log.c.id.in_(ids)))).rowcount}
+
+
+async def delete_policy_decisions(conn: AsyncConnection, ids: list[int]) -> dict[str, int]:
+    q = delete(policy_decisions).where(policy_decisions.c.id.in_(ids))
+    return {"policy_decisions": (await conn.execute(q)).rowcount}
+
+
+async def delete_sanctions(conn: AsyncConnection, ids: list[int]) -> dict[str, int]:
+    """A sanction with its events, appeal and regulator records."""
+    out = {
+        "sanction_events": (await conn.execute(delete(sanction_events).where(sanction_events.c.sanction_id.in_(ids)))).rowcount,
+        "appeals": (await conn.execute(delete(appeals).where(appeals.c.sanction_id.in_(ids)))).rowcount,
+        "regulator_outbox": (
+            await conn.execute(
+                delete(regulator_outbox).where(
+                    and_(regulator_outbox.c.sanction_id.in_(ids), regulator_outbox.c.record_kind.like("sanction_%"))
+                )
+            )
+        ).rowcount,
+    }
+    out["sanctions"] = (await conn.execute(delete(sanctions).where(sanctions.c.id.in_(ids)))).rowcount
+    return out
