@@ -191,7 +191,7 @@ async def test_retention_table_and_refused_purge_over_the_api(http, app):
     r = await http.post("/admin/v1/retention/purge", json={"kinds": ["nonsense"]}, headers=comp["headers"])
     assert r.status_code == 422 and r.json()["code"] == "unknown_record_kind"
     r = await http.post("/admin/v1/retention/purge", json={}, headers=comp["headers"])
-    assert r.status_code == 200 and set(r.json()["purged"]) == {"messages", "posts", "access_log", "policy_decisions", "sanctions"}
+    assert r.status_code == 200 and set(r.json()["purged"]) == {"messages", "posts", "access_log", "policy_decisions", "sanctions", "identity"}
 
 
 def test_id_ranges():

@@ -5,6 +5,7 @@
 ``POST /checkpoints`` signs the chain heads now; ``GET /checkpoints`` lists them.
 ``GET /retention`` is the retention table; ``POST /retention/purge`` runs the purge.
 ``POST /legal-holds``, ``POST /legal-holds/{id}/release``, ``GET /legal-holds``.
+``GET /account-deletions``: deletion requests and when each account's data goes.
 """
 
 from __future__ import annotations
@@ -123,3 +124,15 @@ async def list_holds(
     subject_id: int | None = None,
 ) -> dict:
     return {"holds": await svc.legal_holds.list(active_only=active, subject_kind=subject_kind, subject_id=subject_id)}
+
+
+@router.get("/account-deletions")
+async def account_deletions(
+    _: Annotated[Principal, Depends(operator_with(Role.COMPLIANCE, Role.ADMIN))],
+    svc: Svc,
+    pending: bool = True,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict:
+    """Deletion requests with their schedule (erase_after) and whether a legal hold stops them."""
+    return await svc.deletions.listing(pending_only=pending, after=after, limit=limit)

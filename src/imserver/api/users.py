@@ -62,6 +62,17 @@ async def logout(
     await svc.after_token_revoked(me)
 
 
+@router.post("/me/deletion", status_code=202)
+async def request_deletion(
+    me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
+) -> dict:
+    """Delete my account: sign-in stops now; personal data is erased on the date returned."""
+    deletion = await svc.deletions.request(me.id)
+    await svc.after_token_revoked(me)
+    await svc.after_policy_change(user_id=me.id)  # closed: live sockets and caches learn it
+    return deletion
+
+
 @router.get("/me")
 async def me(me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]) -> dict:
     return await svc.accounts.profile(me.id)

@@ -39,6 +39,7 @@ from .records import Records
 from .access_log import AccessLog
 from .checkpoints import Checkpoints
 from .retention import LegalHolds, Retention, periods_from
+from .account_deletion import AccountDeletions
 from ..store import signing_key
 
 # Special ids for after_policy_change: every user's snapshot is stale (a new
@@ -66,6 +67,7 @@ class Services:
     checkpoints: Checkpoints = field(init=False)  # signed chain heads, to the regulator outbox
     retention: Retention = field(init=False)  # the retention table and the purge job
     legal_holds: LegalHolds = field(init=False)  # suspend purging what an inquiry needs
+    deletions: AccountDeletions = field(init=False)  # account deletion requests and erasure
     messaging: Messaging
     policy: PolicyGate
     node_id: str
@@ -104,12 +106,14 @@ class Services:
             after_record=self.regulator.nudge,
         )
         self.legal_holds = LegalHolds(self.db, self.clock)
+        self.deletions = AccountDeletions(self.db, self.clock, identity_days=self.settings.retention_identity_days)
         self.retention = Retention(
             self.db,
             self.clock,
             periods_from(self.settings),
             batch=self.settings.retention_purge_batch,
             interval_hours=self.settings.retention_purge_interval_hours,
+            also=self.deletions.erase_due,
         )
 
     async def start(self) -> None:

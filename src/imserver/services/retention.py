@@ -30,6 +30,7 @@ from .periodic import Periodic
 
 log = logging.getLogger("imserver.retention")
 
+IDENTITY = "identity"  # deleted accounts' personal data: erased by the account-deletion service
 RANGES_MAX = 100  # id ranges listed per purge record; the count is always complete
 REASON_MAX = 2000  # characters of a hold's reason
 
@@ -96,10 +97,7 @@ class Retention:
         ]
 
     async def scheduled(self) -> dict:
-        result = await self.purge()
-        if self.also is not None:
-            result["accounts"] = await self.also()
-        return result
+        return await self.purge()
 
     async def purge(
         self, kinds: list[str] | None = None, *, days: float | None = None, operator_id: int | None = None
@@ -109,14 +107,20 @@ class Retention:
         Every period is checked before anything is deleted, so a refused purge
         deletes nothing.
         """
-        kinds = kinds or list(PURGERS)
+        kinds = kinds or [*PURGERS, IDENTITY]
         now = self.clock.now()
         cutoffs = {}
         for kind in kinds:
-            if kind not in PURGERS:
-                raise BadRequest(f"no purgeable record kind {kind!r}; kinds: {', '.join(PURGERS)}", Code.UNKNOWN_RECORD_KIND)
+            if kind not in PURGERS and kind != IDENTITY:
+                raise BadRequest(f"no purgeable record kind {kind!r}; kinds: {', '.join(PURGERS)}, {IDENTITY}", Code.UNKNOWN_RECORD_KIND)
             cutoffs[kind] = rules.cutoff(now, kind, self.periods[kind] if days is None else days)
-        return {kind: await self._purge_kind(kind, cutoffs[kind], operator_id) for kind in kinds}
+        out = {}
+        for kind in kinds:
+            if kind == IDENTITY:  # each request carries its own date (erase_after), set when it was made
+                out[kind] = await self.also() if self.also is not None else {}
+            else:
+                out[kind] = await self._purge_kind(kind, cutoffs[kind], operator_id)
+        return out
 
     async def _purge_kind(self, kind: str, cutoff, operator_id: int | None) -> dict[str, int]:
         purger = PURGERS[kind]

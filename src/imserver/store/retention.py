@@ -40,7 +40,7 @@ from .tables import (
 HOLD_SUBJECTS = {"user": users, "conversation": conversations, "public_account": public_accounts}
 
 
-def _held(kind: str, subject_id) -> exists:
+def held_by(kind: str, subject_id) -> exists:
     return exists().where(
         legal_holds.c.released_at.is_(None), legal_holds.c.subject_kind == kind, legal_holds.c.subject_id == subject_id
     )
@@ -95,7 +95,7 @@ async def subject_exists(conn: AsyncConnection, kind: str, subject_id: int) -> b
 
 
 async def user_held(conn: AsyncConnection, user_id: int) -> bool:
-    return (await conn.execute(select(_held("user", user_id)))).scalar_one()
+    return (await conn.execute(select(held_by("user", user_id)))).scalar_one()
 
 
 # -- what is past retention and not held --------------------------------------------------------
@@ -110,8 +110,8 @@ async def purgeable_messages(conn: AsyncConnection, cutoff: datetime, limit: int
         select(messages.c.id)
         .where(
             messages.c.created_at < cutoff,
-            ~_held("user", messages.c.sender_id),
-            ~_held("conversation", messages.c.conversation_id),
+            ~held_by("user", messages.c.sender_id),
+            ~held_by("conversation", messages.c.conversation_id),
             ~_member_held(messages.c.conversation_id),
         )
         .order_by(messages.c.id)
@@ -123,7 +123,7 @@ async def purgeable_posts(conn: AsyncConnection, cutoff: datetime, limit: int) -
     owner = select(public_accounts.c.owner_id).where(public_accounts.c.id == posts.c.account_id).scalar_subquery()
     q = (
         select(posts.c.id)
-        .where(posts.c.posted_at < cutoff, ~_held("public_account", posts.c.account_id), ~_held("user", owner))
+        .where(posts.c.posted_at < cutoff, ~held_by("public_account", posts.c.account_id), ~held_by("user", owner))
         .order_by(posts.c.id)
     )
     return await _ids(conn, q, limit)
@@ -135,7 +135,7 @@ async def purgeable_access_log(conn: AsyncConnection, cutoff: datetime, limit: i
         .where(
             access_log.c.at < cutoff,
             or_(access_log.c.principal_kind != "user", access_log.c.principal_id.is_(None),
-                ~_held("user", access_log.c.principal_id)),
+                ~held_by("user", access_log.c.principal_id)),
         )
         .order_by(access_log.c.id)
     )
@@ -145,7 +145,7 @@ async def purgeable_access_log(conn: AsyncConnection, cutoff: datetime, limit: i
 async def purgeable_policy_decisions(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[int]:
     q = (
         select(policy_decisions.c.id)
-        .where(policy_decisions.c.at < cutoff, ~_held("user", policy_decisions.c.user_id))
+        .where(policy_decisions.c.at < cutoff, ~held_by("user", policy_decisions.c.user_id))
         .order_by(policy_decisions.c.id)
     )
     return await _ids(conn, q, limit)
@@ -159,7 +159,7 @@ async def purgeable_sanctions(conn: AsyncConnection, cutoff: datetime, limit: in
             sanctions.c.created_at < cutoff,
             sanctions.c.ends_at.is_not(None),
             sanctions.c.ends_at < cutoff,
-            ~_held(sanctions.c.subject_kind, sanctions.c.subject_id),
+            ~held_by(sanctions.c.subject_kind, sanctions.c.subject_id),
         )
         .order_by(sanctions.c.id)
     )
