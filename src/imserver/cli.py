@@ -8,6 +8,7 @@ import getpass
 import json
 import os
 import sys
+from pathlib import Path
 
 from .config import Settings
 
@@ -231,6 +232,32 @@ def cmd_audit_checkpoints(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """Back up the database (SQLite: online backup API; PostgreSQL: pg_dump) and the key files."""
+    import sqlite3
+    import subprocess
+
+    from .store import backup
+
+    url = settings.resolved_database_url()
+    try:
+        result = backup.take(url, settings.data_dir, args.to)
+    except FileNotFoundError as exc:
+        print(f"backup failed: {exc}; run it by hand:", file=sys.stderr)
+        print("  " + " ".join(backup.pg_dump_command(url, args.to / "imserver.dump")), file=sys.stderr)
+        return 1
+    except (OSError, RuntimeError, ValueError, sqlite3.Error, subprocess.CalledProcessError) as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    for path in result.files:
+        print(path)
+    if not any(p.name == "keys.json" for p in result.files) and not settings.master_keys.strip():
+        print("warning: no keys.json in the data directory: identity data needs its master keys", file=sys.stderr)
+    if settings.master_keys.strip() or settings.checkpoint_key.strip():
+        print("keys set in the environment are not in this backup: keep them in your secret store", file=sys.stderr)
+    return 0
+
+
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     """Make a new master key active and re-wrap every identity's data key under it.
 
@@ -299,6 +326,49 @@ def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     return _write_export(settings, args, run, "filing records")
+
+
+def cmd_export_subject(args: argparse.Namespace, settings: Settings) -> int:
+    """Everything the records hold about one user in [since, until), as one JSON document."""
+    from datetime import UTC, datetime
+
+    from .services.filing_export import Export
+    from .services.subject_export import render
+
+    until = args.until or datetime.now(UTC)
+
+    async def run(services):
+        document = await services.subject_export.user(args.user, since=args.since, until=until)
+        return Export(render(document), sum(document["counts"].values()), "application/json")
+
+    return _write_export(settings, args, run, "rows about the user")
+
+
+def cmd_retention_purge(args: argparse.Namespace, settings: Settings) -> int:
+    """Purge what is past retention now (the server also does it every retention_purge_interval_hours)."""
+    from .domain.errors import ImserverError
+
+    async def run(services):
+        return await services.retention.purge(args.kind or None, days=args.days)
+
+    try:
+        result = asyncio.run(_with_services(settings, run))
+    except ImserverError as exc:
+        print(f"purge refused: {exc.code.value}: {exc.detail}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_retention_show(args: argparse.Namespace, settings: Settings) -> int:
+    """The retention table as configured."""
+
+    async def run(services):
+        return services.retention.table()
+
+    for row in asyncio.run(_with_services(settings, run)):
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
 
 
 def _write_export(settings: Settings, args: argparse.Namespace, run, what: str) -> int:
@@ -396,6 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=20)
     listing.set_defaults(fn=cmd_audit_checkpoints)
 
+    backup_cmd = sub.add_parser(
+        "backup", help="back up the database and the key files while the server runs (docs/operations.md)"
+    )
+    backup_cmd.add_argument("--to", type=Path, required=True, help="directory for the backup files")
+    backup_cmd.set_defaults(fn=cmd_backup)
+
     keys = sub.add_parser("keys", help="master keys of identity encryption")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser(
@@ -414,6 +490,20 @@ def build_parser() -> argparse.ArgumentParser:
     filings.add_argument("--include-superseded", action="store_true", help="also records replaced by a re-filing")
     filings.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     filings.set_defaults(fn=cmd_export_filings)
+    subject = export_sub.add_parser("subject", help="everything the records hold about one user in a period (JSON)")
+    subject.add_argument("--user", type=int, required=True, help="the user's id")
+    subject.add_argument("--since", type=_when, required=True, help="ISO 8601 start, inclusive (no zone: UTC)")
+    subject.add_argument("--until", type=_when, default=None, help="ISO 8601 end, exclusive (default: now)")
+    subject.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
+    subject.set_defaults(fn=cmd_export_subject)
+
+    retention = sub.add_parser("retention", help="the retention table and the purge")
+    retention_sub = retention.add_subparsers(dest="retention_command", required=True)
+    retention_sub.add_parser("show", help="print the configured retention table").set_defaults(fn=cmd_retention_show)
+    purge = retention_sub.add_parser("purge", help="purge what is past retention now (refused under the legal floor)")
+    purge.add_argument("--kind", action="append", help="a kind to purge (repeatable; default: all)")
+    purge.add_argument("--days", type=float, default=None, help="override the configured period (never under the floor)")
+    purge.set_defaults(fn=cmd_retention_purge)
     return parser
 
 

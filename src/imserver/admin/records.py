@@ -6,6 +6,7 @@
 ``GET /retention`` is the retention table; ``POST /retention/purge`` runs the purge.
 ``POST /legal-holds``, ``POST /legal-holds/{id}/release``, ``GET /legal-holds``.
 ``GET /account-deletions``: deletion requests and when each account's data goes.
+``GET /users/{id}/records?since=&until=``: everything about a user in a period.
 """
 
 from __future__ import annotations
@@ -136,3 +137,9 @@ async def account_deletions(
 ) -> dict:
     """Deletion requests with their schedule (erase_after) and whether a legal hold stops them."""
     return await svc.deletions.listing(pending_only=pending, after=after, limit=limit)
+
+
+@router.get("/users/{user_id}/records")
+async def subject_records(user_id: int, since: datetime, until: datetime, me: Compliance, svc: Svc) -> dict:
+    """Everything the records hold about a user in [since, until): the regulator's question, one call."""
+    return await svc.subject_export.user(user_id, since=since, until=until, actor_kind="operator", actor_id=me.id)

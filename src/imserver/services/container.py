@@ -40,6 +40,7 @@ from .access_log import AccessLog
 from .checkpoints import Checkpoints
 from .retention import LegalHolds, Retention, periods_from
 from .account_deletion import AccountDeletions
+from .subject_export import SubjectExport
 from ..store import signing_key
 
 # Special ids for after_policy_change: every user's snapshot is stale (a new
@@ -68,6 +69,7 @@ class Services:
     retention: Retention = field(init=False)  # the retention table and the purge job
     legal_holds: LegalHolds = field(init=False)  # suspend purging what an inquiry needs
     deletions: AccountDeletions = field(init=False)  # account deletion requests and erasure
+    subject_export: SubjectExport = field(init=False)  # everything about one user in a period
     messaging: Messaging
     policy: PolicyGate
     node_id: str
@@ -106,6 +108,7 @@ class Services:
             after_record=self.regulator.nudge,
         )
         self.legal_holds = LegalHolds(self.db, self.clock)
+        self.subject_export = SubjectExport(self.db, self.clock)
         self.deletions = AccountDeletions(self.db, self.clock, identity_days=self.settings.retention_identity_days)
         self.retention = Retention(
             self.db,
