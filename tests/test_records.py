@@ -255,3 +255,12 @@ async def test_users_are_not_records(db):
         await conn.execute(text("UPDATE users SET nickname = 'x' WHERE id = 1"))
     async with db.read() as conn:
         assert (await conn.execute(select(users.c.nickname).where(users.c.id == 1))).scalar_one() == "x"
+
+
+def test_a_column_added_later_keeps_old_digests():
+    """A nullable column a later migration adds reads as NULL on old rows: their digests hold."""
+    from imserver.store.chain import row_digest
+
+    row = {"id": 1, "kind": "warning", "reason": "r", "ends_at": None}
+    assert row_digest("sanctions", row) == row_digest("sanctions", {**row, "added_later": None})
+    assert row_digest("sanctions", row) != row_digest("sanctions", {**row, "added_later": "x"})

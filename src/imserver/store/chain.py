@@ -33,7 +33,7 @@ off (or the entry withheld)
 
 A row the purge removed has a ``delete`` entry as its last one; it must be gone.
 
-Canonical form: times in UTC with microseconds (:class:`UTCDateTime` returns
+Canonical form: NULL columns left out, times in UTC with microseconds (:class:`UTCDateTime` returns
 aware UTC from both backends), JSON columns hashed as the text stored (both
 backends store ``Text`` byte for byte), booleans as JSON booleans.
 """
@@ -108,9 +108,13 @@ def _json(body: dict) -> bytes:
 
 
 def row_digest(table_name: str, row) -> str:
-    """The digest of a record row: every column but its id and its free columns."""
+    """The digest of a record row: every column but its id, its free columns and its NULLs.
+
+    Leaving NULLs out keeps old rows' digests valid when a later migration adds a
+    nullable column to a record table (a NULL and an absent column say the same).
+    """
     _table, free = RECORD_TABLES[table_name]
-    body = {k: _value(v) for k, v in dict(row).items() if k != "id" and k not in free}
+    body = {k: _value(v) for k, v in dict(row).items() if k != "id" and k not in free and v is not None}
     return hashlib.sha256(_json(body)).hexdigest()
 
 
