@@ -30,35 +30,33 @@ Compliance = Annotated[Principal, Depends(operator_with(Role.COMPLIANCE))]
 PrincipalKindParam = Literal["user", "operator"] | None
 
 
+def access_filters(
+    principal_kind: PrincipalKindParam = None,
+    principal_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict:
+    """The sign-in log's filters, shared by the page and the export."""
+    return {"principal_kind": principal_kind, "principal_id": principal_id, "since": since, "until": until}
+
+
+Filters = Annotated[dict, Depends(access_filters)]
+
+
 @router.get("/access-log")
 async def access_log(
     _: Compliance,
     svc: Svc,
-    principal_kind: PrincipalKindParam = None,
-    principal_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    filters: Filters,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
-    return await svc.access_log.read(
-        principal_kind=principal_kind, principal_id=principal_id, since=since, until=until, after=after, limit=limit
-    )
+    return await svc.access_log.read(after=after, limit=limit, **filters)
 
 
 @router.get("/access-log/export")
-async def export_access_log(
-    _: Compliance,
-    svc: Svc,
-    principal_kind: PrincipalKindParam = None,
-    principal_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    format: Literal["jsonl", "csv"] = "jsonl",
-) -> Response:
-    body, count = await svc.access_log.export(
-        fmt=format, principal_kind=principal_kind, principal_id=principal_id, since=since, until=until
-    )
+async def export_access_log(_: Compliance, svc: Svc, filters: Filters, format: Literal["jsonl", "csv"] = "jsonl") -> Response:
+    body, count = await svc.access_log.export(fmt=format, **filters)
     return Response(
         body,
         media_type="text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson",
