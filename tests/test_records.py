@@ -235,11 +235,15 @@ async def test_the_chain_itself_is_append_only(db):
     assert await refused(db, "UPDATE record_chain SET digest = 'x' WHERE seq = 1")
 
 
-async def test_the_purge_gate_lets_a_delete_through_and_the_chain_stays_intact(db):
-    await seed(db, "access_log")
-    async with db.transaction() as conn:
-        async with chain.PurgeGate(conn):
-            await conn.execute(text("DELETE FROM access_log WHERE id = 2"))
+async def test_the_purge_deletes_through_the_gate_and_the_chain_stays_intact(db):
+    from imserver.services.retention import Retention
+
+    await seed(db, "access_log", rows=2)
+    async with db.transaction() as conn:  # a third row, recent
+        await conn.execute(insert(metadata.tables["access_log"]).values({**filler(metadata.tables["access_log"], 3), "at": T0 + timedelta(days=190)}))
+    periods = {"messages": 180, "posts": 180, "access_log": 180, "policy_decisions": 180, "sanctions": 365, "identity": 0}
+    purge = Retention(db, FrozenClock(T0 + timedelta(days=181)), periods, interval_hours=0)
+    assert await purge.purge(["access_log"]) == {"access_log": {"access_log": 2}}
     assert await refused(db, "DELETE FROM access_log WHERE id = 3")  # the gate closed with its transaction
     report = await records(db).verify()
     assert report.ok, report.to_dict()
@@ -264,3 +268,24 @@ def test_a_column_added_later_keeps_old_digests():
     row = {"id": 1, "kind": "warning", "reason": "r", "ends_at": None}
     assert row_digest("sanctions", row) == row_digest("sanctions", {**row, "added_later": None})
     assert row_digest("sanctions", row) != row_digest("sanctions", {**row, "added_later": "x"})
+
+
+async def test_a_delete_through_a_gate_opened_by_hand_is_named(db):
+    """Opening the purge gate outside the purge gets a row past the triggers, but no purge record covers it."""
+    await seed(db, "sanctions")
+    async with db.transaction() as conn:
+        async with chain.PurgeGate(conn):
+            await conn.execute(text("DELETE FROM sanctions WHERE id = 2"))
+    report = await records(db).verify()
+    assert problems(report) == {("sanctions", 2, "deleted")}
+    assert "opened the gate by hand" in report.problems[0].reason
+
+
+def test_ranges():
+    from imserver.services.records import Ranges
+
+    r = Ranges()
+    r.add([[1, 3], [10, 10]])
+    r.add([[2, 6]])
+    assert [i for i in range(12) if i in r] == [1, 2, 3, 4, 5, 6, 10]
+    assert 0 not in Ranges()

@@ -84,7 +84,7 @@ async def test_each_batch_writes_a_record_of_counts_and_ranges_never_contents(db
         rows = [r for r in await audit.page(conn, limit=100) if r["action"] == "retention.purge"]
     details = [json.loads(r["detail"]) for r in rows]
     assert [d["counts"] for d in details] == [{"access_log": 2}, {"access_log": 1}]
-    assert [d["id_ranges"] for d in details] == [[[1, 1], [3, 3]], [[5, 5]]]
+    assert [d["id_ranges"] for d in details] == [{"access_log": [[1, 1], [3, 3]]}, {"access_log": [[5, 5]]}]
     assert all(d["kind"] == "access_log" and d["cutoff"] for d in details)
     text = json.dumps(details)
     assert "user_agent" not in text and "ip-" not in text  # no contents of the rows
@@ -197,7 +197,7 @@ async def test_retention_table_and_refused_purge_over_the_api(http, app):
 def test_id_ranges():
     assert id_ranges([5, 1, 2, 3, 9, 10]) == [[1, 3], [5, 5], [9, 10]]
     assert id_ranges([]) == []
-    assert len(id_ranges(list(range(0, 1000, 2)), limit=10)) == 10
+    assert len(id_ranges(list(range(0, 1000, 2)))) == 500
 
 
 def test_every_record_table_is_known_to_the_metadata():

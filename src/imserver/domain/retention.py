@@ -58,12 +58,12 @@ def cutoff(now: datetime, kind: str, days: float) -> datetime:
     return now - check_period(kind, days)
 
 
-def id_ranges(ids: list[int], limit: int = 100) -> list[list[int]]:
-    """Sorted ids as [first, last] runs (at most `limit` runs; the record says if more)."""
+def id_ranges(ids: list[int]) -> list[list[int]]:
+    """Sorted ids as [first, last] runs."""
     runs: list[list[int]] = []
     for i in sorted(ids):
         if runs and i == runs[-1][1] + 1:
             runs[-1][1] = i
         else:
             runs.append([i, i])
-    return runs[:limit]
+    return runs

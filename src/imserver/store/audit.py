@@ -122,6 +122,17 @@ async def head(conn: AsyncConnection) -> tuple[int, str] | None:
     return (row.id, row.hash) if row else None
 
 
+async def details_of(conn: AsyncConnection, action: str, *, after: int = 0, limit: int = 1000) -> list[tuple[int, dict]]:
+    """(id, detail) of rows with this action after id `after`, oldest first."""
+    q = (
+        select(audit_log.c.id, audit_log.c.detail)
+        .where(audit_log.c.action == action, audit_log.c.id > after)
+        .order_by(audit_log.c.id)
+        .limit(limit)
+    )
+    return [(r.id, json.loads(r.detail)) for r in (await conn.execute(q)).all()]
+
+
 # -- verification (pure: rows in, verdict out) -----------------------------------------
 
 

@@ -167,39 +167,37 @@ async def purgeable_sanctions(conn: AsyncConnection, cutoff: datetime, limit: in
 
 
 # -- deleting ----------------------------------------------------------------------------------
+# Each returns, per table, the ids it deleted: the purge record lists them as ranges,
+# and verification accepts a purged record row only where such a record covers it.
 
 
-async def delete_messages(conn: AsyncConnection, ids: list[int]) -> dict[str, int]:
-    gone_inbox = (await conn.execute(delete(inbox).where(inbox.c.message_id.in_(ids)))).rowcount
-    gone = (await conn.execute(delete(messages).where(messages.c.id.in_(ids)))).rowcount
-    return {"messages": gone, "inbox": gone_inbox}
+async def _gone(conn: AsyncConnection, table, where) -> list[int]:
+    return list((await conn.execute(delete(table).where(where).returning(table.c.id))).scalars().all())
 
 
-async def delete_posts(conn: AsyncConnection, ids: list[int]) -> dict[str, int]:
-    return {"posts": (await conn.execute(delete(posts).where(posts.c.id.in_(ids)))).rowcount}
+async def delete_messages(conn: AsyncConnection, ids: list[int]) -> dict[str, list[int]]:
+    entries = (await conn.execute(delete(inbox).where(inbox.c.message_id.in_(ids)).returning(inbox.c.message_id))).all()
+    return {"messages": await _gone(conn, messages, messages.c.id.in_(ids)), "inbox": [m for (m,) in entries]}
 
 
-async def delete_access_log(conn: AsyncConnection, ids: list[int]) -> dict[str, int]:
-    return {"access_log": (await conn.execute(delete(access_log).where(access_log.c.id.in_(ids)))).rowcount}
+async def delete_posts(conn: AsyncConnection, ids: list[int]) -> dict[str, list[int]]:
+    return {"posts": await _gone(conn, posts, posts.c.id.in_(ids))}
 
 
-async def delete_policy_decisions(conn: AsyncConnection, ids: list[int]) -> dict[str, int]:
-    q = delete(policy_decisions).where(policy_decisions.c.id.in_(ids))
-    return {"policy_decisions": (await conn.execute(q)).rowcount}
+async def delete_access_log(conn: AsyncConnection, ids: list[int]) -> dict[str, list[int]]:
+    return {"access_log": await _gone(conn, access_log, access_log.c.id.in_(ids))}
 
 
-async def delete_sanctions(conn: AsyncConnection, ids: list[int]) -> dict[str, int]:
+async def delete_policy_decisions(conn: AsyncConnection, ids: list[int]) -> dict[str, list[int]]:
+    return {"policy_decisions": await _gone(conn, policy_decisions, policy_decisions.c.id.in_(ids))}
+
+
+async def delete_sanctions(conn: AsyncConnection, ids: list[int]) -> dict[str, list[int]]:
     """A sanction with its events, appeal and regulator records."""
-    out = {
-        "sanction_events": (await conn.execute(delete(sanction_events).where(sanction_events.c.sanction_id.in_(ids)))).rowcount,
-        "appeals": (await conn.execute(delete(appeals).where(appeals.c.sanction_id.in_(ids)))).rowcount,
-        "regulator_outbox": (
-            await conn.execute(
-                delete(regulator_outbox).where(
-                    and_(regulator_outbox.c.sanction_id.in_(ids), regulator_outbox.c.record_kind.like("sanction_%"))
-                )
-            )
-        ).rowcount,
+    reports_of = and_(regulator_outbox.c.sanction_id.in_(ids), regulator_outbox.c.record_kind.like("sanction_%"))
+    return {
+        "sanction_events": await _gone(conn, sanction_events, sanction_events.c.sanction_id.in_(ids)),
+        "appeals": await _gone(conn, appeals, appeals.c.sanction_id.in_(ids)),
+        "regulator_outbox": await _gone(conn, regulator_outbox, reports_of),
+        "sanctions": await _gone(conn, sanctions, sanctions.c.id.in_(ids)),
     }
-    out["sanctions"] = (await conn.execute(delete(sanctions).where(sanctions.c.id.in_(ids)))).rowcount
-    return out
