@@ -282,10 +282,11 @@ async def test_a_delete_through_a_gate_opened_by_hand_is_named(db):
 
 
 def test_ranges():
-    from imserver.services.records import Ranges
+    from imserver.services.purged import Ranges
 
     r = Ranges()
     r.add([[1, 3], [10, 10]])
     r.add([[2, 6]])
     assert [i for i in range(12) if i in r] == [1, 2, 3, 4, 5, 6, 10]
     assert 0 not in Ranges()
+    assert r.prefix() == 6 and Ranges().prefix() == 0

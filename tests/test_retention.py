@@ -36,7 +36,9 @@ from .test_records import filler
 NOW = FrozenClock().now()
 OLD = NOW - timedelta(days=200)  # past the 180-day floor
 RECENT = NOW - timedelta(days=10)
-PERIODS = {"messages": 180, "posts": 180, "access_log": 180, "policy_decisions": 180, "sanctions": 365, "identity": 30}
+PERIODS = {
+    "messages": 180, "posts": 180, "access_log": 180, "policy_decisions": 180, "sanctions": 365, "audit": 365, "identity": 30,
+}
 COMPLIANCE = Principal("operator", 99, "x", Role.COMPLIANCE)
 
 
@@ -136,11 +138,11 @@ async def test_ended_sanctions_go_with_their_events_after_years(db):
     assert (await Records(db, FrozenClock()).verify()).ok
 
 
-@pytest.mark.parametrize("kind", ["messages", "access_log", "posts", "policy_decisions", "sanctions"])
+@pytest.mark.parametrize("kind", ["messages", "access_log", "posts", "policy_decisions", "sanctions", "audit"])
 async def test_a_purge_under_the_legal_floor_is_refused_and_deletes_nothing(db, kind):
     await world(db)
     with pytest.raises(BadRequest) as exc:
-        await retention(db).purge(["messages", kind], days=90 if kind != "sanctions" else 300)
+        await retention(db).purge(["messages", kind], days=90 if kind not in ("sanctions", "audit") else 300)
     assert exc.value.code is Code.RETENTION_BELOW_MINIMUM
     assert len(await remaining(db, messages, messages.c.id)) == 6
     configured = retention(db, **{kind: 30})
@@ -191,7 +193,7 @@ async def test_retention_table_and_refused_purge_over_the_api(http, app):
     r = await http.post("/admin/v1/retention/purge", json={"kinds": ["nonsense"]}, headers=comp["headers"])
     assert r.status_code == 422 and r.json()["code"] == "unknown_record_kind"
     r = await http.post("/admin/v1/retention/purge", json={}, headers=comp["headers"])
-    assert r.status_code == 200 and set(r.json()["purged"]) == {"messages", "posts", "access_log", "policy_decisions", "sanctions", "identity"}
+    assert r.status_code == 200 and set(r.json()["purged"]) == {"messages", "posts", "access_log", "policy_decisions", "sanctions", "audit", "identity"}
 
 
 def test_id_ranges():
@@ -202,3 +204,44 @@ def test_id_ranges():
 
 def test_every_record_table_is_known_to_the_metadata():
     assert {"legal_holds", "account_deletions", "access_log"} <= set(metadata.tables)
+
+
+async def test_the_audit_log_is_purged_from_its_start_and_still_verifies(db, settings):
+    from imserver.services.audit import AuditLog
+
+    from .test_checkpoints import checkpoints
+
+    async with db.transaction() as conn:
+        held_user = (await conn.execute(insert(users).values(filler(users, 1)).returning(users.c.id))).scalar_one()
+        for i in range(6):
+            old = NOW - timedelta(days=400 - i)
+            subject = f"user:{held_user}" if i == 4 else f"user:{100 + i}"
+            await audit.append(conn, at=old, actor_kind="system", actor_id=None, action="test.old", subject=subject)
+        await audit.append(conn, at=RECENT, actor_kind="system", actor_id=None, action="test.recent", subject=None)
+    cp = await checkpoints(db, settings, FrozenClock(NOW)).take()  # its audit head will survive
+    await LegalHolds(db, FrozenClock(NOW)).place(COMPLIANCE, subject_kind="user", subject_id=held_user, reason="r")
+    result = await retention(db).purge(["audit"])
+    assert result == {"audit": {"audit_log": 4}}  # rows 1-4; row 5 is about the held user, so the run stops
+    async with db.read() as conn:
+        first = (await audit.page(conn, limit=1))[0]
+    assert first["id"] == 5
+    report = await AuditLog(db, FrozenClock()).verify()
+    assert report.ok, report.to_dict()
+    assert (await Records(db, FrozenClock()).verify()).ok
+    checked = await checkpoints(db, settings).verify(cp["public_key"])
+    assert checked.ok, (checked.problems, checked.audit.to_dict())
+    # The purged part cannot come back unnoticed, nor can a row after it go.
+    from .helpers import tamper
+
+    await tamper(db, "DELETE FROM audit_log WHERE id = 5")
+    broken = await AuditLog(db, FrozenClock()).verify()
+    assert broken.broken.row_id == 5 and broken.broken.kind.value == "removed"
+
+
+async def test_the_last_audit_row_is_never_purged(db):
+    async with db.transaction() as conn:
+        await audit.append(conn, at=OLD - timedelta(days=400), actor_kind="system", actor_id=None, action="only")
+    assert await retention(db).purge(["audit"]) == {"audit": {}}
+    async with db.read() as conn:
+        rows = await audit.page(conn)
+    assert [r["action"] for r in rows] == ["only"]

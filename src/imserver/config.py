@@ -144,6 +144,7 @@ class Settings(BaseSettings):
     retention_access_log_days: float = 180  # sign-in and network logs: six months, the floor
     retention_policy_decisions_days: float = 180
     retention_sanctions_years: float = 3  # ended sanctions with events, appeals, regulator records
+    retention_audit_years: float = 3  # the audit log, oldest rows first (the chain stays whole)
     retention_identity_days: float = 30  # identity data of a deleted account, from the request
     retention_purge_batch: int = 1000  # rows per purge transaction: bounds each lock and each record
     retention_purge_interval_hours: float = 24  # 0: purge only on demand (imserver retention purge)

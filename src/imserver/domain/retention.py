@@ -5,7 +5,7 @@ the purge refuses, with ``retention_below_minimum``, a period under the kind's
 legal minimum. Floors: network and sign-in logs, and the content they are about
 (messages, posts), at least six months (180 days) under the Cybersecurity Law,
 Art. 21; policy decisions are kept like the logs; sanction records (with their
-events, appeals and regulator reports) at least a year, so an appeal and its
+events, appeals and regulator reports) and the audit log at least a year, so an appeal and its
 report always outlive the measure. Identity data after an account deletion has
 no floor of its own here: a legal hold keeps it when an inquiry needs it.
 """
@@ -36,6 +36,7 @@ KINDS: dict[str, Kind] = {
         Kind("access_log", LOG_FLOOR_DAYS, "sign-ins, failed sign-ins, sign-outs, WebSocket sessions"),
         Kind("policy_decisions", LOG_FLOOR_DAYS, "refused and held sends and posts"),
         Kind("sanctions", SANCTION_FLOOR_DAYS, "ended sanctions with their events, appeals and regulator records"),
+        Kind("audit", SANCTION_FLOOR_DAYS, "operator actions and identity reads: the oldest rows, never the last"),
         Kind("identity", 0, "identity data, nickname and sessions of a deleted account, counted from the request"),
     )
 }

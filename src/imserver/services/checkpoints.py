@@ -34,6 +34,7 @@ from ..store.audit import GENESIS, Anchor
 from ..store.db import Database
 from .audit import AuditLog, ChainReport
 from .periodic import Periodic
+from .purged import Ranges, purged_ids
 from .records import Records, RecordsReport
 
 SCHEMA = "imserver.regulator.checkpoint/1"
@@ -162,6 +163,7 @@ class Checkpoints:
         """Every recent checkpoint's signature and anchors; then both chains walked through the latest."""
         report = CheckpointReport(public_key=public_key_hex)
         trusted = signing_key.verifier(public_key_hex)
+        purged_audit = (await purged_ids(self.db)).get("audit_log", Ranges())
         async with self.db.read() as conn:
             rows = await store.latest(conn, limit=CHECKED_MAX)
             for cp in rows:
@@ -177,7 +179,11 @@ class Checkpoints:
                     report.problems.append(
                         f"checkpoint {cp['id']}: record chain entry {cp['chain_seq']} is gone or rewritten"
                     )
-                if cp["audit_id"] and await store.audit_hash_at(conn, cp["audit_id"]) != cp["audit_hash"]:
+                if (
+                    cp["audit_id"]
+                    and cp["audit_id"] not in purged_audit  # an audit head the retention purge removed
+                    and await store.audit_hash_at(conn, cp["audit_id"]) != cp["audit_hash"]
+                ):
                     report.problems.append(f"checkpoint {cp['id']}: audit row {cp['audit_id']} is gone or rewritten")
         if not rows:
             report.problems.append("no checkpoint to verify against")

@@ -9,46 +9,20 @@ change, deletion, insertion or reordering anywhere in the records.
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 
 from ..domain.clock import Clock
-from ..store import audit as audit_store
 from ..store import chain as store
 from ..store.audit import Anchor, ChainBreak
 from ..store.db import Database
 from .periodic import Periodic
+from .purged import Ranges, purged_ids
 
 MAX_PROBLEMS = 50  # problems listed per verification; the count goes on past it
-PURGE_ACTION = "retention.purge"  # the audit action of a purge batch (services/retention.py)
 UNRECORDED_PURGE = (
     "the row was deleted through the purge gate, but no retention purge record covers it: "
     "someone opened the gate by hand"
 )
-
-
-class Ranges:
-    """A set of ids given as [first, last] runs; membership by bisection over merged runs."""
-
-    def __init__(self) -> None:
-        self._runs: list[list[int]] = []
-        self._firsts: list[int] | None = []
-
-    def add(self, runs) -> None:
-        self._runs.extend([int(a), int(b)] for a, b in runs)
-        self._firsts = None  # merged again on the next lookup
-
-    def __contains__(self, value: int) -> bool:
-        if self._firsts is None:
-            merged: list[list[int]] = []
-            for first, last in sorted(self._runs):
-                if merged and first <= merged[-1][1] + 1:
-                    merged[-1][1] = max(merged[-1][1], last)
-                else:
-                    merged.append([first, last])
-            self._runs, self._firsts = merged, [first for first, _ in merged]
-        i = bisect.bisect_right(self._firsts, value) - 1
-        return i >= 0 and value <= self._runs[i][1]
 
 
 @dataclass(frozen=True)
@@ -156,24 +130,10 @@ class Records:
         report.head_seq, report.head_hash = walker.head_id, (walker.head_hash if walker.head_id else None)
         async with self.db.read() as conn:
             report.pending = await store.pending_count(conn)
-        purged = await self._purged()
+        purged = await purged_ids(self.db)
         for name in store.RECORD_TABLES:
             await self._check_table(name, report, purged.get(name, Ranges()))
         return report
-
-    async def _purged(self) -> dict[str, Ranges]:
-        """Per record table, the ids the retention purge's records say it removed."""
-        out: dict[str, Ranges] = {}
-        after = 0
-        while True:
-            async with self.db.read() as conn:
-                page = await audit_store.details_of(conn, PURGE_ACTION, after=after)
-            for _id, detail in page:
-                for table, runs in (detail.get("id_ranges") or {}).items():
-                    out.setdefault(table, Ranges()).add(runs)
-            if len(page) < 1000:
-                return out
-            after = page[-1][0]
 
     async def _check_table(self, name: str, report: RecordsReport, purged: Ranges) -> None:
         after = 0

@@ -47,6 +47,7 @@ PURGERS: dict[str, Purger] = {
     "access_log": Purger(store.purgeable_access_log, store.delete_access_log, True),
     "policy_decisions": Purger(store.purgeable_policy_decisions, store.delete_policy_decisions, True),
     "sanctions": Purger(store.purgeable_sanctions, store.delete_sanctions, True),
+    "audit": Purger(store.purgeable_audit, store.delete_audit, True),
 }
 
 
@@ -58,6 +59,7 @@ def periods_from(settings) -> dict[str, float]:
         "access_log": settings.retention_access_log_days,
         "policy_decisions": settings.retention_policy_decisions_days,
         "sanctions": settings.retention_sanctions_years * 365,
+        "audit": settings.retention_audit_years * 365,
         "identity": settings.retention_identity_days,
     }
 

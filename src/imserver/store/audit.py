@@ -191,6 +191,15 @@ class ChainWalker:
         self.broken: ChainBreak | None = None
         self._anchor_seen = False
 
+    def start_after(self, position: int, prev_hash: str) -> None:
+        """Begin after rows 1..`position`, removed by the retention purge: the next row links to `prev_hash`.
+
+        An anchor inside the purged part can no longer be checked and is passed over.
+        """
+        self.head_id, self.head_hash = position, prev_hash
+        if self.anchor and self.anchor.id <= position:
+            self._anchor_seen = True
+
     def feed(self, row: dict) -> ChainBreak | None:
         """Check the next row; returns the break (also kept in ``broken``) or None."""
         if self.broken:

@@ -8,6 +8,9 @@ A hold (user, conversation or public account) covers, while not released:
 * conversation: its messages;
 * public account: its posts and sanctions on it.
 
+The audit log is purged only from its start (it is a chain), up to the first
+row about a held subject.
+
 Each ``purgeable_*`` returns the ids of up to `limit` rows past `cutoff` that no
 active hold covers, oldest first; ``delete_*`` removes them (record tables only
 inside :class:`~imserver.store.chain.PurgeGate`).
@@ -23,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .tables import (
     access_log,
     appeals,
+    audit_log,
     conversation_members,
     conversations,
     inbox,
@@ -166,6 +170,24 @@ async def purgeable_sanctions(conn: AsyncConnection, cutoff: datetime, limit: in
     return await _ids(conn, q, limit)
 
 
+async def purgeable_audit(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[int]:
+    """The oldest audit rows before the cutoff, as one run from the start of what is left.
+
+    The audit chain must stay a chain: rows go only from its start, never its
+    last row (the next append continues from it), and the run stops at the
+    first row about a subject under a hold.
+    """
+    held = {f"{h['subject_kind']}:{h['subject_id']}" for h in await holds(conn, active_only=True)}
+    last = (await conn.execute(select(audit_log.c.id).order_by(audit_log.c.id.desc()).limit(1))).scalar()
+    q = select(audit_log.c.id, audit_log.c.at, audit_log.c.subject).order_by(audit_log.c.id).limit(limit)
+    out = []
+    for row in (await conn.execute(q)).all():
+        if row.id == last or row.at >= cutoff or row.subject in held:
+            break
+        out.append(row.id)
+    return out
+
+
 # -- deleting ----------------------------------------------------------------------------------
 # Each returns, per table, the ids it deleted: the purge record lists them as ranges,
 # and verification accepts a purged record row only where such a record covers it.
@@ -190,6 +212,10 @@ async def delete_access_log(conn: AsyncConnection, ids: list[int]) -> dict[str, 
 
 async def delete_policy_decisions(conn: AsyncConnection, ids: list[int]) -> dict[str, list[int]]:
     return {"policy_decisions": await _gone(conn, policy_decisions, policy_decisions.c.id.in_(ids))}
+
+
+async def delete_audit(conn: AsyncConnection, ids: list[int]) -> dict[str, list[int]]:
+    return {"audit_log": await _gone(conn, audit_log, audit_log.c.id.in_(ids))}
 
 
 async def delete_sanctions(conn: AsyncConnection, ids: list[int]) -> dict[str, list[int]]:
