@@ -290,3 +290,19 @@ def test_ranges():
     assert [i for i in range(12) if i in r] == [1, 2, 3, 4, 5, 6, 10]
     assert 0 not in Ranges()
     assert r.prefix() == 6 and Ranges().prefix() == 0
+
+
+async def test_compliance_verifies_the_records_over_http(http, app):
+    from imserver.domain.enums import Role
+
+    from .helpers import operator
+
+    services = app.state.services
+    comp = await operator(http, services, Role.COMPLIANCE)
+    r = await http.get("/admin/v1/records/verify", headers=comp["headers"])
+    assert r.status_code == 200 and r.json()["ok"] is True and r.json()["entries"] >= 2  # the operator's audit rows
+    await tamper(services.db, "UPDATE audit_log SET action = 'forged' WHERE id = 1")
+    body = (await http.get("/admin/v1/records/verify", headers=comp["headers"])).json()
+    assert body["ok"] is False and body["problems"][0]["table"] == "audit_log" and body["problems"][0]["row_id"] == 1
+    mod = await operator(http, services, Role.MODERATOR)
+    assert (await http.get("/admin/v1/records/verify", headers=mod["headers"])).status_code == 403

@@ -2,6 +2,7 @@
 
 ``GET /access-log`` pages the log filtered by principal and period;
 ``GET /access-log/export`` returns all of it as JSON lines or CSV.
+``GET /records/verify`` walks the record chain (as ``imserver audit verify``).
 ``POST /checkpoints`` signs the chain heads now; ``GET /checkpoints`` lists them.
 ``GET /retention`` is the retention table; ``POST /retention/purge`` runs the purge.
 ``POST /legal-holds``, ``POST /legal-holds/{id}/release``, ``GET /legal-holds``.
@@ -62,6 +63,12 @@ async def export_access_log(_: Compliance, svc: Svc, filters: Filters, format: L
         media_type="text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="access-log.{format}"', "X-Record-Count": str(count)},
     )
+
+
+@router.get("/records/verify")
+async def verify_records(_: Annotated[Principal, Depends(operator_with(Role.COMPLIANCE, Role.ADMIN))], svc: Svc) -> dict:
+    """The chain over every record table: every changed, deleted, swapped or inserted row, by table and id."""
+    return (await svc.records.verify()).to_dict()
 
 
 @router.post("/checkpoints", status_code=201)

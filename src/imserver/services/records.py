@@ -92,6 +92,9 @@ class Records:
 
     async def seal_pending(self) -> int:
         """Seal every pending entry, one bounded batch per transaction; returns how many."""
+        async with self.db.read() as conn:  # idle most seconds: do not take the writer for nothing
+            if not await store.pending_count(conn):
+                return 0
         total = 0
         while True:
             async with self.db.transaction() as conn:
