@@ -435,10 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["reviewer", "moderator", "compliance", "admin"])
     create.set_defaults(fn=cmd_operator_create)
 
-    audit = sub.add_parser("audit", help="the hash-chained audit log")
+    audit = sub.add_parser("audit", help="the hash-chained audit log, the record chain and its signed checkpoints")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser(
-        "verify", help="walk the chain; exit 0 if intact, 1 naming the first changed, removed or reordered row"
+        "verify",
+        help="walk the audit chain and the chain over every record table; exit 0 if intact, 1 naming what broke",
     )
     verify.add_argument(
         "--expect-head",
