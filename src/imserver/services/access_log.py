@@ -34,6 +34,7 @@ EVENTS = ("signin", "signin_failed", "signout", "ws_open", "ws_close")
 COLUMNS = ("id", "at", "event", "principal_kind", "principal_id", "handle", "ip", "user_agent", "node",
            "connection", "close_code", "detail")
 PAGE_MAX = 1000  # rows per read (and per export page)
+UNKNOWN_HANDLE = "unknown_handle"  # detail of a failed sign-in under a handle no account has
 USER_AGENT_CHARS = 256  # the column's width: longer agents are cut, never refused
 EXPORT_MAX = 100_000  # rows per export; a longer period is exported in several
 
@@ -73,6 +74,10 @@ class AccessLog:
         async with self.db.transaction() as conn:
             if principal_id is None and handle:  # a failed sign-in: whose handle was tried, if anyone's
                 principal_id = await store.principal_by_handle(conn, principal_kind, handle)
+                if principal_id is None:
+                    # No such account: what was typed may be anything (a password in the
+                    # wrong field), so it is not kept; the attempt, address and agent are.
+                    handle, detail = None, UNKNOWN_HANDLE
             await store.add(
                 conn,
                 at=self.clock.now(),
