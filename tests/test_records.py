@@ -61,7 +61,7 @@ async def seed(db, name: str, n: int = 3, rows: int | None = None) -> None:
             for i in range(1, n + 1):
                 await conn.execute(insert(public_accounts).values(filler(public_accounts, i)))
         table = metadata.tables[name]
-        for i in range(1, (rows or n) + 1):
+        for i in range(1, (n if rows is None else rows) + 1):
             await conn.execute(insert(table).values(filler(table, i)))
 
 
@@ -306,3 +306,23 @@ async def test_compliance_verifies_the_records_over_http(http, app):
     assert body["ok"] is False and body["problems"][0]["table"] == "audit_log" and body["problems"][0]["row_id"] == 1
     mod = await operator(http, services, Role.MODERATOR)
     assert (await http.get("/admin/v1/records/verify", headers=mod["headers"])).status_code == 403
+
+
+async def test_digests_are_canonical_across_zones_and_backends(db):
+    """Times written in +08:00 with microseconds and JSON text with non-ASCII hash as read back."""
+    from datetime import timezone
+
+    beijing = timezone(timedelta(hours=8))
+    await seed(db, "sanctions", rows=0)
+    table = metadata.tables["sanctions"]
+    values = {**filler(table, 1), "starts_at": datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=beijing),
+              "evidence": '{"note":"审核 ok","n":1}'}
+    async with db.transaction() as conn:
+        await conn.execute(insert(table).values(values))
+    await records(db).seal_pending()
+    async with db.read() as conn:
+        row = (await conn.execute(select(table))).mappings().one()
+        entry = (await conn.execute(select(record_chain.c.digest).where(record_chain.c.table_name == "sanctions"))).scalar_one()
+    assert row["starts_at"] == datetime(2026, 3, 1, 1, 30, 15, 123456, tzinfo=UTC)
+    assert chain.row_digest("sanctions", {**dict(row), "starts_at": values["starts_at"]}) == entry
+    assert (await records(db).verify()).ok
