@@ -13,9 +13,13 @@ legal holds, account deletions, signed checkpoints.
   ``record_purge_gate``. TRUNCATE (tests empty tables with it) fires no row
   trigger on PostgreSQL and does not exist on SQLite.
 * Rows already present are entered into the chain here, oldest first.
+* Runs after 0006, which rebuilds ``regulator_outbox`` on SQLite (batch mode):
+  the triggers are created here on the rebuilt table. A later migration that
+  rebuilds a record table on SQLite drops its triggers with it and must create
+  them again (``_sqlite_triggers``).
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -25,7 +29,7 @@ from alembic import op
 from imserver.store.types import Id, UTCDateTime
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -38,8 +42,9 @@ RECORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "sanction_events": ((), (), ()),
     "appeals": ((), ("decision", "decided_by", "decided_at", "note"), ()),
     "reports": (("status", "assignee_id", "sanction_id", "resolution_note"), ("resolved_at",), ()),
-    # Delivery bookkeeping is not part of the record sent to the regulator.
-    "regulator_outbox": ((), (), ("attempts", "next_attempt_at", "last_error", "delivered_at")),
+    # Delivery bookkeeping is not part of the record sent to the regulator; when an
+    # export first delivered a record is, and is set once.
+    "regulator_outbox": ((), ("exported_at",), ("attempts", "next_attempt_at", "last_error", "delivered_at")),
     "public_account_filings": (("status",), ("superseded_at",), ()),
     "policy_decisions": ((), ("review", "reviewed_by", "reviewed_at"), ()),
     "access_log": ((), (), ()),

@@ -113,13 +113,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     await ws.accept()
     client_ip = of_connection(ws, services.settings.trusted_proxies)
-    connection = Connection(services, ws.app.state.hub, StarletteTransport(ws), client_ip=client_ip)
-    connection.user_agent = ws.headers.get("user-agent")
-    try:
-        await connection.run()
-    finally:
-        if connection.user_id:  # the session's end, beside its start recorded at authentication
-            services.access_log.record_later("ws_close", **connection.session_record(), close_code=connection.close_code)
+    transport = StarletteTransport(ws)
+    user_agent = ws.headers.get("user-agent")
+    await Connection(services, ws.app.state.hub, transport, client_ip=client_ip, user_agent=user_agent).run()
 
 
 class WebSocketFastPath:

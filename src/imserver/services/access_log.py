@@ -8,7 +8,7 @@ authenticated and one when it ends, both written by a background task so the
 socket never waits on them; nothing is written per frame.
 
 Compliance reads the log by principal and period (``GET /admin/v1/access-log``)
-and exports it; the user dossier reads a user's recent sign-ins.
+and exports it; the user dossier shows a user's recent sign-ins.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from datetime import datetime
 from collections.abc import Awaitable
 
 from ..domain.clock import Clock
-from ..domain.errors import BadRequest, Unauthenticated
+from ..domain.errors import BadRequest, Code, ImserverError
+from ..domain.principals import Principal
 from ..store import access_log as store
 from ..store.db import Database
 
@@ -77,7 +78,9 @@ class AccessLog:
                 if principal_id is None:
                     # No such account: what was typed may be anything (a password in the
                     # wrong field), so it is not kept; the attempt, address and agent are.
-                    handle, detail = None, UNKNOWN_HANDLE
+                    # A refusal other than the password's (throttled) keeps its own code.
+                    handle = None
+                    detail = UNKNOWN_HANDLE if detail in (None, Code.INVALID_CREDENTIALS.value) else detail
             await store.add(
                 conn,
                 at=self.clock.now(),
@@ -94,17 +97,38 @@ class AccessLog:
             )
 
     async def sign_in(self, principal_kind: str, handle: str, origin: Origin, attempt: Awaitable[tuple]) -> tuple:
-        """Await a sign-in (its result's second item is the principal's id) and record how it went."""
+        """Await a sign-in and record how it went; its result or error passes through unchanged.
+
+        The result's second item is the principal (operators) or its id (users).
+        A closed account's correct password is a sign-in too, with an appeal-only
+        token (``account_closed``, the error carrying the user's id); any other
+        refusal (wrong password, throttled) is a failed sign-in with its code.
+        """
         try:
             result = await attempt
-        except Unauthenticated as exc:
-            await self.record(
-                "signin_failed", principal_kind=principal_kind, principal_id=None, handle=handle, origin=origin,
-                detail=exc.code.value,
-            )
+        except ImserverError as exc:
+            closed_id = exc.extra.get("user_id") if exc.code is Code.ACCOUNT_CLOSED else None
+            if isinstance(closed_id, int):
+                await self.record(
+                    "signin", principal_kind=principal_kind, principal_id=closed_id, handle=handle, origin=origin,
+                    detail=exc.code.value,
+                )
+            else:
+                await self.record(
+                    "signin_failed", principal_kind=principal_kind, principal_id=None, handle=handle, origin=origin,
+                    detail=exc.code.value,
+                )
             raise
-        await self.record("signin", principal_kind=principal_kind, principal_id=result[1], handle=handle, origin=origin)
+        who = result[1]
+        principal_id = who.id if isinstance(who, Principal) else who
+        await self.record("signin", principal_kind=principal_kind, principal_id=principal_id, handle=handle, origin=origin)
         return result
+
+    async def sign_out(self, principal: Principal, origin: Origin, *, detail: str | None = None) -> None:
+        """A token ended by its holder (or by the console's idle timeout: ``detail``)."""
+        await self.record(
+            "signout", principal_kind=principal.kind.value, principal_id=principal.id, origin=origin, detail=detail
+        )
 
     def record_later(self, event: str, **kw) -> None:
         """Record from a background task (WebSocket sessions: the socket does not wait)."""
@@ -154,21 +178,6 @@ class AccessLog:
             )
         entries = [_view(r) for r in rows]
         return {"entries": entries, "next_after": entries[-1]["id"] if len(entries) == limit else None}
-
-    async def recent_signins(self, user_id: int, limit: int = 20) -> list[dict]:
-        """A user's latest sign-ins and failed sign-ins, newest first (the user dossier)."""
-        async with self.db.read() as conn:
-            rows = await store.query(
-                conn,
-                principal_kind="user",
-                principal_id=user_id,
-                since=None,
-                until=None,
-                events=store.SIGNIN_EVENTS,
-                limit=min(limit, PAGE_MAX),
-                newest_first=True,
-            )
-        return [_view(r) for r in rows]
 
     async def export(self, *, fmt: str, **filters) -> tuple[str, int]:
         """Every matching row as JSON lines or CSV: (body, count)."""

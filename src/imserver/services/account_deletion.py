@@ -20,6 +20,7 @@ from ..store import audit
 from ..store import deletion as store
 from ..store import retention as holds_store
 from ..store.db import Database
+from .unit_of_work import Invalidate, Scope, TokenRevoked, UnitOfWork
 
 ERASE_BATCH = 100  # accounts erased per transaction
 PAGE_MAX = 1000
@@ -37,18 +38,25 @@ def _view(row: dict) -> dict:
 
 
 class AccountDeletions:
-    def __init__(self, db: Database, clock: Clock, *, identity_days: float) -> None:
+    def __init__(self, db: Database, clock: Clock, uow: UnitOfWork, *, identity_days: float) -> None:
         self.db = db
         self.clock = clock
+        self.uow = uow
         self.identity_days = identity_days
 
     async def request(self, user_id: int) -> dict:
+        """Close the account and revoke its tokens now (their sockets close on every node)."""
         now = self.clock.now()
         erase_after = now + timedelta(days=self.identity_days)
-        async with self.db.transaction() as conn:
-            deletion_id = await store.request(conn, user_id=user_id, now=now, erase_after=erase_after)
-            if deletion_id is None:
+        async with self.uow() as tx:
+            conn = tx.conn
+            requested = await store.request(conn, user_id=user_id, now=now, erase_after=erase_after)
+            if requested is None:
                 raise Conflict("deletion of this account was requested already", Code.DELETION_REQUESTED)
+            deletion_id, revoked = requested
+            for token_hash in revoked:
+                tx.add(TokenRevoked(token_hash))
+            tx.add(Invalidate(Scope.USER, user_id))  # closed: cached policy facts go on every node
             held = await holds_store.user_held(conn, user_id)
             await audit.append(
                 conn, at=now, actor_kind="user", actor_id=user_id, action="account.delete_request",

@@ -39,7 +39,6 @@ from .records import Records, RecordsReport
 
 SCHEMA = "imserver.regulator.checkpoint/1"
 RECORD_KIND = "checkpoint"
-NO_SANCTION = 0  # regulator_outbox.sanction_id of a record that is not about a sanction
 CHECKED_MAX = 1000  # checkpoints whose signatures and anchors one verification checks (newest first)
 STEP_SECONDS = 60.0  # how often a node looks whether a checkpoint is due
 
@@ -147,7 +146,7 @@ class Checkpoints:
             await outbox_store.insert_record(
                 conn,
                 record_kind=RECORD_KIND,
-                sanction_id=NO_SANCTION,
+                sanction_id=None,  # not about a sanction
                 payload=json.dumps(body, sort_keys=True, separators=(",", ":")),
                 idempotency_key=body["idempotency_key"],
                 now=now,

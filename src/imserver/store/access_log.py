@@ -53,3 +53,17 @@ async def query(
     else:
         q = q.where(access_log.c.id > after).order_by(access_log.c.id)
     return [dict(r) for r in (await conn.execute(q.limit(limit))).mappings().all()]
+
+
+async def recent_sign_ins(conn: AsyncConnection, principal_kind: str, principal_id: int, *, limit: int) -> list[dict]:
+    """A principal's latest sign-ins and failed sign-ins, newest first."""
+    return await query(
+        conn,
+        principal_kind=principal_kind,
+        principal_id=principal_id,
+        since=None,
+        until=None,
+        events=SIGNIN_EVENTS,
+        limit=limit,
+        newest_first=True,
+    )

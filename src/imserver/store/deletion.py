@@ -21,8 +21,11 @@ from .tables import account_deletions, agreement_acceptances, identities, sessio
 UNUSABLE_PASSWORD = "!deleted"  # not an argon2 hash: no password ever verifies against it
 
 
-async def request(conn: AsyncConnection, *, user_id: int, now: datetime, erase_after: datetime) -> int | None:
-    """Record the request and stop sign-in at once; None if one exists already."""
+async def request(
+    conn: AsyncConnection, *, user_id: int, now: datetime, erase_after: datetime
+) -> tuple[int, list[str]] | None:
+    """Record the request and stop sign-in at once: (its id, the hashes of the tokens it
+    revoked), or None if one exists already."""
     if (await conn.execute(select(account_deletions.c.id).where(account_deletions.c.user_id == user_id))).first():
         return None
     deletion_id = (
@@ -33,12 +36,13 @@ async def request(conn: AsyncConnection, *, user_id: int, now: datetime, erase_a
         )
     ).scalar_one()
     await conn.execute(update(users).where(users.c.id == user_id).values(password_hash=UNUSABLE_PASSWORD, status="closed"))
-    await conn.execute(
+    revoked = await conn.execute(
         update(sessions)
         .where(sessions.c.principal_kind == "user", sessions.c.principal_id == user_id, sessions.c.revoked_at.is_(None))
         .values(revoked_at=now)
+        .returning(sessions.c.token_hash)
     )
-    return deletion_id
+    return deletion_id, list(revoked.scalars().all())
 
 
 async def listing(conn: AsyncConnection, *, pending_only: bool, after: int, limit: int) -> list[dict]:
