@@ -19,6 +19,8 @@ from imserver.domain.client_ip import client_address, parse_networks
 from imserver.domain.enums import Role
 from imserver.gateway import protocol
 
+from .console.console_helpers import console_client, csrf_of, make_operator
+from .console.console_helpers import sign_in as console_sign_in
 from .helpers import PASSWORD, operator, register
 
 UA = {"User-Agent": "imclient/2.1 (test)"}
@@ -99,15 +101,62 @@ async def test_operator_sign_in_and_out_are_logged(http, app):
     assert any(e["event"] == "signin_failed" and e["detail"] == "unknown_handle" for e in await log_of(services))
 
 
-async def test_recent_sign_ins_for_the_dossier(http, app):
+async def test_recent_sign_ins_in_the_dossier(http, app):
+    services = app.state.services
+    user = await register(http)  # signs in once
+    await http.post("/api/v1/login", json={"handle": user["handle"], "password": PASSWORD}, headers=UA)
+    await http.post("/api/v1/login", json={"handle": user["handle"], "password": "nope"})
+    await http.post("/api/v1/logout", headers=user["headers"])  # not a sign-in: not in the dossier's list
+    moderator = await operator(http, services, Role.MODERATOR)
+    r = await http.get(f"/admin/v1/users/{user['id']}", headers=moderator["headers"])
+    assert r.status_code == 200, r.text
+    recent = r.json()["recent_sign_ins"]
+    assert [(e["event"], e["detail"]) for e in recent] == [
+        ("signin_failed", "invalid_credentials"),
+        ("signin", None),
+        ("signin", None),
+    ]  # newest first
+    assert recent[1]["user_agent"] == UA["User-Agent"] and {e["ip"] for e in recent} == {"127.0.0.1"}
+    assert all(e["node"] == services.node_id for e in recent)
+
+
+async def test_a_closed_accounts_sign_in_is_logged_with_its_appeal_only_token(http, app):
     services = app.state.services
     user = await register(http)
-    for _ in range(2):
-        await http.post("/api/v1/login", json={"handle": user["handle"], "password": PASSWORD})
-    await http.post("/api/v1/login", json={"handle": user["handle"], "password": "nope"})
-    recent = await services.access_log.recent_signins(user["id"], limit=3)
-    assert [e["event"] for e in recent] == ["signin_failed", "signin", "signin"]
-    assert recent[0]["id"] > recent[1]["id"] > recent[2]["id"]
+    async with services.db.transaction() as conn:  # closed, as a confirmed closure leaves it
+        from sqlalchemy import update
+
+        from imserver.store.tables import users
+
+        await conn.execute(update(users).where(users.c.id == user["id"]).values(status="closed"))
+    r = await http.post("/api/v1/login", json={"handle": user["handle"], "password": PASSWORD}, headers=UA)
+    assert r.status_code == 403 and r.json()["code"] == "account_closed" and r.json()["appeal_token"]
+    r = await http.post("/api/v1/login", json={"handle": user["handle"], "password": "nope"})
+    assert r.status_code == 401  # a wrong password never learns the account is closed
+    events = [(e["event"], e["detail"]) for e in await log_of(services, principal_kind="user", principal_id=user["id"])]
+    assert events == [("signin", None), ("signin", "account_closed"), ("signin_failed", "invalid_credentials")]
+
+
+async def test_console_sign_ins_throttling_and_sign_out_are_logged(app):
+    services = app.state.services
+    op_id = await make_operator(app, Role.MODERATOR, "console-logged")
+    async with await console_client(app) as c:
+        for _ in range(services.settings.signin_max_failures):
+            await console_sign_in(c, "console-logged", "wrong")
+        r = await console_sign_in(c, "console-logged")  # refused by the throttle, right password or not
+        assert r.headers["location"].startswith("/console/sign-in")  # back to the form, with the error
+    async with await console_client(app) as c:
+        services.signin_throttle._failures.clear()  # the window has passed (the counts live in memory)
+        assert (await console_sign_in(c, "console-logged")).headers["location"] == "/console/"
+        page = await c.get("/console/")
+        assert (await c.post("/console/sign-out", data={"csrf": csrf_of(page)})).status_code == 303
+    events = [(e["event"], e["detail"]) for e in await log_of(services, principal_kind="operator", principal_id=op_id)]
+    failures = services.settings.signin_max_failures
+    assert events == [("signin_failed", "invalid_credentials")] * failures + [
+        ("signin_failed", "signin_throttled"),
+        ("signin", None),
+        ("signout", None),
+    ]
 
 
 # -- the true client address behind a trusted proxy --------------------------------------------------

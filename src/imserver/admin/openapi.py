@@ -21,4 +21,9 @@ OPENAPI_TAGS = [
     {"name": "identity", "description": "Users' real-name submissions."},
     {"name": "chat", "description": "Groups and conversation history (messages themselves travel over /ws)."},
     {"name": "ops", "description": "Health and metrics for operations."},
+    {
+        "name": "records",
+        "description": "The record chain, signed checkpoints, the sign-in and network log, retention, legal holds "
+        "and account deletions (compliance; some also admin).",
+    },
 ]
