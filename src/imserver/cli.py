@@ -332,15 +332,11 @@ def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_export_subject(args: argparse.Namespace, settings: Settings) -> int:
     """Everything the records hold about one user in [since, until), as one JSON document."""
-    from datetime import UTC, datetime
-
     from .services.filing_export import Export
     from .services.subject_export import render
 
-    until = args.until or datetime.now(UTC)
-
     async def run(services):
-        document = await services.subject_export.user(args.user, since=args.since, until=until)
+        document = await services.subject_export.user(args.user, since=args.since, until=args.until)
         return Export(render(document), sum(document["counts"].values()), "application/json")
 
     return _write_export(settings, args, run, "rows about the user")
@@ -526,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     filings.set_defaults(fn=cmd_export_filings)
     subject = export_sub.add_parser("subject", help="everything the records hold about one user in a period (JSON)")
     subject.add_argument("--user", type=int, required=True, help="the user's id")
-    subject.add_argument("--since", type=_when, required=True, help="ISO 8601 start, inclusive (no zone: UTC)")
+    subject.add_argument("--since", type=_when, required=True, help="ISO 8601 start, inclusive (no zone: local_timezone)")
     subject.add_argument("--until", type=_when, default=None, help="ISO 8601 end, exclusive (default: now)")
     subject.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     subject.set_defaults(fn=cmd_export_subject)

@@ -20,13 +20,10 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Column, MetaData, Table, insert, text
-
 from ..domain.clock import SystemClock
 from ..services.records import Records
-from ..store import migrate
+from ..store import bench_records, migrate
 from ..store.db import Database
-from ..store.tables import access_log
 
 INSERT_BATCH = 5000  # rows per INSERT transaction while filling
 WRITE_SAMPLE = 20000  # rows timed for the write cost, with and without the chain
@@ -51,27 +48,19 @@ def _rows(start: int, n: int, t0: datetime) -> list[dict]:
     ]
 
 
-async def _fill(db: Database, table, n: int, t0: datetime) -> float:
+async def _fill(db: Database, n: int, t0: datetime, *, chained: bool = True) -> float:
     began = time.perf_counter()
     for start in range(0, n, INSERT_BATCH):
-        async with db.transaction() as conn:
-            await conn.execute(insert(table), _rows(start, min(INSERT_BATCH, n - start), t0))
+        await bench_records.insert_rows(db, _rows(start, min(INSERT_BATCH, n - start), t0), chained=chained)
     return time.perf_counter() - began
 
 
 async def _write_cost(db: Database, t0: datetime) -> tuple[float, float]:
     """Rows/s into access_log (with the chain's trigger) and into a trigger-less copy of it."""
-    async with db.transaction() as conn:
-        if db.dialect == "postgresql":
-            await conn.execute(text("CREATE TABLE bench_access_log (LIKE access_log INCLUDING ALL)"))
-        else:
-            ddl = (await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'access_log'"))).scalar_one()
-            await conn.execute(text(ddl.replace("access_log", "bench_access_log", 1)))
-    plain = Table("bench_access_log", MetaData(), *[Column(c.name, c.type) for c in access_log.columns])
-    with_chain = WRITE_SAMPLE / await _fill(db, access_log, WRITE_SAMPLE, t0)
-    without = WRITE_SAMPLE / await _fill(db, plain, WRITE_SAMPLE, t0)
-    async with db.transaction() as conn:
-        await conn.execute(text("DROP TABLE bench_access_log"))
+    await bench_records.create_plain_copy(db)
+    with_chain = WRITE_SAMPLE / await _fill(db, WRITE_SAMPLE, t0)
+    without = WRITE_SAMPLE / await _fill(db, WRITE_SAMPLE, t0, chained=False)
+    await bench_records.drop_plain_copy(db)
     return with_chain, without
 
 
@@ -81,7 +70,7 @@ async def main_async(url: str, records: int) -> None:
         await migrate.upgrade(db)
         t0 = datetime(2026, 1, 1, tzinfo=UTC)
         keeper = Records(db, SystemClock())
-        fill = await _fill(db, access_log, records, t0)
+        fill = await _fill(db, records, t0)
         began, cpu = time.perf_counter(), time.process_time()
         await keeper.seal_pending()
         seal, seal_cpu = time.perf_counter() - began, time.process_time() - cpu

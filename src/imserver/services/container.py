@@ -324,5 +324,5 @@ def build_services(
         ),
         legal_holds=LegalHolds(db, clock),
         deletions=deletions,
-        subject_export=SubjectExport(db, clock),
+        subject_export=SubjectExport(db, clock, local_zone=settings.local_timezone),
     )

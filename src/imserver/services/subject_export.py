@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from ..domain.clock import Clock
 from ..domain.errors import BadRequest, Code, NotFound
 from ..store import audit
 from ..store import subject as store
 from ..store.db import Database
+from .regulator import parse_when
 
 PER_KIND_MAX = 100_000  # rows per kind in one export; `truncated` names the kinds that hit it
 
@@ -32,15 +34,23 @@ def _plain(value):
 
 
 class SubjectExport:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, local_zone: str = "UTC") -> None:
         self.db = db
         self.clock = clock
+        self.zone = ZoneInfo(local_zone)  # times without a zone are read in it, as in every export
 
     async def user(
-        self, user_id: int, *, since: datetime, until: datetime, actor_kind: str = "system", actor_id: int | None = None
+        self,
+        user_id: int,
+        *,
+        since: str | datetime,
+        until: str | datetime | None = None,
+        actor_kind: str = "system",
+        actor_id: int | None = None,
     ) -> dict:
-        if since.tzinfo is None or until.tzinfo is None:
-            raise BadRequest("since and until need a time zone (e.g. 2026-01-01T00:00:00Z)", Code.INVALID_PERIOD)
+        """The document for [since, until) (until: default now); a time without a zone is in local_timezone."""
+        since = parse_when(since, self.zone)
+        until = parse_when(until, self.zone) if until is not None else self.clock.now()
         if until <= since:
             raise BadRequest("until must be after since", Code.INVALID_PERIOD)
         async with self.db.read() as conn:
