@@ -95,7 +95,7 @@ def pg_schema():
 
 
 # Tables keep their rows across tests only where the migration seeded them.
-SEEDED = {"agreement_versions": "version > 1", "posts_stream": "id <> 1"}
+SEEDED = {"agreement_versions": "version > 1", "posts_stream": "id <> 1", "record_purge_gate": "id <> 1"}
 
 
 async def _empty_pg(db: Database) -> None:

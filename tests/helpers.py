@@ -80,3 +80,27 @@ async def operator(http: httpx.AsyncClient, services, role: Role, handle: str | 
         "token": body["token"],
         "headers": {"Authorization": f"Bearer {body['token']}"},
     }
+
+
+async def tamper(db, *statements: str, params: dict | None = None) -> None:
+    """Run SQL past the record tables' triggers, as someone with DDL rights could.
+
+    PostgreSQL: ``session_replication_role = replica`` turns user triggers off for
+    the transaction. SQLite cannot turn triggers off: they are dropped, the
+    statements run, and they are created again, all in one transaction.
+    """
+    from sqlalchemy import text
+
+    async with db.transaction() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for statement in statements:
+                await conn.execute(text(statement), params or {})
+            return
+        triggers = (await conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))).all()
+        for name, _sql in triggers:
+            await conn.execute(text(f'DROP TRIGGER "{name}"'))
+        for statement in statements:
+            await conn.execute(text(statement), params or {})
+        for _name, sql in triggers:
+            await conn.execute(text(sql))

@@ -21,7 +21,7 @@ from imserver.store import audit
 from imserver.store.audit import Anchor, BreakKind
 
 from .conftest import free_port
-from .helpers import operator
+from .helpers import operator, tamper
 
 ROWS = 6
 BEIJING = timezone(timedelta(hours=8))
@@ -44,9 +44,8 @@ async def fill(db, n: int = ROWS) -> None:
 
 
 async def sql(db, *statements: str) -> None:
-    async with db.transaction() as conn:
-        for statement in statements:
-            await conn.execute(text(statement))
+    """Tampering: past the append-only triggers, as someone with DDL rights could."""
+    await tamper(db, *statements)
 
 
 async def head(db) -> Anchor:
@@ -151,9 +150,12 @@ async def test_a_truncated_tail_is_caught_only_with_the_anchor(db, cli_url, caps
     anchor = await head(db)
     await sql(db, f"DELETE FROM audit_log WHERE id > {ROWS - 2}")
 
-    # What is left is a valid chain: without an anchor nothing can tell.
+    # What is left is a valid audit chain: without an anchor it cannot tell...
     assert (await AuditLog(db, FrozenClock()).verify()).ok
-    assert await run_cli("audit", "verify") == 0
+    # ...but the record chain, which has an entry for every row, names the rows gone.
+    assert await run_cli("audit", "verify") == cli.AUDIT_BROKEN
+    err = capsys.readouterr().err
+    assert f"record audit_log #{ROWS - 1} DELETED" in err and f"record audit_log #{ROWS} DELETED" in err
 
     report = await AuditLog(db, FrozenClock()).verify(anchor=anchor)
     assert not report.ok
@@ -179,16 +181,17 @@ async def test_a_recomputed_chain_is_caught_by_the_anchor(db, cli_url, capsys):
     anchor = await head(db)
     async with db.transaction() as conn:
         rows = await audit.page(conn)
-        prev = rows[0]["hash"]
-        for row in rows[1:]:
-            if row["id"] == 2:
-                row["detail"] = '{"i":-1}'
-            row["prev_hash"], row["hash"] = prev, audit.chain_hash(prev, row)
-            prev = row["hash"]
-            await conn.execute(
-                text("UPDATE audit_log SET detail = :d, prev_hash = :p, hash = :h WHERE id = :id"),
-                {"d": row["detail"], "p": row["prev_hash"], "h": row["hash"], "id": row["id"]},
-            )
+    prev = rows[0]["hash"]
+    for row in rows[1:]:
+        if row["id"] == 2:
+            row["detail"] = '{"i":-1}'
+        row["prev_hash"], row["hash"] = prev, audit.chain_hash(prev, row)
+        prev = row["hash"]
+        await tamper(
+            db,
+            "UPDATE audit_log SET detail = :d, prev_hash = :p, hash = :h WHERE id = :id",
+            params={"d": row["detail"], "p": row["prev_hash"], "h": row["hash"], "id": row["id"]},
+        )
     assert (await AuditLog(db, FrozenClock()).verify()).ok
     report = await AuditLog(db, FrozenClock()).verify(anchor=anchor)
     assert (report.broken.row_id, report.broken.kind) == (ROWS, BreakKind.REWRITTEN)

@@ -82,7 +82,8 @@ async def test_the_dossier_gathers_a_users_record_without_identity_plaintext(htt
     assert [x["id"] for x in d["reports_against"]["items"]] == [against_carol["id"]]
     assert [a["sanction_id"] for a in d["appeals"]] == [warning["id"]] and d["appeals"][0]["status"] == "pending"
     assert [p["name"] for p in d["public_accounts"]] == ["Carol Reads"]
-    assert d["recent_sign_ins"] == []  # no sign-in log yet: sessions record no address
+    # From the sign-in log: carol's one sign-in (at registration), with the address it came from.
+    assert [(s["event"], s["ip"]) for s in d["recent_sign_ins"]] == [("signin", "127.0.0.1")]
     text = r.text
     for secret in ("110101", "legal_name", "id_number", "phone"):  # identity stays behind its own read
         assert secret not in text

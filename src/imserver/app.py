@@ -138,6 +138,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     for router in (admin_users.router, admin_users.content_router, admin_routes.operators_router, admin_routes.agreements_router):
         app.include_router(router)
+    from .admin import records as admin_records  # sign-in log, legal holds, deletions, checkpoints
+
+    app.include_router(admin_records.router)
     app.include_router(ws_endpoint.router)  # the route table's record of /ws; WebSocketFastPath serves it
     app.add_middleware(ws_endpoint.WebSocketFastPath)
     return app

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import os
 import sys
+from pathlib import Path
 
 from .config import Settings
 
@@ -53,7 +55,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # Idle sockets are pinged; one that does not answer in time is dropped.
         ws_ping_interval=settings.ping_interval_seconds,
         ws_ping_timeout=settings.ping_timeout_seconds,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For is read by domain.client_ip, from trusted proxies only
     )
     return 0
 
@@ -104,36 +106,155 @@ def _anchor(value: str):
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Walk the audit chain; print rows checked and the head, or the first broken row.
+    """Walk the audit chain and the chain over every record table; name the first broken rows.
 
-    Read-only: no migrations are applied and no audit row is written, so it can
-    be pointed at a replica or a restored backup.
+    No migrations are applied and no audit row is written. Pending record-chain
+    entries are sealed first unless --read-only (for a replica or a restored copy
+    you do not want to write to).
     """
     from .domain.clock import SystemClock
     from .domain.errors import Unavailable
     from .services.audit import AuditLog
+    from .services.records import Records
+
+    if args.checkpoints:
+        return _verify_checkpoints(args, settings)
 
     async def run():
         db = _database(settings)
         try:
-            return await AuditLog(db, SystemClock()).verify(anchor=args.expect_head)
+            audit = await AuditLog(db, SystemClock()).verify(anchor=args.expect_head)
+            records = await Records(db, SystemClock()).verify(seal=not args.read_only)
+            return audit, records
+        finally:
+            await db.dispose()
+
+    try:
+        report, records = asyncio.run(run())
+    except Unavailable as exc:
+        print(f"audit chain not checked: {exc.detail} ({exc.__cause__!r})", file=sys.stderr)
+        return AUDIT_UNCHECKED
+    return _print_verdict(report, records)
+
+
+def _print_verdict(report, records) -> int:
+    print(f"rows checked: {report.checked}")
+    print(f"head: {report.head or 'none (the log is empty)'}")
+    if report.anchor:
+        print(f"anchor: {report.anchor}")
+    print(f"record chain: {records.entries} entries, {records.rows} record rows, {records.pending} pending")
+    print(f"record chain head: {records.head or 'none'}")
+    broken = False
+    if report.broken:
+        b = report.broken
+        print(f"audit chain BROKEN at row {b.row_id} ({b.kind.value}): {b.reason}", file=sys.stderr)
+        broken = True
+    if records.chain_break:
+        b = records.chain_break
+        print(f"record chain BROKEN at entry {b.row_id} ({b.kind.value}): {b.reason}", file=sys.stderr)
+        broken = True
+    for p in records.problems:
+        print(f"record {p.table} #{p.row_id} {p.kind.upper()}: {p.reason}", file=sys.stderr)
+    if records.problem_count > len(records.problems):
+        print(f"... and {records.problem_count - len(records.problems)} more", file=sys.stderr)
+    if broken or records.problem_count:
+        return AUDIT_BROKEN
+    print("audit chain intact" + (" and matches the anchor" if report.anchor else ""))
+    print("records intact")
+    return 0
+
+
+def _verify_checkpoints(args: argparse.Namespace, settings: Settings) -> int:
+    """verify --checkpoints: signatures, then both chains walked through the latest checkpoint."""
+    from .domain.clock import SystemClock
+    from .domain.errors import Unavailable
+    from .services.checkpoints import Checkpoints
+    from .services.records import Records
+    from .store import signing_key
+
+    try:
+        public_key = args.public_key or signing_key.public_hex(
+            signing_key.load(settings.checkpoint_key, settings.data_dir, create=False)
+        )
+    except signing_key.SigningKeyError as exc:
+        print(f"checkpoints not checked: {exc} (or pass --public-key)", file=sys.stderr)
+        return AUDIT_UNCHECKED
+
+    async def run():
+        db = _database(settings)
+        try:
+            clock = SystemClock()
+            records = Records(db, clock)
+            checkpoints = Checkpoints(db, clock, records, lambda: None, node="cli", interval_minutes=0)
+            return await checkpoints.verify(public_key, seal=not args.read_only)
         finally:
             await db.dispose()
 
     try:
         report = asyncio.run(run())
     except Unavailable as exc:
-        print(f"audit chain not checked: {exc.detail} ({exc.__cause__!r})", file=sys.stderr)
+        print(f"checkpoints not checked: {exc.detail} ({exc.__cause__!r})", file=sys.stderr)
         return AUDIT_UNCHECKED
-    print(f"rows checked: {report.checked}")
-    print(f"head: {report.head or 'none (the log is empty)'}")
-    if report.anchor:
-        print(f"anchor: {report.anchor}")
-    if report.broken:
-        b = report.broken
-        print(f"audit chain BROKEN at row {b.row_id} ({b.kind.value}): {b.reason}", file=sys.stderr)
+    print(f"checkpoints checked: {report.checked} (trusted key {public_key})")
+    for problem in report.problems:
+        print(f"CHECKPOINT PROBLEM: {problem}", file=sys.stderr)
+    if report.latest:
+        print(f"latest checkpoint: #{report.latest['id']} at {report.latest['at']}")
+        print(f"  record chain head {report.latest['chain_head']}, audit head {report.latest['audit_head']}")
+    if report.records is None:
         return AUDIT_BROKEN
-    print("audit chain intact" + (" and matches the anchor" if report.anchor else ""))
+    _print_verdict(report.audit, report.records)
+    if report.ok:
+        print("nothing before the latest checkpoint was truncated or rewritten")
+        return 0
+    return AUDIT_BROKEN
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    """Take a signed checkpoint now (it also goes to the regulator outbox)."""
+
+    async def run(services):
+        return await services.checkpoints.take()
+
+    cp = asyncio.run(_with_services(settings, run))
+    print(json.dumps(cp, indent=2))
+    return 0
+
+
+def cmd_audit_checkpoints(args: argparse.Namespace, settings: Settings) -> int:
+    """The latest signed checkpoints, newest first, as JSON lines."""
+
+    async def run(services):
+        return await services.checkpoints.latest(args.limit)
+
+    for cp in asyncio.run(_with_services(settings, run)):
+        print(json.dumps(cp))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """Back up the database (SQLite: online backup API; PostgreSQL: pg_dump) and the key files."""
+    import sqlite3
+    import subprocess
+
+    from .store import backup
+
+    url = settings.resolved_database_url()
+    try:
+        result = backup.take(url, settings.data_dir, args.to)
+    except FileNotFoundError as exc:
+        print(f"backup failed: {exc}; run it by hand:", file=sys.stderr)
+        print("  " + " ".join(backup.pg_dump_command(url, args.to / "imserver.dump")), file=sys.stderr)
+        return 1
+    except (OSError, RuntimeError, ValueError, sqlite3.Error, subprocess.CalledProcessError) as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    for path in result.files:
+        print(path)
+    if not any(p.name == "keys.json" for p in result.files) and not settings.master_keys.strip():
+        print("warning: no keys.json in the data directory: identity data needs its master keys", file=sys.stderr)
+    if settings.master_keys.strip() or settings.checkpoint_key.strip():
+        print("keys set in the environment are not in this backup: keep them in your secret store", file=sys.stderr)
     return 0
 
 
@@ -207,6 +328,45 @@ def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     return _write_export(settings, args, run, "filing records")
+
+
+def cmd_export_subject(args: argparse.Namespace, settings: Settings) -> int:
+    """Everything the records hold about one user in [since, until), as one JSON document."""
+    from .services.filing_export import Export
+    from .services.subject_export import render
+
+    async def run(services):
+        document = await services.subject_export.user(args.user, since=args.since, until=args.until)
+        return Export(render(document), sum(document["counts"].values()), "application/json")
+
+    return _write_export(settings, args, run, "rows about the user")
+
+
+def cmd_retention_purge(args: argparse.Namespace, settings: Settings) -> int:
+    """Purge what is past retention now (the server also does it every retention_purge_interval_hours)."""
+    from .domain.errors import ImserverError
+
+    async def run(services):
+        return await services.retention.purge(args.kind or None, days=args.days)
+
+    try:
+        result = asyncio.run(_with_services(settings, run))
+    except ImserverError as exc:
+        print(f"purge refused: {exc.code.value}: {exc.detail}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_retention_show(args: argparse.Namespace, settings: Settings) -> int:
+    """The retention table as configured."""
+
+    async def run(services):
+        return services.retention.table()
+
+    for row in asyncio.run(_with_services(settings, run)):
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
 
 
 def cmd_report_staffing(args: argparse.Namespace, settings: Settings) -> int:
@@ -295,10 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["reviewer", "moderator", "compliance", "admin"])
     create.set_defaults(fn=cmd_operator_create)
 
-    audit = sub.add_parser("audit", help="the hash-chained audit log")
+    audit = sub.add_parser("audit", help="the hash-chained audit log, the record chain and its signed checkpoints")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser(
-        "verify", help="walk the chain; exit 0 if intact, 1 naming the first changed, removed or reordered row"
+        "verify",
+        help="walk the audit chain and the chain over every record table; exit 0 if intact, 1 naming what broke",
     )
     verify.add_argument(
         "--expect-head",
@@ -307,7 +468,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID:HASH",
         help="a head printed by an earlier run and kept elsewhere; catches removed last rows and rewritten chains",
     )
+    verify.add_argument(
+        "--read-only", action="store_true", help="do not seal pending record-chain entries first (replicas)"
+    )
+    verify.add_argument(
+        "--checkpoints",
+        action="store_true",
+        help="check the signed checkpoints and prove nothing before the latest was truncated or rewritten",
+    )
+    verify.add_argument(
+        "--public-key", default=None, metavar="HEX", help="the trusted checkpoint key (default: from the key)"
+    )
     verify.set_defaults(fn=cmd_audit_verify)
+    audit_sub.add_parser("checkpoint", help="take a signed checkpoint of the chain heads now").set_defaults(
+        fn=cmd_audit_checkpoint
+    )
+    listing = audit_sub.add_parser("checkpoints", help="list the latest signed checkpoints (JSON lines)")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.set_defaults(fn=cmd_audit_checkpoints)
+
+    backup_cmd = sub.add_parser(
+        "backup", help="back up the database and the key files while the server runs (docs/operations.md)"
+    )
+    backup_cmd.add_argument("--to", type=Path, required=True, help="directory for the backup files")
+    backup_cmd.set_defaults(fn=cmd_backup)
 
     report = sub.add_parser("report", help="reports for the provider's own management")
     report_sub = report.add_subparsers(dest="report_command", required=True)
@@ -336,6 +520,20 @@ def build_parser() -> argparse.ArgumentParser:
     filings.add_argument("--include-superseded", action="store_true", help="also records replaced by a re-filing")
     filings.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     filings.set_defaults(fn=cmd_export_filings)
+    subject = export_sub.add_parser("subject", help="everything the records hold about one user in a period (JSON)")
+    subject.add_argument("--user", type=int, required=True, help="the user's id")
+    subject.add_argument("--since", type=_when, required=True, help="ISO 8601 start, inclusive (no zone: local_timezone)")
+    subject.add_argument("--until", type=_when, default=None, help="ISO 8601 end, exclusive (default: now)")
+    subject.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
+    subject.set_defaults(fn=cmd_export_subject)
+
+    retention = sub.add_parser("retention", help="the retention table and the purge")
+    retention_sub = retention.add_subparsers(dest="retention_command", required=True)
+    retention_sub.add_parser("show", help="print the configured retention table").set_defaults(fn=cmd_retention_show)
+    purge = retention_sub.add_parser("purge", help="purge what is past retention now (refused under the legal floor)")
+    purge.add_argument("--kind", action="append", help="a kind to purge (repeatable; default: all)")
+    purge.add_argument("--days", type=float, default=None, help="override the configured period (never under the floor)")
+    purge.set_defaults(fn=cmd_retention_purge)
     return parser
 
 

@@ -168,6 +168,33 @@ class Settings(BaseSettings):
     # a day is the longest a report or a held message should wait for a person.
     queue_age_warning_seconds: int = 86400
 
+    # -- records: chain, sign-in log, checkpoints, retention -------------------------------
+    # How often pending record-chain entries are sealed: the chain's merge delay, the
+    # window in which a just-written record is not yet covered by a hash.
+    record_seal_interval_seconds: float = 1.0
+    # Addresses or CIDR blocks of the reverse proxies in front of the nodes. Only
+    # from them is X-Forwarded-For believed (its rightmost untrusted hop is the
+    # client); every recorded client IP (sign-ins, agreement, WebSocket) uses it.
+    # Empty: the TCP peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Ed25519 key signing record checkpoints: base64 of the 32-byte seed, the same on
+    # every node. Empty: <data_dir>/checkpoint.key, created on first use.
+    checkpoint_key: str = ""
+    # How often a signed checkpoint of the chain heads is taken and sent to the
+    # regulator outbox (0: only on demand). Bounds what a truncation could hide.
+    checkpoint_interval_minutes: float = 60.0
+    # Retention (domain/retention.py has the table and each kind's legal floor; a
+    # period under its floor makes the purge refuse with retention_below_minimum).
+    retention_messages_days: float = 180  # messages and posts: six months, the floor
+    retention_posts_days: float = 180
+    retention_access_log_days: float = 180  # sign-in and network logs: six months, the floor
+    retention_policy_decisions_days: float = 180
+    retention_sanctions_years: float = 3  # ended sanctions with events, appeals, regulator records
+    retention_audit_years: float = 3  # the audit log, oldest rows first (the chain stays whole)
+    retention_identity_days: float = 30  # identity data of a deleted account, from the request
+    retention_purge_batch: int = 1000  # rows per purge transaction: bounds each lock and each record
+    retention_purge_interval_hours: float = 24  # 0: purge only on demand (imserver retention purge)
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -23,4 +23,9 @@ OPENAPI_TAGS = [
     {"name": "staffing", "description": "Queues against the scale of the service: intake, handling and waiting times (Art. 5)."},
     {"name": "provider", "description": "The provider's qualifications (Art. 4)."},
     {"name": "ops", "description": "Health and metrics for operations."},
+    {
+        "name": "records",
+        "description": "The record chain, signed checkpoints, the sign-in and network log, retention, legal holds "
+        "and account deletions (compliance; some also admin).",
+    },
 ]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..api.deps import current_operator, operator_with, services
+from ..api.deps import current_operator, operator_with, origin, services
 from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
@@ -67,9 +67,10 @@ class AgreementIn(Strict):
 
 
 @router.post("/login", response_model=LoginOut)
-async def operator_login(body: OperatorLoginIn, svc: Svc) -> dict:
+async def operator_login(body: OperatorLoginIn, request: Request, svc: Svc) -> dict:
     """Sign in; the token goes in `Authorization: Bearer <token>`. `must_change_password` means: change it first."""
-    token, me = await svc.accounts.operator_login(handle=body.handle, password=body.password)
+    attempt = svc.accounts.operator_login(handle=body.handle, password=body.password)
+    token, me = await svc.access_log.sign_in("operator", body.handle, origin(request), attempt)
     return {
         "token": token,
         "token_type": "bearer",
@@ -81,9 +82,10 @@ async def operator_login(body: OperatorLoginIn, svc: Svc) -> dict:
 
 
 @router.post("/logout", status_code=204)
-async def operator_logout(me: Me, svc: Svc) -> None:
+async def operator_logout(request: Request, me: Me, svc: Svc) -> None:
     """End this token's session."""
     await svc.accounts.logout(me)
+    await svc.access_log.sign_out(me, origin(request))
 
 
 @router.get("/whoami", response_model=WhoAmIOut)

@@ -332,7 +332,11 @@ class OwnedAccountOut(Out):
 
 class SignInOut(Out):
     at: str
-    ip: str | None
+    event: str = Field(description="signin, or signin_failed (detail: why)")
+    ip: str | None = Field(description="the client's address, X-Forwarded-For believed only from trusted proxies")
+    user_agent: str | None
+    node: str
+    detail: str | None = Field(description="account_closed: an appeal-only token; on a failure, its code")
 
 
 class DossierOut(UserSummaryOut):
@@ -345,7 +349,7 @@ class DossierOut(UserSummaryOut):
     reports_against: ReportsBlock
     appeals: list[DossierAppealOut]
     public_accounts: list[OwnedAccountOut]
-    recent_sign_ins: list[SignInOut] = Field(description="empty until the sign-in log is recorded")
+    recent_sign_ins: list[SignInOut] = Field(description="the latest sign-ins and failed sign-ins, newest first")
 
 
 # -- operators ----------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..domain.client_ip import of_connection
 from ..domain.enums import PrincipalKind, Role
 from ..domain.errors import Code, Forbidden
 from ..domain.principals import Principal
+from ..services.access_log import Origin
 from ..services.accounts import require_role
 from ..services.container import Services
 
@@ -38,7 +40,13 @@ def bearer_token(request: Request) -> str | None:
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The client's address: the peer, or X-Forwarded-For as far as the trusted proxies vouch for it."""
+    return of_connection(request, services(request).settings.trusted_proxies)
+
+
+def origin(request: Request) -> Origin:
+    """Address and user agent, as the sign-in and network logs record them."""
+    return Origin(client_ip(request), request.headers.get("user-agent"))
 
 
 async def current_user(request: Request, _: Bearer = None) -> Principal:

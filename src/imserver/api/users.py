@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..domain.principals import Principal
 from ..policy.ladder import Item
 from ..services.container import Services
-from .deps import client_ip, current_user, services
+from .deps import client_ip, current_user, origin, services
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -53,16 +53,28 @@ async def register(body: RegisterIn, request: Request, svc: Annotated[Services, 
 
 
 @router.post("/login")
-async def login(body: LoginIn, svc: Annotated[Services, Depends(services)]) -> dict:
+async def login(body: LoginIn, request: Request, svc: Annotated[Services, Depends(services)]) -> dict:
     """Sign in; send the token as `Authorization: Bearer <token>`."""
-    token, user_id = await svc.accounts.login(handle=body.handle, password=body.password)
+    attempt = svc.accounts.login(handle=body.handle, password=body.password)
+    token, user_id = await svc.access_log.sign_in("user", body.handle, origin(request), attempt)
     return {"token": token, "user_id": user_id, "token_type": "bearer"}
 
 
 @router.post("/logout", status_code=204)
-async def logout(me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]) -> None:
+async def logout(
+    request: Request, me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
+) -> None:
     """End this token's session."""
     await svc.accounts.logout(me)
+    await svc.access_log.sign_out(me, origin(request))
+
+
+@router.post("/me/deletion", status_code=202)
+async def request_deletion(
+    me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
+) -> dict:
+    """Delete my account: sign-in stops now; personal data is erased on the date returned."""
+    return await svc.deletions.request(me.id)
 
 
 @router.get("/me")

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from ..api.deps import origin
 from ..domain.enums import PrincipalKind
 from ..domain.errors import BadRequest, Code, ImserverError, Unauthenticated
 from ..domain.principals import Principal
@@ -133,6 +134,7 @@ async def current_operator(request: Request) -> Principal:
         raise SignInRequired(Code.SESSION_EXPIRED) from None
     if now - session.last_seen > st.idle_seconds:
         await svc.accounts.logout(me)  # the idle session's token stops working everywhere
+        await svc.access_log.sign_out(me, origin(request), detail=Code.SESSION_EXPIRED.value)
         raise SignInRequired(Code.SESSION_EXPIRED)
     request.state.console_session = Session(session.token, now)
     request.state.me = me

@@ -142,6 +142,14 @@ class Code(StrEnum):
     REPORT_EXISTS = "report_exists"  # the reporter's own report on this target is still open
     NEWS_SERVICE_UNQUALIFIED = "news_service_unqualified"  # the provider's news licence is missing or expired
     INVALID_PROVINCE = "invalid_province"  # no province (individuals declare one) or not one of the 31
+    # -- records: retention, legal holds, account deletion --------------------------
+    RETENTION_BELOW_MINIMUM = "retention_below_minimum"  # a purge would cut under the legal minimum
+    UNKNOWN_RECORD_KIND = "unknown_record_kind"  # not a kind the retention table names
+    HOLD_REASON_REQUIRED = "hold_reason_required"  # placing or releasing a legal hold needs a reason
+    HOLD_SUBJECT_NOT_FOUND = "hold_subject_not_found"  # no such user, conversation or public account
+    HOLD_NOT_FOUND = "hold_not_found"
+    HOLD_RELEASED = "hold_released"  # the hold was released already
+    DELETION_REQUESTED = "deletion_requested"  # the account is being deleted: sign-in refused
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

@@ -7,6 +7,10 @@ session, carries out the effects the session answers with (awaiting the
 services, setting timers, joining the hub) and feeds their results back, and
 writes what the session queued in its outbox onto the socket.
 
+The network log gets one row when a session is authenticated and one when it
+ends (with its close code), written by the access log's background task so the
+socket never waits on them; nothing is recorded per frame.
+
 Structured concurrency: each connection runs in one task group: the reader
 (this coroutine's loop), the replay when one runs, and a writer task only while
 writing must wait. A send awaiting its commit is a callback on the writer's
@@ -28,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..domain.enums import PrincipalKind
 from ..domain.errors import ImserverError, Unauthenticated, Unavailable
+from ..services.access_log import Origin
 from ..services.events import InboxEvent, SendResult
 from . import protocol
 from . import effects as fx
@@ -73,12 +78,21 @@ class Transport(Protocol):
 
 
 class Connection:
-    def __init__(self, services: Services, hub: Hub, transport: Transport, *, client_ip: str | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        hub: Hub,
+        transport: Transport,
+        *,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> None:
         settings = services.settings
         self.services = services
         self.hub = hub
         self.transport = transport
         self.client_ip = client_ip
+        self.user_agent = user_agent  # recorded with the session (network log)
         self.conn_id = next(_ids)
         self.session = Session(
             self.conn_id,
@@ -133,6 +147,9 @@ class Connection:
                 self._flush_handle.cancel()
             self.hub.remove(self)
             metrics.connections.dec()
+            if self.session.user_id:  # the session's end, beside its start recorded at authentication
+                closing = self.session.closing
+                self._record_session("ws_close", close_code=closing.code if closing else None)
 
     async def _reader(self) -> None:
         session = self.session
@@ -210,7 +227,21 @@ class Connection:
             return self.session.on_auth_refused(exc, effect.ref)
         except ImserverError as exc:  # the token could not be checked: the client may try again
             return self.session.on_error(exc, effect.ref)
-        return self.session.on_auth_ok(principal.id, principal.token_hash)
+        effects = self.session.on_auth_ok(principal.id, principal.token_hash)
+        if self.session.user_id:  # authenticated (not closed meanwhile by the auth timer)
+            self._record_session("ws_open")
+        return effects
+
+    def _record_session(self, event: str, *, close_code: int | None = None) -> None:
+        """A row of the network log, written in the background (pairs by node and connection)."""
+        self.services.access_log.record_later(
+            event,
+            principal_kind=PrincipalKind.USER.value,
+            principal_id=self.session.user_id,
+            origin=Origin(self.client_ip, self.user_agent),
+            connection=str(self.conn_id),
+            close_code=close_code,
+        )
 
     async def _read_cursors(self) -> Sequence[fx.Effect]:
         session = self.session

@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from ..domain.client_ip import of_connection
 from . import protocol
 from .connection import Connection
 
@@ -111,8 +112,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await ws.close(code=protocol.CLOSE_POLICY)
         return
     await ws.accept()
-    client_ip = ws.client.host if ws.client else None
-    await Connection(services, ws.app.state.hub, StarletteTransport(ws), client_ip=client_ip).run()
+    client_ip = of_connection(ws, services.settings.trusted_proxies)
+    transport = StarletteTransport(ws)
+    user_agent = ws.headers.get("user-agent")
+    await Connection(services, ws.app.state.hub, transport, client_ip=client_ip, user_agent=user_agent).run()
 
 
 class WebSocketFastPath:

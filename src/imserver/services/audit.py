@@ -15,8 +15,9 @@ from datetime import datetime
 from ..domain.clock import Clock
 from ..domain.errors import BadRequest
 from ..store import audit as store
-from ..store.audit import Anchor, ChainBreak, ChainWalker
+from ..store.audit import GENESIS, Anchor, ChainBreak, ChainWalker
 from ..store.db import Database
+from .purged import purged_ids
 
 PAGE_DEFAULT = 100  # rows per GET /admin/v1/audit unless asked
 PAGE_MAX = 1000  # bounds one response (and one query)
@@ -126,10 +127,16 @@ class AuditLog:
         pages, so a long walk never stalls the server's own writes.
         """
         walker = ChainWalker(anchor)
+        # The retention purge removes the oldest rows; its records say which.
+        purged = (await purged_ids(self.db)).get("audit_log")
+        prefix = purged.prefix() if purged else 0
         after = 0
         while walker.broken is None:
             async with self.db.transaction() as conn:
                 rows = await store.page(conn, after=after, limit=store.VERIFY_PAGE)
+            if after == 0 and prefix and rows:
+                first = rows[0]
+                walker.start_after(prefix, first["prev_hash"] if first["id"] == prefix + 1 else GENESIS)
             for row in rows:
                 if walker.feed(row):
                     break

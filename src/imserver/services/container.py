@@ -26,10 +26,14 @@ from ..metrics import Metrics
 from ..policy import DEFAULT_ORDER, Pipeline, Rate, RateLimits, baselines, builtin_checks, load_plugins, merge_registries
 from ..policy.provider import ProviderProfile
 from ..store.db import Database
+from ..store import signing_key
 from ..store.keyring import KeyRing
+from .access_log import AccessLog
+from .account_deletion import AccountDeletions
 from .accounts import Accounts
 from .agreement import Agreements
 from .audit import AuditLog
+from .checkpoints import Checkpoints
 from .cluster import Cluster, LocalNode, NoLocalNode
 from .decision_log import DecisionLog
 from .identity import Identities
@@ -38,12 +42,15 @@ from .passwords import Passwords
 from .policy_gate import PolicyGate
 from .public_account_cache import AccountCache
 from .public_accounts import PublicAccounts
+from .records import Records
 from .regulator import Regulator
 from .report_desk import ReportDesk
 from .reports import Reports
+from .retention import LegalHolds, Retention, periods_from
 from .sanctions import Sanctions
 from .signin_throttle import SignInThrottle
 from .staffing import Staffing
+from .subject_export import SubjectExport
 from .terms import Terms
 from .unit_of_work import AfterCommit, UnitOfWork
 from .verifiers import build_verifier
@@ -78,6 +85,13 @@ class Services:
     signin_throttle: SignInThrottle  # operator sign-in after wrong passwords
     workbench: Workbench  # operators' lists, user dossiers, content reads, operator accounts
     staffing: Staffing  # Art. 5: queues against the scale of the service
+    records: Records  # the chain over every record table: sealer and verification
+    access_log: AccessLog  # sign-ins, sign-outs, WebSocket sessions (network log)
+    checkpoints: Checkpoints  # signed chain heads, to the regulator outbox
+    retention: Retention  # the retention table and the purge job
+    legal_holds: LegalHolds  # suspend purging what an inquiry needs
+    deletions: AccountDeletions  # account deletion requests and erasure
+    subject_export: SubjectExport  # everything about one user in a period
 
     async def start(self) -> None:
         """Start background work: the broker and the cluster, the writers, the sweepers."""
@@ -87,12 +101,19 @@ class Services:
         await self.messaging.start()
         self.sanctions.start()
         await self.regulator.start()
+        self.records.start()
+        self.checkpoints.start()
+        self.retention.start()
         self.metrics.refreshers.extend(
             (self._refresh_report_metrics, self._refresh_provider_metrics, self._refresh_queue_metrics)
         )
 
     async def stop(self) -> None:
         """Stop background work, committing what was accepted."""
+        await self.retention.stop()
+        await self.checkpoints.stop()
+        await self.records.stop()
+        await self.access_log.drain()
         await self.sanctions.stop()
         await self.regulator.stop()
         await self.messaging.stop()
@@ -234,6 +255,10 @@ def build_services(
     for cache in (policy.invalidate, messaging.invalidate, account_cache.invalidate):
         effects.on_invalidate(cache)
 
+    # Records: the chain's sealer, signed checkpoints of its head, retention and deletion.
+    records = Records(db, clock, seal_interval=settings.record_seal_interval_seconds)
+    deletions = AccountDeletions(db, clock, uow, identity_days=settings.retention_identity_days)
+
     return Services(
         settings=settings,
         db=db,
@@ -278,4 +303,26 @@ def build_services(
             overdue_after=timedelta(seconds=settings.queue_age_warning_seconds),
             local_zone=settings.local_timezone,
         ),
+        records=records,
+        access_log=AccessLog(db, clock, node_id),
+        checkpoints=Checkpoints(
+            db,
+            clock,
+            records,
+            lambda: signing_key.load(settings.checkpoint_key, settings.data_dir),
+            node=node_id,
+            interval_minutes=settings.checkpoint_interval_minutes,
+            after_record=regulator.nudge,
+        ),
+        retention=Retention(
+            db,
+            clock,
+            periods_from(settings),
+            batch=settings.retention_purge_batch,
+            interval_hours=settings.retention_purge_interval_hours,
+            also=deletions.erase_due,
+        ),
+        legal_holds=LegalHolds(db, clock),
+        deletions=deletions,
+        subject_export=SubjectExport(db, clock, local_zone=settings.local_timezone),
     )

@@ -5,11 +5,9 @@ The dossier shows where a user stands and what happened to them: profile,
 status, real-name *status* (never the identity itself, which stays behind the
 audited, role-gated identity read), agreement acceptances, sanctions with the
 strike count, reports filed by and against them, appeals and the public
-accounts they own. Reading a dossier is an audited act (``user.read``).
-
-``recent_sign_ins`` is part of the dossier's shape but empty for now: the
-sessions table records when a token was issued, not from where, and the
-sign-in log that records both lives with the records module.
+accounts they own, and their latest sign-ins and failed sign-ins from the
+sign-in log (time, address as resolved through the trusted proxies, user
+agent). Reading a dossier is an audited act (``user.read``).
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from ..domain.clock import Clock
 from ..domain.enums import RealNameStatus, Role, UserStatus
 from ..domain.errors import Code, NotFound
 from ..domain.principals import Principal
+from ..store import access_log as access_log_store
 from ..store import accounts as account_store
 from ..store import audit
 from ..store import dossier as store
@@ -36,6 +35,7 @@ from .sanctions import Sanctions
 from .worklists import Order, PageArgs, check_period, request
 
 DOSSIER_REPORTS = 50  # reports by and against shown in a dossier (totals count them all)
+DOSSIER_SIGN_INS = 20  # latest sign-ins shown; the whole log is GET /admin/v1/access-log
 READERS = (Role.REVIEWER, Role.MODERATOR, Role.COMPLIANCE)
 
 
@@ -124,6 +124,7 @@ class Directory:
             appeals = await store.appeals_of(conn, user_id)
             owned = await public_account_store.accounts_of_owner(conn, user_id)
             by_views, against_views = await report_views(conn, by, now), await report_views(conn, against, now)
+            sign_ins = await access_log_store.recent_sign_ins(conn, "user", user_id, limit=DOSSIER_SIGN_INS)
             await audit.append(
                 conn,
                 at=now,
@@ -159,5 +160,15 @@ class Directory:
             "public_accounts": [
                 {"id": a["id"], "name": a["name"], "category": a["category"], "status": a["status"]} for a in owned
             ],
-            "recent_sign_ins": [],
+            "recent_sign_ins": [
+                {
+                    "at": _iso(r["at"]),
+                    "event": r["event"],
+                    "ip": r["ip"],
+                    "user_agent": r["user_agent"],
+                    "node": r["node"],
+                    "detail": r["detail"],
+                }
+                for r in sign_ins
+            ],
         }

@@ -247,7 +247,7 @@ def _csv_row(body: dict) -> list:
     s, e = body.get("sanction") or {}, body.get("event") or {}
     subject = s.get("subject") or body.get("subject") or {}
     person = subject.get("owner") or subject
-    detail = {k: v for k, v in body.items() if k in ("report", "filing", "appeal")}
+    detail = {k: v for k, v in body.items() if k in ("report", "filing", "appeal", "checkpoint")}
     return [
         body["idempotency_key"],
         body["record_kind"],

@@ -156,6 +156,17 @@ async def head(conn: AsyncConnection) -> tuple[int, str] | None:
     return (row.id, row.hash) if row else None
 
 
+async def details_of(conn: AsyncConnection, action: str, *, after: int = 0, limit: int = 1000) -> list[tuple[int, dict]]:
+    """(id, detail) of rows with this action after id `after`, oldest first."""
+    q = (
+        select(audit_log.c.id, audit_log.c.detail)
+        .where(audit_log.c.action == action, audit_log.c.id > after)
+        .order_by(audit_log.c.id)
+        .limit(limit)
+    )
+    return [(r.id, json.loads(r.detail)) for r in (await conn.execute(q)).all()]
+
+
 # -- verification (pure: rows in, verdict out) -----------------------------------------
 
 
@@ -200,6 +211,12 @@ class ChainWalker:
     appended, so a later page never invalidates an earlier one).
     """
 
+    position = "id"  # the dense column that orders the chain
+
+    @staticmethod
+    def link_hash(prev_hash: str, row: dict) -> str:
+        return chain_hash(prev_hash, row)
+
     def __init__(self, anchor: Anchor | None = None) -> None:
         self.anchor = anchor
         self.checked = 0
@@ -208,38 +225,48 @@ class ChainWalker:
         self.broken: ChainBreak | None = None
         self._anchor_seen = False
 
+    def start_after(self, position: int, prev_hash: str) -> None:
+        """Begin after rows 1..`position`, removed by the retention purge: the next row links to `prev_hash`.
+
+        An anchor inside the purged part can no longer be checked and is passed over.
+        """
+        self.head_id, self.head_hash = position, prev_hash
+        if self.anchor and self.anchor.id <= position:
+            self._anchor_seen = True
+
     def feed(self, row: dict) -> ChainBreak | None:
         """Check the next row; returns the break (also kept in ``broken``) or None."""
         if self.broken:
             return self.broken
         expected = self.head_id + 1
-        if row["id"] != expected:
-            missing = f"row {expected}" if row["id"] == expected + 1 else f"rows {expected}-{row['id'] - 1}"
-            jump = f"the log jumps from row {self.head_id} to row {row['id']}"
+        position = row[self.position]
+        if position != expected:
+            missing = f"row {expected}" if position == expected + 1 else f"rows {expected}-{position - 1}"
+            jump = f"the log jumps from row {self.head_id} to row {position}"
             return self._break(expected, BreakKind.REMOVED, f"{missing} missing: {jump}")
         if row["prev_hash"] != self.head_hash:
             before = f"row {self.head_id}" if self.head_id else "the start of the chain"
             return self._break(
-                row["id"],
+                position,
                 BreakKind.REORDERED,
                 f"does not link to {before}: rows were removed, inserted or reordered here "
                 f"(or {before} was changed and given a new hash)",
             )
         try:
-            ok = chain_hash(self.head_hash, row) == row["hash"]
+            ok = self.link_hash(self.head_hash, row) == row["hash"]
         except (TypeError, ValueError):  # e.g. a time edited into something that is not one
             ok = False
         if not ok:
-            return self._break(row["id"], BreakKind.CHANGED, "its contents do not match its hash: the row was changed")
-        if self.anchor and row["id"] == self.anchor.id:
+            return self._break(position, BreakKind.CHANGED, "its contents do not match its hash: the row was changed")
+        if self.anchor and position == self.anchor.id:
             self._anchor_seen = True
             if row["hash"] != self.anchor.hash:
                 return self._break(
-                    row["id"],
+                    position,
                     BreakKind.REWRITTEN,
-                    f"its hash differs from the anchor {self.anchor}: the chain up to row {row['id']} was rewritten",
+                    f"its hash differs from the anchor {self.anchor}: the chain up to row {position} was rewritten",
                 )
-        self.head_id, self.head_hash = row["id"], row["hash"]
+        self.head_id, self.head_hash = position, row["hash"]
         self.checked += 1
         return None
 

@@ -4,7 +4,10 @@ Records are inserted in the same transaction as the sanction change they
 report, so a committed change always has its record and a rolled-back one never
 does. The idempotency key is unique: a record is written at most once, even if
 two nodes race to write it. Delivery bookkeeping (attempts, next_attempt_at,
-last_error, delivered_at) is the only thing ever updated.
+last_error, delivered_at) is the only thing ever updated, besides ``exported_at``,
+set once by the first export. The table is a record table (append-only in the
+database, see imserver.store.chain): the bookkeeping columns are free, and
+``exported_at`` is a chained write-once column.
 
 A deliverer *claims* a record before sending it by pushing ``next_attempt_at``
 past a lease with a conditional update, so two nodes never post the same record

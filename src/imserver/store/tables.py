@@ -449,3 +449,89 @@ public_account_changes = Table(
     Column("reviewed_at", UTCDateTime, nullable=True),
     Index("ix_public_account_changes_status", "status", "id"),
 )
+
+# -- records (migration 0007): one chain over every record table ------------------------------
+
+# One entry per insert, chained update and purge of a record row, written by triggers;
+# the sealer sets seq, digest and the chain hash (store/chain.py).
+record_chain = Table(
+    "record_chain",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("table_name", String(64), nullable=False),
+    Column("row_id", Id, nullable=False),
+    Column("op", String(8), nullable=False),  # insert | update | delete
+    Column("seq", Id, nullable=True, unique=True),
+    Column("digest", String(64), nullable=True),
+    Column("prev_hash", String(64), nullable=True),
+    Column("hash", String(64), nullable=True),
+    Index("ix_record_chain_row", "table_name", "row_id"),
+)
+
+# SQLite: the one row the delete guards check; the retention purge opens it in its transaction.
+record_purge_gate = Table(
+    "record_purge_gate",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("open", Integer, nullable=False),
+)
+
+# Sign-ins, failed sign-ins, sign-outs and WebSocket sessions (network log).
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("event", String(24), nullable=False),  # AccessEvent
+    Column("principal_kind", String(16), nullable=False),  # user | operator
+    Column("principal_id", Id, nullable=True),  # null: a failed sign-in under an unknown handle
+    Column("handle", String(64), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(256), nullable=True),
+    Column("node", String(128), nullable=False),
+    Column("connection", String(32), nullable=True),  # pairs a WebSocket session's start and end
+    Column("close_code", Integer, nullable=True),
+    Column("detail", String(64), nullable=True),
+    Index("ix_access_log_principal", "principal_kind", "principal_id", "at"),
+    Index("ix_access_log_at", "at"),
+)
+
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subject_kind", String(16), nullable=False),  # user | conversation | public_account
+    Column("subject_id", Id, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("placed_by", Id, nullable=False),
+    Column("placed_at", UTCDateTime, nullable=False),
+    Column("released_by", Id, nullable=True),
+    Column("released_at", UTCDateTime, nullable=True),
+    Column("release_reason", Text, nullable=True),
+    Index("ix_legal_holds_subject", "subject_kind", "subject_id"),
+)
+
+account_deletions = Table(
+    "account_deletions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, nullable=False, unique=True),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("erase_after", UTCDateTime, nullable=False),
+    Column("erased_at", UTCDateTime, nullable=True),
+)
+
+# Signed chain heads (Ed25519), also sent to the regulator outbox.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("node", String(128), nullable=False),
+    Column("chain_seq", Id, nullable=False),
+    Column("chain_hash", String(64), nullable=False),
+    Column("audit_id", Id, nullable=False),
+    Column("audit_hash", String(64), nullable=False),
+    Column("public_key", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
+)

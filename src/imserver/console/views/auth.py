@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ...api.deps import client_ip
+from ...api.deps import client_ip, origin
 from ...domain.errors import Code
 from .. import i18n, security
 from ..i18n import N_
@@ -44,12 +44,11 @@ async def sign_in(request: Request) -> Response:
     if not state(request).signer.csrf_ok(request.cookies.get(security.PRESESSION_COOKIE), form.get("csrf")):
         raise CsrfFailed("the sign-in form's anti-forgery token is missing or stale; reload the page")
     svc = services(request)
-    token, _ = await svc.signin_throttle.operator_login(
-        svc.accounts,
-        handle=form.get("handle", ""),
-        password=form.get("password", ""),
-        client_ip=client_ip(request),
+    handle = form.get("handle", "")
+    attempt = svc.signin_throttle.operator_login(
+        svc.accounts, handle=handle, password=form.get("password", ""), client_ip=client_ip(request)
     )
+    token, _ = await svc.access_log.sign_in("operator", handle, origin(request), attempt)
     now = int(svc.clock.now().timestamp())
     request.state.console_session = security.Session(token, now)  # sealed into the cookie by ConsoleRoute
     response = RedirectResponse(safe_next(form.get("next")), status_code=303)
@@ -66,7 +65,9 @@ async def sign_out(request: Request) -> Response:
     form = await read_form(request)
     if not state(request).signer.csrf_ok(request.state.console_session.token, form.get("csrf")):
         raise CsrfFailed("the form's anti-forgery token is missing or does not match this session")
-    await services(request).accounts.logout(me)
+    svc = services(request)
+    await svc.accounts.logout(me)
+    await svc.access_log.sign_out(me, origin(request))
     request.state.console_session = None
     response = done(request, "/console/sign-in", N_("You are signed out."))
     security.clear_cookie(response, security.SESSION_COOKIE)
