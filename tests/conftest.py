@@ -243,6 +243,10 @@ async def server(settings, db, clock):
 @pytest.fixture
 async def client(server):
     hooks = {"response": [response_hook(server.app)]}  # admin responses against the OpenAPI (tests/contract.py)
-    async with httpx.AsyncClient(base_url=server.base_url, event_hooks=hooks) as c:
+    # Idle connections are dropped after a second, well before the server's keep-alive
+    # timeout (5 s): on a loaded machine a reused connection could otherwise meet the
+    # server's close mid-request (httpx.ReadError / "Server disconnected").
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    async with httpx.AsyncClient(base_url=server.base_url, event_hooks=hooks, limits=limits) as c:
         c.services = server.services  # lets helpers.register verify users
         yield c
