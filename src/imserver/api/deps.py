@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from .. import logs
 from ..domain.enums import PrincipalKind, Role
 from ..domain.principals import Principal
 from ..services.accounts import require_role
@@ -27,11 +28,15 @@ def client_ip(request: Request) -> str | None:
 
 
 async def current_user(request: Request) -> Principal:
-    return await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.USER)
+    principal = await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.USER)
+    logs.note_actor(user_id=principal.id)  # on this request's log lines from here on
+    return principal
 
 
 async def current_operator(request: Request) -> Principal:
-    return await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.OPERATOR)
+    principal = await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.OPERATOR)
+    logs.note_actor(operator_id=principal.id)
+    return principal
 
 
 def operator_with(*roles: Role):

@@ -89,6 +89,8 @@ class Services:
         """Start background work (writers, expiry sweeps, broker subscriptions)."""
         if self.metrics is not None:
             self.messaging.writer.observe_batch = self.metrics.batch_size.observe
+            self.messaging.writer.observe_commit = self.metrics.hot.committed
+            self.policy.on_deny = self.metrics.hot.denied
         self.policy_listeners.append(self._drop_user_cache)
         self.policy_listeners.append(self.public_accounts.on_policy_change)  # account snapshots, follower sets
         if self.broker is not None:

@@ -12,6 +12,7 @@ its reason code, the check that decided and the time (ARCHITECTURE.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..domain.clock import Clock
@@ -56,6 +57,8 @@ class PolicyGate:
         self._agreement: int | None = None
         # The term lists load on the first check (fail closed: no check without them).
         self._terms_loaded = False
+        # Told the reason code of every deny (the metrics' counter); set by the container.
+        self.on_deny: Callable[[str], None] | None = None
 
     # -- cache ----------------------------------------------------------------
 
@@ -120,6 +123,8 @@ class PolicyGate:
         now = self.clock.now()
         decision = self.pipeline.evaluate(snapshot, outgoing, now)
         if decision.outcome is Outcome.DENY:
+            if self.on_deny is not None:
+                self.on_deny(decision.reason.value if decision.reason else "")
             await self.record(outgoing, decision)
             extra = {"check": decision.check}
             if decision.retry_after is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,6 +52,7 @@ UNSAFE_COMMIT_DELAY = 0.05
 class _Item:
     message: NewMessage
     future: asyncio.Future
+    queued_at: float  # time.perf_counter() when queued, for the commit-latency metric
 
 
 class MessageWriter:
@@ -62,6 +64,7 @@ class MessageWriter:
         max_wait: float = 0.0,
         on_commit: OnCommit | None = None,
         observe_batch: Callable[[int], None] | None = None,
+        observe_commit: Callable[[list[float], float], None] | None = None,
         unsafe_ack_before_commit: bool = False,
         unsafe_commit_delay: float = UNSAFE_COMMIT_DELAY,
     ) -> None:
@@ -71,6 +74,8 @@ class MessageWriter:
         self.max_wait = max_wait
         self.on_commit = on_commit
         self.observe_batch = observe_batch
+        # Called once per committed batch with each message's queued_at and the time now.
+        self.observe_commit = observe_commit
         # Test-only: breaks durability on purpose (module docstring). Never on by default.
         self.unsafe_ack_before_commit = unsafe_ack_before_commit
         self.unsafe_commit_delay = unsafe_commit_delay
@@ -104,7 +109,7 @@ class MessageWriter:
         if self._task is None or self._task.done():
             raise Unavailable("the message writer is not running")
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item(message, future))
+        self._queue.put_nowait(_Item(message, future, time.perf_counter()))
         return future
 
     async def submit(self, message: NewMessage) -> Stored:
@@ -167,6 +172,8 @@ class MessageWriter:
         """After the commit: fan-out in commit order, then each sender's result."""
         if self.observe_batch:
             self.observe_batch(len(batch))
+        if self.observe_commit:
+            self.observe_commit([item.queued_at for item in batch], time.perf_counter())
         if self.on_commit:
             try:
                 self.on_commit(msgs, results)
