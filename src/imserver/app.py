@@ -16,6 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from . import health
+from .access import AccessMiddleware
 from .config import Settings
 from .domain.clock import Clock
 from .domain.errors import Code, ImserverError
@@ -26,6 +28,7 @@ from .gateway.protocol import CLOSE_REVOKED
 from .metrics import Metrics
 from .services.cluster import ClusterFanout
 from .services.container import Services, build_services
+from .services.queues import queue_stats
 from .store import migrate
 from .store.db import Database
 
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             database = Database.from_url(url, sqlite_synchronous=settings.sqlite_synchronous)
         if settings.migrate_on_start:
             await migrate.upgrade(database)
+        app.state.migration_heads = migrate.heads()  # what /readyz expects the database to be at
         services = build_services(settings, database, clock)
         services.metrics = metrics
         hub = Hub()
@@ -68,6 +72,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             # Logouts and closures made elsewhere while the broker was away were not heard.
             services.broker.on_reconnect.append(_revalidate_sockets(services, hub))
         metrics.track_broker(services.broker, services.cluster)  # /metrics: imserver_broker_up and counters
+        metrics.bind_node(services.node_id)
+        metrics.track_queues(lambda: queue_stats(services.db, services.clock))
         app.state.services = services
         app.state.hub = hub
         await services.start()
@@ -96,6 +102,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         health = {"database": "ok" if db_ok else "down", **services.health()}
         ok = all(v == "ok" for v in health.values())
         return JSONResponse({"status": "ok" if ok else "degraded", **health}, status_code=200 if ok else 503)
+
+    app.include_router(health.router)  # /livez, /readyz
 
     @app.get("/metrics", tags=["ops"])
     async def prometheus() -> Response:
@@ -133,6 +141,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(admin_public_accounts.router)
     app.include_router(ws_endpoint.router)  # the route table's record of /ws; WebSocketFastPath serves it
     app.add_middleware(ws_endpoint.WebSocketFastPath)
+    app.add_middleware(AccessMiddleware, metrics=metrics)  # outermost: request id, access line, counter
     return app
 
 

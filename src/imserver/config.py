@@ -126,3 +126,17 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'imserver.db').as_posix()}"
+
+    # -- operating (logs, health, shutdown) ------------------------------------------
+    # "json" (one object per line), "text" (readable), or empty: text when stderr
+    # is a terminal, JSON otherwise (containers, systemd, log collectors).
+    log_format: str = ""
+    log_level: str = "info"  # debug, info, warning, error
+    # /readyz fails while the broker is down only when this is true; by default a
+    # Redis outage is reported there but keeps the node in rotation (it still
+    # serves its own clients, and every node is hit alike).
+    broker_required: bool = False
+    # SIGTERM: how long the node waits for its connections to take the shutdown
+    # notice and close, and for acknowledged writes to finish, before it exits
+    # anyway. Keep it under the orchestrator's kill timeout (Kubernetes: 30 s).
+    shutdown_grace_seconds: float = 10.0

@@ -10,6 +10,7 @@ holding another: on SQLite the pool has a single connection (see below).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy import event, make_url, text
@@ -18,6 +19,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..domain.errors import Unavailable
+
+log = logging.getLogger("imserver.database")
 
 # SQLite allows one writer at a time. One pooled connection serialises our own
 # transactions in-process instead of making them fight over the file lock
@@ -142,6 +145,14 @@ async def _unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         raise
 
 
+def _fault_name(exc: BaseException | None) -> str:
+    """The fault's class and its driver's class, without the message (which may hold a URL)."""
+    if exc is None:
+        return "unknown"
+    orig = getattr(exc, "orig", None)
+    return f"{type(exc).__name__}({type(orig).__name__})" if orig is not None else type(exc).__name__
+
+
 class Database:
     """The engine plus the unit of work."""
 
@@ -149,6 +160,7 @@ class Database:
         self.engine = engine
         self.reader = reader  # SQLite only: read-only connections beside the writer
         self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
+        self.healthy = True  # False from a fault until the next unit of work that succeeds
 
     @classmethod
     def from_url(cls, url: str, **kw) -> Database:
@@ -162,14 +174,29 @@ class Database:
         On SQLite it runs on a reader connection, beside the writer; on
         PostgreSQL it is an ordinary transaction from the pool.
         """
-        async with _unit_of_work(self.reader or self.engine) as conn:
+        async with self._watched(self.reader or self.engine) as conn:
             yield conn
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """Commit on success, roll back on any exception; database faults become Unavailable."""
-        async with _unit_of_work(self.engine) as conn:
+        async with self._watched(self.engine) as conn:
             yield conn
+
+    @contextlib.asynccontextmanager
+    async def _watched(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        """A unit of work that logs the database's faults and recoveries once each, not per call."""
+        try:
+            async with _unit_of_work(engine) as conn:
+                yield conn
+        except Unavailable as exc:
+            if self.healthy:
+                self.healthy = False
+                log.error("database unreachable: %s", _fault_name(exc.__cause__), extra={"dialect": self.dialect})
+            raise
+        if not self.healthy:
+            self.healthy = True
+            log.info("database reachable again", extra={"dialect": self.dialect})
 
     async def ping(self) -> bool:
         try:

@@ -38,6 +38,13 @@ async def upgrade(db: Database, revision: str = "heads") -> None:
         await conn.run_sync(_upgrade)
 
 
+def heads() -> set[str]:
+    """The revisions the migration scripts end at (read from the scripts, no database)."""
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(_config()).get_heads())
+
+
 async def current(db: Database) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -46,3 +53,14 @@ async def current(db: Database) -> str | None:
 
     async with db.transaction() as conn:
         return await conn.run_sync(_current)
+
+
+async def current_heads(db: Database) -> set[str]:
+    """The revisions the database is at (empty before the first migration)."""
+    from alembic.runtime.migration import MigrationContext
+
+    def _heads(sync_conn) -> set[str]:
+        return set(MigrationContext.configure(sync_conn).get_current_heads())
+
+    async with db.read() as conn:
+        return await conn.run_sync(_heads)
