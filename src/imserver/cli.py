@@ -38,15 +38,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from .app import create_app
 
+    from . import logs
+
     if args.no_migrate:
         settings.migrate_on_start = False
     host = args.host or settings.host
     port = args.port or settings.port
+    level = args.log_level or settings.log_level
+    logs.configure(node=settings.resolved_node_id(), level=level, fmt=settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
-        log_level=args.log_level,
+        log_level=level,
+        log_config=None,  # logs.configure set up every logger: one format for all lines
+        access_log=False,  # imserver.access writes the access lines, with request ids
         ws="websockets-sansio",  # gateway.endpoint writes frames straight into this protocol
         ws_per_message_deflate=False,  # issue 3: off by default (CPU and CRIME-style leaks)
         ws_max_size=settings.max_frame_bytes,  # a larger frame closes the socket with 1009
@@ -259,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations on start")
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", default=None)
     serve.set_defaults(fn=cmd_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)

@@ -122,6 +122,13 @@ class Settings(BaseSettings):
     # flagged for manual review; not a refusal, a reviewer decides.
     public_accounts_per_user: int = 5
 
+    def resolved_node_id(self) -> str:
+        """This node's name in logs, metrics and the hello frame: node_id, or hostname-pid."""
+        import os
+        import socket
+
+        return self.node_id or f"{socket.gethostname()}-{os.getpid()}"
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

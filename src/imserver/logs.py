@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from typing import TextIO
 
 import structlog
+import structlog.tracebacks
 
 # The request being served on this task: a dict the access middleware creates
 # and the auth dependencies fill in (request_id, then user_id or operator_id).
@@ -74,6 +75,16 @@ def _drop_color_message(_, __, event: dict) -> dict:
     return event
 
 
+# JSON lines start with these keys, in this order, so they read well unparsed too.
+FIRST_KEYS = ("time", "level", "logger", "node", "message", "request_id", "user_id", "operator_id")
+
+
+def _first_keys(_, __, event: dict) -> dict:
+    ordered = {k: event.pop(k) for k in FIRST_KEYS if k in event}
+    ordered.update(event)
+    return ordered
+
+
 def resolve_format(fmt: str, stream: TextIO) -> str:
     """``json`` or ``text``; empty means text on a terminal, JSON otherwise."""
     fmt = (fmt or "").strip().lower()
@@ -98,19 +109,28 @@ def configure(*, node: str, level: str = "info", fmt: str = "", stream: TextIO |
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
-        _drop_color_message,
     ]
     if chosen == "json":
         renderer = [
-            structlog.processors.dict_tracebacks,
+            # Tracebacks as data, without local variables: they may hold tokens or bodies.
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
             structlog.processors.EventRenamer("message"),
+            _first_keys,
             structlog.processors.JSONRenderer(),
         ]
     else:
-        renderer = [structlog.dev.ConsoleRenderer(colors=stream.isatty(), timestamp_key="time")]
+        renderer = [
+            structlog.dev.ConsoleRenderer(
+                colors=stream.isatty(),
+                timestamp_key="time",
+                exception_formatter=structlog.dev.plain_traceback,  # no local variables
+            )
+        ]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _drop_color_message, *renderer],
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
@@ -128,6 +148,9 @@ def configure(*, node: str, level: str = "info", fmt: str = "", stream: TextIO |
         lg.handlers.clear()
         lg.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request's full URL at INFO (the webhook's and the verifier's
+    # URLs may carry credentials); its warnings still come through.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -7,8 +7,6 @@ they never build services themselves.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -248,5 +246,5 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
             unsafe_commit_delay=settings.unsafe_commit_delay_ms / 1000,
         ),
         policy=PolicyGate(db, clock, build_pipeline(settings)),
-        node_id=settings.node_id or f"{socket.gethostname()}-{os.getpid()}",
+        node_id=settings.resolved_node_id(),
     )

@@ -66,6 +66,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", search_path: str 
         pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_pre_ping=True,
         connect_args=connect_args,
+        hide_parameters=True,  # statement parameters (bodies, handles) stay out of errors and logs
     )
 
 
@@ -115,6 +116,7 @@ def _sqlite_engine(url: str, connections: int, pragmas: list[str], begin: str) -
         # COMMIT/ROLLBACK), so the pool's rollback on return would only add a
         # trip to the driver thread per checkout.
         pool_reset_on_return=None,
+        hide_parameters=True,  # statement parameters (bodies, handles) stay out of errors and logs
     )
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -10,6 +10,8 @@ from alembic.config import Config
 
 from .db import Database
 
+VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
+
 
 def migrations_dir() -> Path:
     """Where ``migrations/`` is: IMSERVER_MIGRATIONS_DIR, the source checkout, or ./migrations."""
@@ -56,11 +58,17 @@ async def current(db: Database) -> str | None:
 
 
 async def current_heads(db: Database) -> set[str]:
-    """The revisions the database is at (empty before the first migration)."""
-    from alembic.runtime.migration import MigrationContext
+    """The revisions the database is at (empty before the first migration).
+
+    Read from Alembic's version table directly: a MigrationContext would log two
+    INFO lines at every readiness probe.
+    """
+    from sqlalchemy import inspect, text
 
     def _heads(sync_conn) -> set[str]:
-        return set(MigrationContext.configure(sync_conn).get_current_heads())
+        if not inspect(sync_conn).has_table(VERSION_TABLE):
+            return set()
+        return set(sync_conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
 
     async with db.read() as conn:
         return await conn.run_sync(_heads)
