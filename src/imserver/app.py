@@ -92,6 +92,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.live_sockets = set()  # every open WebSocket connection (gateway/endpoint.py)
+    app.state.shutting_down = False  # set by serving.GracefulServer on SIGTERM: /readyz answers 503
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["ops"])

@@ -36,9 +36,9 @@ async def _with_services(settings: Settings, fn):
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from .app import create_app
-
     from . import logs
+    from .app import create_app
+    from .serving import GracefulServer
 
     if args.no_migrate:
         settings.migrate_on_start = False
@@ -46,8 +46,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port or settings.port
     level = args.log_level or settings.log_level
     logs.configure(node=settings.resolved_node_id(), level=level, fmt=settings.log_format)
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=host,
         port=port,
         log_level=level,
@@ -61,6 +62,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_ping_timeout=settings.ping_timeout_seconds,
         proxy_headers=True,
     )
+    # SIGTERM: notice and 1001 to every WebSocket, then exit within the grace period.
+    GracefulServer(config, app, grace=settings.shutdown_grace_seconds).run()
     return 0
 
 

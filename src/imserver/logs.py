@@ -85,6 +85,15 @@ def _first_keys(_, __, event: dict) -> dict:
     return ordered
 
 
+# uvicorn's WebSocket protocol writes these at INFO for every connection, the
+# second with the client's address: one line per socket, and personal data.
+_UVICORN_CONNECTION_LINES = ("connection open", "connection closed", '%s - "WebSocket %s" %s')
+
+
+def _per_connection_noise(record: logging.LogRecord) -> bool:
+    return not (record.name == "uvicorn.error" and record.msg in _UVICORN_CONNECTION_LINES)
+
+
 def resolve_format(fmt: str, stream: TextIO) -> str:
     """``json`` or ``text``; empty means text on a terminal, JSON otherwise."""
     fmt = (fmt or "").strip().lower()
@@ -134,6 +143,7 @@ def configure(*, node: str, level: str = "info", fmt: str = "", stream: TextIO |
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    handler.addFilter(_per_connection_noise)
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_imserver", False):

@@ -112,7 +112,13 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     await ws.accept()
     client_ip = ws.client.host if ws.client else None
-    await Connection(services, ws.app.state.hub, StarletteTransport(ws), client_ip=client_ip).run()
+    conn = Connection(services, ws.app.state.hub, StarletteTransport(ws), client_ip=client_ip)
+    live = ws.app.state.live_sockets  # every open connection, for the shutdown drain (gateway/shutdown.py)
+    live.add(conn)
+    try:
+        await conn.run()
+    finally:
+        live.discard(conn)
 
 
 class WebSocketFastPath:
