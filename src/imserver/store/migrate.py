@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -14,14 +15,30 @@ VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py 
 
 
 def migrations_dir() -> Path:
-    """Where ``migrations/`` is: IMSERVER_MIGRATIONS_DIR, the source checkout, or ./migrations."""
+    """Where the Alembic scripts are.
+
+    In order: ``IMSERVER_MIGRATIONS_DIR`` (an operator's override), the
+    ``imserver/migrations`` directory shipped inside the package (an installed
+    wheel, the container, an editable checkout alike), and ``migrations/`` at
+    the top of a source checkout (older trees). A wheel needs no setting.
+    """
     env = os.environ.get("IMSERVER_MIGRATIONS_DIR")
     if env:
         return Path(env)
+    packaged = resources.files("imserver") / "migrations"
+    if isinstance(packaged, Path) and (packaged / "env.py").is_file():
+        return packaged
     checkout = Path(__file__).resolve().parents[3] / "migrations"
-    if checkout.is_dir():
+    if (checkout / "env.py").is_file():
         return checkout
-    return Path.cwd() / "migrations"
+    raise MigrationsNotFound(
+        f"the migration scripts are not in {packaged} (the package) nor in {checkout}; "
+        "reinstall imserver, or set IMSERVER_MIGRATIONS_DIR"
+    )
+
+
+class MigrationsNotFound(RuntimeError):
+    """The installed package has no migration scripts (a broken install)."""
 
 
 def _config() -> Config:
