@@ -12,9 +12,10 @@
 # -- build: a wheel of imserver and of every dependency ------------------------------
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# constraints.txt: the versions the test suite passed with, not whatever is newest today.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 
 # -- run: no compilers, no sources, not root ------------------------------------------
 FROM python:3.11-slim

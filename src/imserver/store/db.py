@@ -17,6 +17,7 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from ..domain.errors import Unavailable
 
@@ -109,6 +110,8 @@ def make_sqlite_reader(url: str) -> AsyncEngine | None:
 def _sqlite_engine(url: str, connections: int, pragmas: list[str], begin: str) -> AsyncEngine:
     engine = create_async_engine(
         url,
+        # Explicit: SQLAlchemy before 2.0.38 gave aiosqlite a NullPool (a new connection per use).
+        poolclass=AsyncAdaptedQueuePool,
         pool_size=connections,
         max_overflow=0,
         pool_timeout=POOL_TIMEOUT_SECONDS,
