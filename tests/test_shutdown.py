@@ -80,6 +80,7 @@ class Sender:
                 self.first.set()
 
 
+@pytest.mark.slow  # a server process per backend
 async def test_sigterm_notices_every_client_closes_1001_and_loses_no_ack(node_cluster):
     node = node_cluster.nodes[0]
     alice, bob = await verified_users(node_cluster, 2, register_on=node, review_on=node)
