@@ -22,12 +22,14 @@ from .config import Settings
 from .domain.clock import Clock
 from .domain.errors import Code, ImserverError
 from .broker import MemoryBroker, RedisBroker, make_broker
+from .broker.ratelimit import RedisTokenBuckets
+from .broker.redis import DEFAULT_CHANNEL_PREFIX
 from .gateway import endpoint as ws_endpoint
 from .gateway.hub import Hub
 from .gateway.protocol import CLOSE_REVOKED
 from .metrics import Metrics
 from .services.cluster import ClusterFanout
-from .services.container import Services, build_services
+from .services.container import Services, build_services, rate_limits
 from .services.queues import queue_stats
 from .store import migrate
 from .store.db import Database
@@ -71,6 +73,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             services.broker.on_reconnect.append(services.after_broker_reconnect)
             # Logouts and closures made elsewhere while the broker was away were not heard.
             services.broker.on_reconnect.append(_revalidate_sockets(services, hub))
+        shared_limits = None
+        if isinstance(services.broker, RedisBroker) and settings.rate_limits_shared:
+            limits = rate_limits(settings)
+            shared_limits = RedisTokenBuckets(
+                settings.broker_url, {"messages": limits.messages, "posts": limits.posts},
+                prefix=settings.broker_channel_prefix or DEFAULT_CHANNEL_PREFIX,
+            )
+            services.policy.shared_limits = shared_limits  # rate limits across the cluster
         metrics.track_broker(services.broker, services.cluster)  # /metrics: imserver_broker_up and counters
         metrics.bind_node(services.node_id)
         metrics.track_queues(lambda: queue_stats(services.db, services.clock))
@@ -81,6 +91,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             yield
         finally:
             await services.stop()
+            if shared_limits is not None:
+                await shared_limits.close()
             if db is None:
                 await database.dispose()
 

@@ -147,3 +147,7 @@ class Settings(BaseSettings):
     # notice and close, and for acknowledged writes to finish, before it exits
     # anyway. Keep it under the orchestrator's kill timeout (Kubernetes: 30 s).
     shutdown_grace_seconds: float = 10.0
+    # With a Redis broker, the message and post rate limits also hold across the
+    # cluster (a bucket per user in Redis, beside each node's own); false keeps
+    # them per node. Without Redis they are per node whatever this says.
+    rate_limits_shared: bool = True

@@ -199,13 +199,17 @@ class Services:
             await listener(token_hash)
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
-    limits = RateLimits(
+def rate_limits(settings: Settings) -> RateLimits:
+    """The per-user rates from settings: the node's buckets and the cluster's shared ones use the same."""
+    return RateLimits(
         messages=Rate(settings.rate_messages_burst, settings.rate_messages_per_second),
         posts=Rate(settings.rate_posts_burst, settings.rate_posts_per_second),
         restricted_group=Rate(settings.rate_restricted_burst, settings.rate_restricted_per_second),
     )
-    registry = merge_registries(builtin_checks(None, limits), load_plugins())
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    registry = merge_registries(builtin_checks(None, rate_limits(settings)), load_plugins())
     return Pipeline.from_names(settings.policy_checks or DEFAULT_ORDER, registry)
 
 

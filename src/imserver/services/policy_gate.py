@@ -12,14 +12,16 @@ its reason code, the check that decided and the time (ARCHITECTURE.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..domain.clock import Clock
 from ..domain.enums import RealNameStatus, UserStatus
 from ..domain.errors import Code, Forbidden, PolicyDenied
 from ..domain.policy_types import (
     Outgoing,
+    OutgoingKind,
     PolicySnapshot,
     PublicAccountSnapshot,
     SanctionInForce,
@@ -27,6 +29,7 @@ from ..domain.policy_types import (
     UserSnapshot,
 )
 from ..policy import Decision, Outcome, Pipeline, Term, TermList
+from ..policy.decision import deny
 from ..policy.checks import ContentFilter
 from ..store import agreement as agreement_store
 from ..store import policy as store
@@ -35,6 +38,16 @@ from ..store.db import Database
 # Snapshots cached per node; past this the cache is cleared and refilled on
 # demand (a coarse bound: 100k users of ~200 B each is ~20 MB).
 MAX_CACHED_SNAPSHOTS = 100_000
+
+
+class SharedLimits(Protocol):
+    """Token buckets every node shares (broker/ratelimit.py), beside each node's own."""
+
+    def take(self, bucket: str, user_id: int, now: float) -> Awaitable[float | None]: ...
+
+
+# A shared-bucket refusal is recorded under the same check name as the node's own limit.
+SHARED_RATE_CHECK = "rate_limit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,8 @@ class PolicyGate:
         self._terms_loaded = False
         # Told the reason code of every deny (the metrics' counter); set by the container.
         self.on_deny: Callable[[str], None] | None = None
+        # Cluster-wide rate limits, when a Redis broker is configured (set by the composition root).
+        self.shared_limits: SharedLimits | None = None
 
     # -- cache ----------------------------------------------------------------
 
@@ -122,6 +137,8 @@ class PolicyGate:
         snapshot = PolicySnapshot(user, await self.current_agreement(), account)
         now = self.clock.now()
         decision = self.pipeline.evaluate(snapshot, outgoing, now)
+        if decision.outcome is not Outcome.DENY and self.shared_limits is not None:
+            decision = await self._shared_limit(outgoing, now) or decision
         if decision.outcome is Outcome.DENY:
             if self.on_deny is not None:
                 self.on_deny(decision.reason.value if decision.reason else "")
@@ -131,6 +148,14 @@ class PolicyGate:
                 extra["retry_after"] = round(decision.retry_after, 3)
             raise PolicyDenied(decision.detail, decision.reason, **extra)
         return Verdict(decision)
+
+    async def _shared_limit(self, outgoing: Outgoing, now) -> Decision | None:
+        """The cluster-wide bucket of this kind of send: a deny once it is empty, else None."""
+        bucket = "posts" if outgoing.kind is OutgoingKind.POST else "messages"
+        wait = await self.shared_limits.take(bucket, outgoing.sender_id, now.timestamp())
+        if wait is None:
+            return None
+        return deny(SHARED_RATE_CHECK, Code.RATE_LIMITED, f"too many {bucket} across the cluster", wait)
 
     async def record(self, outgoing: Outgoing, decision: Decision, message_id: int | None = None) -> None:
         async with self.db.transaction() as conn:
