@@ -28,6 +28,7 @@ async def test_database_down_fails_readiness_not_liveness(down):  # noqa: F811
     assert r.status_code == 503
     assert r.json()["database"] == "down" and r.json()["migrations"] == "unknown"
     assert (await down.get("/healthz")).status_code == 503  # as before
+    assert "imserver_database_up 0.0" in (await down.get("/metrics")).text
 
 
 async def test_schema_behind_the_code_is_not_ready(http, db):

@@ -56,6 +56,7 @@ FAULT_ONLY = {
 # Families that hold a fact rather than count: they must be positive, not move.
 CONSTANT = {
     "imserver_broker_up",  # 1 with the in-process broker, from the start
+    "imserver_database_up",  # 1 from the first scrape while the database answers (0: test_health.py)
     "process_start_time_seconds",
     "process_max_fds",
     "process_virtual_memory_bytes",

@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         metrics.track_broker(services.broker, services.cluster)  # /metrics: imserver_broker_up and counters
         metrics.bind_node(services.node_id)
         metrics.track_queues(lambda: queue_stats(services.db, services.clock))
+        # After the queue queries: they found out whether the database answers.
+        metrics.refreshers.append(lambda: _database_state(metrics, services))
         app.state.services = services
         app.state.hub = hub
         await services.start()
@@ -157,6 +159,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.add_middleware(ws_endpoint.WebSocketFastPath)
     app.add_middleware(AccessMiddleware, metrics=metrics)  # outermost: request id, access line, counter
     return app
+
+
+async def _database_state(metrics: Metrics, services: Services) -> None:
+    """imserver_database_up at each scrape, from the database's last unit of work."""
+    metrics.db_up.set(1 if services.db.healthy else 0)
 
 
 def _close_token_sockets(hub: Hub):
