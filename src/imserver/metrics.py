@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from bisect import bisect_left
@@ -37,6 +38,7 @@ class Metrics:
         self._connections = Gauge(
             "imserver_ws_connections", "Live WebSocket connections, by node", ["node"], registry=r
         )
+        self._node = ""
         self.connections = self._connections.labels(node="")  # relabelled by bind_node once the node id is known
         # The send path's counters live in HotPath: plain ints, no lock per message.
         self.hot = HotPath()
@@ -50,7 +52,7 @@ class Metrics:
         self.slow_consumers_closed = Counter(
             "imserver_slow_consumers_closed_total", "Connections closed for falling behind", registry=r
         )
-        # -- public reports (issue 4, Art. 5): read from the database at scrape time --
+        # -- public reports (Art. 5): read from the database at scrape time ----------
         self.reports_open = Gauge(
             "imserver_reports_open", "Public reports awaiting a moderator's decision (open or in review)", registry=r
         )
@@ -59,7 +61,18 @@ class Metrics:
             "Age of the oldest report awaiting a decision; 0 when there is none",
             registry=r,
         )
-        # Every operator queue (services/queues.py), refreshed at scrape time.
+        # -- the provider's qualification (Art. 4): why public accounts may be off --
+        self.news_qualified = Gauge(
+            "imserver_provider_news_qualified",
+            "1 while the news information service licence is configured and valid (public accounts on)",
+            registry=r,
+        )
+        self.news_licence_expires_in = Gauge(
+            "imserver_provider_news_licence_expires_in_seconds",
+            "Seconds until the news information service licence expires (negative: expired; 0: none configured)",
+            registry=r,
+        )
+        # -- every operator queue (services/queues.py), refreshed at scrape time (Art. 5) --
         self.queue_size = Gauge("imserver_queue_size", "Items waiting in an operator queue", ["queue"], registry=r)
         self.queue_oldest_age = Gauge(
             "imserver_queue_oldest_age_seconds",
@@ -67,8 +80,11 @@ class Metrics:
             ["queue"],
             registry=r,
         )
-        self.outbox_backlog = Gauge(
-            "imserver_regulator_outbox_backlog", "Regulator records not yet delivered (Art. 8 outbox)", registry=r
+        self.queue_overdue = Gauge(
+            "imserver_queue_overdue",
+            "1 when a queue's oldest item is older than queue_age_warning_seconds (understaffed)",
+            ["queue"],
+            registry=r,
         )
         # The process collectors of prometheus_client (process_*, python_gc_*, python_info),
         # registered on this registry too: the defaults live on the global one.
@@ -77,7 +93,7 @@ class Metrics:
         # Async callables run by refresh() before each scrape (gauges that need a query).
         self.refreshers: list[Callable[[], Awaitable[None]]] = []
         self.queue_cache: ScrapeCache | None = None  # set by track_queues
-        # The broker's state (issue 6), read from broker.stats at each scrape.
+        # The broker's state, read from broker.stats at each scrape.
         self.broker = BrokerCollector()
         r.register(self.broker)
 
@@ -91,19 +107,27 @@ class Metrics:
 
     def bind_node(self, node_id: str) -> None:
         """Label the connection gauge with this node's id (known once the services are built)."""
-        self._connections.remove("")
+        with contextlib.suppress(KeyError):
+            self._connections.remove(self._node)
+        self._node = node_id
         self.connections = self._connections.labels(node=node_id)
 
-    def track_queues(self, stats: Callable[[], Awaitable[list]]) -> None:
-        """Refresh the queue gauges from ``stats()`` (services.queues.queue_stats) at each scrape."""
-        self.queue_cache = cache = ScrapeCache(stats)
+    def track_queues(
+        self,
+        stats: Callable[[], Awaitable[list]],
+        *,
+        overdue_after: float,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Refresh the queue gauges from ``stats()`` (services.queues.queue_stats) at each scrape;
+        a queue whose oldest item has waited over ``overdue_after`` seconds is overdue."""
+        self.queue_cache = cache = ScrapeCache(stats, now=now)
 
         async def refresh() -> None:
             for q in await cache.get():
                 self.queue_size.labels(queue=q.name).set(q.size)
                 self.queue_oldest_age.labels(queue=q.name).set(q.oldest_age_seconds)
-                if q.name == "regulator_outbox":
-                    self.outbox_backlog.set(q.size)
+                self.queue_overdue.labels(queue=q.name).set(1 if q.oldest_age_seconds > overdue_after else 0)
 
         self.refreshers.append(refresh)
 
@@ -166,17 +190,25 @@ QUEUE_STATS_MAX_AGE = 5.0
 
 
 class ScrapeCache:
-    """An async result reused for QUEUE_STATS_MAX_AGE seconds."""
+    """An async result reused for QUEUE_STATS_MAX_AGE seconds of ``now()`` (the service clock's, so
+    a test that moves its clock sees fresh figures)."""
 
-    def __init__(self, fetch: Callable[[], Awaitable[list]], max_age: float = QUEUE_STATS_MAX_AGE) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[list]],
+        max_age: float = QUEUE_STATS_MAX_AGE,
+        *,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.fetch = fetch
         self.max_age = max_age
-        self._at = float("-inf")
+        self.now = now
+        self._at: float | None = None
         self._value: list = []
 
     async def get(self) -> list:
-        now = time.monotonic()
-        if now - self._at >= self.max_age:
+        now = self.now()
+        if self._at is None or not 0 <= now - self._at < self.max_age:
             self._value = await self.fetch()
             self._at = now
         return self._value

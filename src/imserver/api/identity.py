@@ -30,8 +30,8 @@ class IdentityIn(BaseModel):
 async def submit_identity(
     body: IdentityIn, me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
 ) -> dict:
+    """Submit one's real-name identity for review."""
     status = await svc.identities.submit(me.id, legal_name=body.legal_name, id_number=body.id_number, phone=body.phone)
-    await svc.after_policy_change(user_id=me.id)
     return {"status": status.value}
 
 
@@ -39,4 +39,5 @@ async def submit_identity(
 async def identity_status(
     me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
 ) -> dict:
+    """Where the caller's identity review stands (masked)."""
     return {"status": (await svc.identities.status(me.id)).value}

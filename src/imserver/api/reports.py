@@ -35,6 +35,7 @@ class ReportIn(BaseModel):
 
 @router.post("/reports", status_code=201)
 async def file_report(body: ReportIn, me: Me, svc: Svc) -> dict:
+    """Report a message, a post or an account."""
     return await svc.reports.file(
         me, target_kind=body.target_kind, target_id=body.target_id, category=body.category, text=body.text
     )
@@ -42,4 +43,5 @@ async def file_report(body: ReportIn, me: Me, svc: Svc) -> dict:
 
 @router.get("/reports/mine")
 async def my_reports(me: Me, svc: Svc) -> list[dict]:
+    """The caller's own reports and their outcomes."""
     return await svc.reports.mine(me.id)

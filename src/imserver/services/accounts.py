@@ -22,11 +22,16 @@ from ..store import agreement as agreement_store
 from ..store import audit
 from ..store.db import Database
 from .passwords import Passwords
+from .unit_of_work import AfterCommit, TokenRevoked
 
-TOKEN_BYTES = 32  # 256 bits from secrets; issue 2 asks for at least 128
+TOKEN_BYTES = 32  # 256 bits from secrets; at least 128 keeps tokens unguessable
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 MAX_NICKNAME_CHARS = 32
 
+# A closed account's correct sign-in gets a session of this scope: its own
+# sanctions and appeals only (services/accounts.authenticate, api/deps.py).
+APPEAL_SCOPE = "appeal"
+APPEAL_TOKEN_TTL = timedelta(hours=1)  # long enough to read and write an appeal; sign in again for more
 
 def hash_token(token: str) -> str:
     """Tokens are stored as SHA-256: a leaked table holds nothing usable."""
@@ -51,11 +56,14 @@ def clean_nickname(nickname: str) -> str:
 
 
 class Accounts:
-    def __init__(self, db: Database, clock: Clock, passwords: Passwords, *, token_ttl: timedelta) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, passwords: Passwords, *, token_ttl: timedelta, effects: AfterCommit
+    ) -> None:
         self.db = db
         self.clock = clock
         self.passwords = passwords
         self.token_ttl = token_ttl
+        self.effects = effects
 
     # -- users -------------------------------------------------------------------
 
@@ -69,7 +77,7 @@ class Accounts:
         password_hash = self.passwords.hash(password)  # outside the transaction: ~50 ms of CPU
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, now)
             if current is None:
                 raise Conflict("no agreement has been published", Code.NO_AGREEMENT)
             if agreement_version != current["version"]:
@@ -97,18 +105,28 @@ class Accounts:
         async with self.db.transaction() as conn:
             user = await store.get_user_by_handle(conn, handle) if handle else None
         stored = user["password_hash"] if user else None
-        if not self.passwords.verify(stored, password) or user["status"] == UserStatus.CLOSED:
+        if not self.passwords.verify(stored, password):
             raise Unauthenticated("wrong handle or password", Code.INVALID_CREDENTIALS)
+        closed = user["status"] == UserStatus.CLOSED
         async with self.db.transaction() as conn:
             if self.passwords.needs_rehash(stored):
                 await store.update_user(conn, user["id"], password_hash=self.passwords.hash(password))
-            token = await self._issue(conn, PrincipalKind.USER, user["id"])
+            token = await self._issue(conn, PrincipalKind.USER, user["id"], scope=APPEAL_SCOPE if closed else None)
+        if closed:
+            # Only after the password matched: a wrong password never learns the account is closed.
+            raise Forbidden(
+                "the account is closed; this token reads your sanctions (GET /api/v1/sanctions) and files appeals",
+                Code.ACCOUNT_CLOSED,
+                appeal_token=token,
+                user_id=user["id"],
+                token_type="bearer",
+            )
         return token, user["id"]
 
     async def accept_agreement(self, user_id: int, version: int, client_ip: str | None) -> None:
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, now)
             if current is None or version != current["version"]:
                 raise BadRequest(
                     "only the current agreement version can be accepted",
@@ -116,12 +134,13 @@ class Accounts:
                     current_version=current["version"] if current else None,
                 )
             await store.record_acceptance(conn, user_id=user_id, version=version, now=now, client_ip=client_ip)
+        await self.effects.policy_changed(user_id=user_id)  # sending may be allowed again, on every node
 
     async def profile(self, user_id: int) -> dict:
         """The user's own view: status fields only, never identity data."""
         async with self.db.transaction() as conn:
             user = await store.get_user(conn, user_id)
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, self.clock.now())
         current_version = current["version"] if current else None
         return {
             "id": user["id"],
@@ -133,6 +152,23 @@ class Accounts:
             "current_agreement_version": current_version,
             "agreement_current": user["agreement_version"] == current_version,
         }
+
+    async def update_nickname(self, user_id: int, nickname: str) -> dict:
+        """Change the front-stage nickname (the caller has asked the sanction ladder first)."""
+        nickname = clean_nickname(nickname)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            await store.update_user(conn, user_id, nickname=nickname)
+            await audit.append(
+                conn,
+                at=now,
+                actor_kind="user",
+                actor_id=user_id,
+                action="user.profile",
+                subject=f"user:{user_id}",
+                detail={"fields": ["nickname"]},
+            )
+        return await self.profile(user_id)
 
     async def public_profile(self, user_id: int) -> dict:
         """What other users see: the front-stage nickname, nothing else (Art. 6 ¶1)."""
@@ -146,17 +182,21 @@ class Accounts:
 
     # -- operators -------------------------------------------------------------
 
-    async def create_operator(self, *, handle: str, password: str, role: Role, created_by: int | None) -> int:
+    async def create_operator(
+        self, *, handle: str, password: str, role: Role, created_by: int | None, roles: list[Role] | None = None
+    ) -> int:
+        """A new operator holding `roles` (default: just `role`); audited."""
         handle = normalise_handle(handle)
         self.passwords.check_acceptable(password)
         password_hash = self.passwords.hash(password)
+        held = sorted(set(roles or [role]))
         now = self.clock.now()
         async with self.db.transaction() as conn:
             operator_id = await store.insert_operator(
-                conn, handle=handle, password_hash=password_hash, role=role, now=now
+                conn, handle=handle, password_hash=password_hash, role=role, roles=held, now=now
             )
             if operator_id is None:
-                raise Conflict("an operator with this handle exists")
+                raise Conflict("an operator with this handle exists", Code.OPERATOR_EXISTS)
             await audit.append(
                 conn,
                 at=now,
@@ -164,11 +204,12 @@ class Accounts:
                 actor_id=created_by,
                 action="operator.create",
                 subject=f"operator:{operator_id}",
-                detail={"handle": handle, "role": role.value},
+                detail={"handle": handle, "role": role.value, "roles": [r.value for r in held]},
             )
         return operator_id
 
-    async def operator_login(self, *, handle: str, password: str) -> tuple[str, int, Role]:
+    async def operator_login(self, *, handle: str, password: str) -> tuple[str, Principal]:
+        """A new token and the operator it authenticates (roles, must_change_password)."""
         try:
             handle = normalise_handle(handle)
         except BadRequest:
@@ -183,14 +224,15 @@ class Accounts:
             if self.passwords.needs_rehash(stored):
                 await store.update_operator(conn, op["id"], password_hash=self.passwords.hash(password))
             token = await self._issue(conn, PrincipalKind.OPERATOR, op["id"])
+            roles = (await store.operator_roles_of(conn, [op["id"]]))[op["id"]]
             await audit.append(
                 conn, at=now, actor_kind="operator", actor_id=op["id"], action="operator.login", subject=None
             )
-        return token, op["id"], Role(op["role"])
+        return token, _operator_principal(op, hash_token(token), roles)
 
     # -- tokens ----------------------------------------------------------------
 
-    async def _issue(self, conn, kind: PrincipalKind, principal_id: int) -> str:
+    async def _issue(self, conn, kind: PrincipalKind, principal_id: int, *, scope: str | None = None) -> str:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         now = self.clock.now()
         await store.insert_session(
@@ -199,12 +241,16 @@ class Accounts:
             kind=kind,
             principal_id=principal_id,
             now=now,
-            expires_at=now + self.token_ttl,
+            expires_at=now + (APPEAL_TOKEN_TTL if scope == APPEAL_SCOPE else self.token_ttl),
+            scope=scope,
         )
         return token
 
-    async def authenticate(self, token: str | None, kind: PrincipalKind) -> Principal:
-        """The principal behind a bearer token, or Unauthenticated."""
+    async def authenticate(self, token: str | None, kind: PrincipalKind, *, appeal_ok: bool = False) -> Principal:
+        """The principal behind a bearer token, or Unauthenticated.
+
+        A closed account's appeal token passes only where ``appeal_ok`` (its own
+        sanctions and appeals); everywhere else, the WebSocket included, it is refused."""
         if not token:
             raise Unauthenticated("a bearer token is required")
         token_hash = hash_token(token)
@@ -219,13 +265,20 @@ class Accounts:
                 raise Unauthenticated("the token is invalid, expired or revoked")
             if kind == PrincipalKind.USER:
                 user = await store.get_user(conn, session["principal_id"])
+                if session["scope"] == APPEAL_SCOPE:
+                    if user is None or not appeal_ok:
+                        raise Unauthenticated(
+                            "this token only reads your sanctions and files appeals", Code.APPEAL_ONLY_TOKEN
+                        )
+                    return Principal(kind, user["id"], token_hash, appeal_only=True)
                 if user is None or user["status"] == UserStatus.CLOSED:
                     raise Unauthenticated("the account is closed", Code.ACCOUNT_CLOSED)
                 return Principal(kind, user["id"], token_hash)
             op = await store.get_operator(conn, session["principal_id"])
             if op is None or op["disabled_at"] is not None:
                 raise Unauthenticated("the operator account is disabled")
-            return Principal(kind, op["id"], token_hash, Role(op["role"]))
+            roles = (await store.operator_roles_of(conn, [op["id"]]))[op["id"]]
+            return _operator_principal(op, token_hash, roles)
 
     async def live_tokens(self, token_hashes: list[str]) -> set[str]:
         """Which of these user sessions are still valid (one query for a whole node's sockets)."""
@@ -233,15 +286,27 @@ class Accounts:
             return await store.live_token_hashes(conn, token_hashes, self.clock.now())
 
     async def logout(self, principal: Principal) -> None:
+        """Revoke the token; every node closes the sockets that used it."""
         async with self.db.transaction() as conn:
             await store.revoke_session(conn, principal.token_hash, self.clock.now())
+        await self.effects.apply(TokenRevoked(principal.token_hash))
+
+
+def _operator_principal(op, token_hash: str, roles: set[str]) -> Principal:
+    return Principal(
+        PrincipalKind.OPERATOR,
+        op["id"],
+        token_hash,
+        roles=frozenset(Role(r) for r in roles),
+        must_change_password=bool(op["must_change_password"]),
+    )
 
 
 def require_role(principal: Principal, *roles: Role) -> None:
     """Forbidden unless the caller is an operator holding one of `roles`.
 
     Roles do not nest: `admin` manages operators and settings but does not read
-    identity data, which only `compliance` may (ARCHITECTURE.md, "Personal information").
+    identity data, which only `compliance` may.
     """
-    if principal.kind != PrincipalKind.OPERATOR or principal.role not in roles:
+    if principal.kind != PrincipalKind.OPERATOR or not principal.roles.intersection(roles):
         raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")

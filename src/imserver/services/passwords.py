@@ -8,7 +8,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from ..domain.errors import BadRequest, Code
 
 MIN_PASSWORD_CHARS = 8  # NIST SP 800-63B minimum for user-chosen secrets
-MAX_PASSWORD_CHARS = 128  # bounds hashing cost per request (issue 2)
+MAX_PASSWORD_CHARS = 128  # bounds hashing cost per request
 
 
 class Passwords:

@@ -4,7 +4,7 @@ One call answers "how much work is waiting and how long has the oldest item
 waited" for identity review, public-account review (applications and changes),
 public reports, held messages, appeals, closures awaiting their second
 operator, and the regulator outbox (records not yet delivered). The metrics
-scrape, the console dashboard and staffing read the same figures.
+scrape, the console dashboard and the staffing report read the same figures.
 """
 
 from __future__ import annotations
@@ -16,6 +16,15 @@ from ..store import queues as store
 from ..store.db import Database
 
 QUEUE_NAMES = store.QUEUE_NAMES
+# The queue names, as the console's dashboard and the staffing report name them.
+IDENTITY = store.IDENTITY
+PUBLIC_ACCOUNTS = store.PUBLIC_ACCOUNTS
+PUBLIC_ACCOUNT_CHANGES = store.PUBLIC_ACCOUNT_CHANGES
+REPORTS = store.REPORTS
+HELD = store.HELD_MESSAGES
+APPEALS = store.APPEALS
+CLOSURES = store.CLOSURES
+REGULATOR_OUTBOX = store.REGULATOR_OUTBOX
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +43,9 @@ async def queue_stats(db: Database, clock: Clock) -> list[QueueStat]:
         QueueStat(name, size, max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
         for name, size, oldest in heads
     ]
+
+
+async def sanctions_in_force(db: Database, clock: Clock) -> dict[str, int]:
+    """How many sanctions are in force now, by kind (kinds with none are absent)."""
+    async with db.read() as conn:
+        return await store.sanctions_in_force(conn, clock.now())

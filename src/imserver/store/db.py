@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -22,6 +23,9 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from ..domain.errors import Unavailable
 
 log = logging.getLogger("imserver.database")
+
+# What a repository function takes: one open connection inside a transaction.
+Connection = AsyncConnection
 
 # SQLite allows one writer at a time. One pooled connection serialises our own
 # transactions in-process instead of making them fight over the file lock
@@ -35,6 +39,14 @@ PG_MAX_OVERFLOW = 10
 POOL_TIMEOUT_SECONDS = 10
 # SQLite: how long to wait on another process's lock (migrations, CLI) before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def describe_url(url: str) -> str:
+    """Where a database URL points, for a log line: the SQLite file's path, or the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite file {Path(parsed.database).resolve()}"
+    return f"{parsed.get_backend_name()} {parsed.render_as_string(hide_password=True)}"
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", search_path: str | None = None) -> AsyncEngine:
