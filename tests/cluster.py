@@ -232,8 +232,8 @@ class Cluster:
     roles: tuple[str, ...] = ("reviewer",)
     operators: dict[str, list[str]] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
-    env_extra: dict[str, str] = field(default_factory=dict)
-    log_level: str = "warning"  # the nodes' --log-level  # more IMSERVER_* settings for every process
+    env_extra: dict[str, str] = field(default_factory=dict)  # more IMSERVER_* settings for every process
+    log_level: str = "warning"  # the nodes' --log-level
     _own_schema: bool = False
 
     @property
