@@ -232,6 +232,8 @@ class Cluster:
     roles: tuple[str, ...] = ("reviewer",)
     operators: dict[str, list[str]] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
+    env_extra: dict[str, str] = field(default_factory=dict)  # more IMSERVER_* settings for every process
+    log_level: str = "warning"  # the nodes' --log-level
     _own_schema: bool = False
 
     @property
@@ -259,6 +261,7 @@ class Cluster:
                 # The tests send bursts of hundreds; the rate-limit check has tests of its own.
                 "IMSERVER_RATE_MESSAGES_BURST": "100000",
                 "IMSERVER_RATE_MESSAGES_PER_SECOND": "100000",
+                **self.env_extra,
             }
         )
         return env
@@ -297,7 +300,7 @@ class Cluster:
         log = open(node.log_path, "ab")  # noqa: SIM115 - the child keeps its own copy
         node.proc = subprocess.Popen(
             [sys.executable, "-m", "imserver.cli", "serve", "--port", str(node.port), "--no-migrate",
-             "--log-level", "warning"],
+             "--log-level", self.log_level],
             cwd=node.workdir, env=self.env(node.name), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         log.close()

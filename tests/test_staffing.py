@@ -91,7 +91,7 @@ async def test_the_staffing_report_and_the_overdue_warning(server, client, clock
     assert (r.status_code, r.json()["code"]) == (422, "invalid_period")
 
     metrics = (await client.get("/metrics")).text
-    assert gauge(metrics, 'imserver_queue_open{queue="reports"}') == 1
+    assert gauge(metrics, 'imserver_queue_size{queue="reports"}') == 1
     assert gauge(metrics, 'imserver_queue_overdue{queue="reports"}') == 0
     clock.advance(hours=1)  # the open report is now older than the warning age
     metrics = (await client.get("/metrics")).text

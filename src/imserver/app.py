@@ -19,6 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from . import health
+from .access import AccessMiddleware
 from .admin.openapi import OPENAPI_TAGS
 from .config import Settings
 from .domain.clock import Clock
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             database = Database.from_url(url, sqlite_synchronous=settings.sqlite_synchronous)
         if settings.migrate_on_start:
             await migrate.upgrade(database)
+        app.state.migration_heads = migrate.heads()  # what /readyz expects the database to be at
         hub = Hub()
         broker = make_broker(settings.broker_url, channel_prefix=settings.broker_channel_prefix)
         services = build_services(settings, database, clock, broker=broker, local=hub, metrics=metrics)
@@ -79,6 +82,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.live_sockets = set()  # every open WebSocket connection (gateway/endpoint.py)
+    app.state.shutting_down = False  # set by serving.GracefulServer on SIGTERM: /readyz answers 503
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["ops"])
@@ -90,6 +95,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         health = {"database": "ok" if db_ok else "down", **services.health()}
         ok = all(v == "ok" for v in health.values())
         return JSONResponse({"status": "ok" if ok else "degraded", **health}, status_code=200 if ok else 503)
+
+    app.include_router(health.router)  # /livez, /readyz
 
     @app.get("/metrics", tags=["ops"])
     async def prometheus() -> Response:
@@ -143,6 +150,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(admin_records.router)
     app.include_router(ws_endpoint.router)  # the route table's record of /ws; WebSocketFastPath serves it
     app.add_middleware(ws_endpoint.WebSocketFastPath)
+    app.add_middleware(AccessMiddleware, metrics=metrics)  # outermost: request id, access line, counter
     return app
 
 

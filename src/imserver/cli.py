@@ -1,4 +1,10 @@
-"""The `imserver` command."""
+"""The `imserver` command.
+
+Settings come from ``IMSERVER_*`` environment variables (or a ``.env`` file in
+the working directory); the options below override a few of them for one run.
+An error prints one line, ``imserver: error [code]: what happened``, and exits
+non-zero; ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import getpass
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from .config import Settings
@@ -38,17 +45,25 @@ async def _with_services(settings: Settings, fn):
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from . import logs
     from .app import create_app
+    from .serving import GracefulServer
 
     if args.no_migrate:
         settings.migrate_on_start = False
     host = args.host or settings.host
     port = args.port or settings.port
-    uvicorn.run(
-        create_app(settings),
+    level = args.log_level or settings.log_level
+    logs.configure(node=settings.resolved_node_id(), level=level, fmt=settings.log_format)
+    _announce(settings, host, port)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=host,
         port=port,
-        log_level=args.log_level,
+        log_level=level,
+        log_config=None,  # logs.configure set up every logger: one format for all lines
+        access_log=False,  # imserver.access writes the access lines, with request ids
         ws="websockets-sansio",  # gateway.endpoint writes frames straight into this protocol
         ws_per_message_deflate=False,  # off by default: CPU per frame, and CRIME-style leaks
         ws_max_size=settings.max_frame_bytes,  # a larger frame closes the socket with 1009
@@ -57,7 +72,30 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_ping_timeout=settings.ping_timeout_seconds,
         proxy_headers=False,  # X-Forwarded-For is read by domain.client_ip, from trusted proxies only
     )
+    # SIGTERM: notice and 1001 to every WebSocket, then exit within the grace period.
+    GracefulServer(config, app, grace=settings.shutdown_grace_seconds).run()
     return 0
+
+
+def _announce(settings: Settings, host: str, port: int) -> None:
+    """Say where the node listens and what it runs on; on first start, where the new key file is."""
+    import logging
+
+    from .store import keyring
+    from .store.db import describe_url
+
+    log = logging.getLogger("imserver.serve")
+    where = describe_url(settings.resolved_database_url())
+    log.info("listening on http://%s:%d (WebSocket ws://%s:%d/ws); database: %s", host, port, host, port, where)
+    if not settings.master_keys.strip():
+        path = (settings.data_dir / keyring.KEY_FILE_NAME).resolve()
+        if keyring.ensure_key_file(path):
+            log.warning(
+                "created the key file %s: it is the only key to the identity data stored from now on. "
+                "Back it up now, apart from the database; losing it makes that data unreadable", path,
+            )
+        else:
+            log.info("identity data keys: %s (keep its backup current)", path)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -78,7 +116,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_operator_create(args: argparse.Namespace, settings: Settings) -> int:
     from .domain.enums import Role
 
-    password = os.environ.get("IMSERVER_OPERATOR_PASSWORD") or getpass.getpass("password: ")
+    password = _operator_password(args)
 
     async def run(services) -> int:
         return await services.accounts.create_operator(
@@ -88,6 +126,25 @@ def cmd_operator_create(args: argparse.Namespace, settings: Settings) -> int:
     operator_id = asyncio.run(_with_services(settings, run))
     print(f"operator {operator_id} ({args.role}) created")
     return 0
+
+
+def _operator_password(args: argparse.Namespace) -> str:
+    """From stdin (--password-stdin), IMSERVER_OPERATOR_PASSWORD, or a prompt typed twice on a terminal."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif os.environ.get("IMSERVER_OPERATOR_PASSWORD"):
+        password = os.environ["IMSERVER_OPERATOR_PASSWORD"]
+    elif sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise CliError("password_mismatch", "the two passwords differ")
+    else:
+        raise CliError(
+            "password_required", "no terminal to ask on: give --password-stdin or IMSERVER_OPERATOR_PASSWORD"
+        )
+    if not password:
+        raise CliError("password_required", "the password is empty")
+    return password
 
 
 # `imserver audit verify` exit codes: 0 intact, 1 broken (or not matching the
@@ -423,8 +480,19 @@ def cmd_durability(args: argparse.Namespace, settings: Settings) -> int:
     return run_from_args(args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command accepts --debug, before or after its name (subparsers are made of this class)."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS,
+            help="on an error, print the traceback as well as the one-line report",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imserver", description=__doc__)
+    parser = _Parser(prog="imserver", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     from .bench.cli import add_arguments as bench_arguments  # argparse only: cheap to import
 
@@ -439,20 +507,45 @@ def build_parser() -> argparse.ArgumentParser:
     durability_arguments(durability)
     durability.set_defaults(fn=cmd_durability)
 
-    serve = sub.add_parser("serve", help="run the server (applies migrations first)")
-    serve.add_argument("--host", default=None)
-    serve.add_argument("--port", type=int, default=None)
-    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations on start")
-    serve.add_argument("--log-level", default="info")
+    serve = sub.add_parser(
+        "serve",
+        help="run the server (applies migrations first)",
+        description=SERVE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default=None, help="address to listen on (IMSERVER_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (IMSERVER_PORT, default 8000)")
+    serve.add_argument(
+        "--no-migrate", action="store_true",
+        help="do not apply migrations on start (IMSERVER_MIGRATE_ON_START=false); for several nodes",
+    )
+    serve.add_argument(
+        "--log-level", default=None, choices=["debug", "info", "warning", "error"],
+        help="log level (IMSERVER_LOG_LEVEL, default info); the format is IMSERVER_LOG_FORMAT: json or text",
+    )
     serve.set_defaults(fn=cmd_serve)
 
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    sub.add_parser(
+        "migrate", help="apply database migrations and print the revision (IMSERVER_DATABASE_URL)"
+    ).set_defaults(fn=cmd_migrate)
 
     operator = sub.add_parser("operator", help="manage operator accounts")
     op_sub = operator.add_subparsers(dest="operator_command", required=True)
-    create = op_sub.add_parser("create", help="create an operator (password from IMSERVER_OPERATOR_PASSWORD or prompt)")
-    create.add_argument("--handle", required=True)
-    create.add_argument("--role", required=True, choices=["reviewer", "moderator", "compliance", "admin"])
+    create = op_sub.add_parser(
+        "create",
+        help="create an operator",
+        description="Create an operator. The password comes from the first line of standard input with "
+        "--password-stdin, else from IMSERVER_OPERATOR_PASSWORD, else from a prompt on a terminal.",
+    )
+    create.add_argument("--handle", required=True, help="the operator's sign-in name (no environment variable)")
+    create.add_argument(
+        "--role", required=True, choices=["reviewer", "moderator", "compliance", "admin"],
+        help="what the operator may do; roles do not nest (no environment variable)",
+    )
+    create.add_argument(
+        "--password-stdin", action="store_true",
+        help="read the password from standard input (instead of IMSERVER_OPERATOR_PASSWORD or a prompt)",
+    )
     create.set_defaults(fn=cmd_operator_create)
 
     audit = sub.add_parser("audit", help="the hash-chained audit log, the record chain and its signed checkpoints")
@@ -537,9 +630,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SERVE_DESCRIPTION = """\
+Run imserver: the REST APIs, the WebSocket gateway at /ws, /metrics, /livez and /readyz.
+
+With no settings it runs on a SQLite file under ./data (IMSERVER_DATA_DIR),
+applies the migrations, and on first start writes the identity encryption keys
+to ./data/keys.json: back that file up, it is the only key to identity data.
+For PostgreSQL set IMSERVER_DATABASE_URL (postgresql+asyncpg://user:pw@host/db);
+for several nodes also IMSERVER_BROKER_URL (redis://host:6379/0) and the keys
+(IMSERVER_MASTER_KEYS, IMSERVER_HMAC_KEY). Every setting is an IMSERVER_*
+environment variable; see docs/operations.md.
+
+On SIGTERM it stops accepting, tells every WebSocket client to reconnect (a
+notice, then close 1001) and exits within IMSERVER_SHUTDOWN_GRACE_SECONDS.
+"""
+
+
+class CliError(Exception):
+    """An error the command reports in one line with a stable code."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(code, one line) for an error that ended a command."""
+    from pydantic import ValidationError
+
+    from .domain.errors import ImserverError
+    from .store.keyring import KeyRingError
+    from .store.migrate import MigrationsNotFound
+
+    if isinstance(exc, CliError):
+        return exc.code, exc.detail
+    if isinstance(exc, ImserverError):
+        return exc.code.value, exc.detail
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        return "bad_setting", f"IMSERVER_{where.upper()}: {first.get('msg', 'invalid')}"
+    if isinstance(exc, MigrationsNotFound):
+        return "migrations_not_found", str(exc)
+    if isinstance(exc, KeyRingError):
+        return "bad_keys", str(exc)
+    if isinstance(exc, OSError):
+        return "os_error", f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    # Anything else is a bug: its class and first line (SQL parameters are never in it).
+    return "internal", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.fn(args, Settings())
+    debug = getattr(args, "debug", False)
+    try:
+        return args.fn(args, Settings())
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the command's one-line report (--debug: the traceback)
+        if debug:
+            traceback.print_exc()
+        code, detail = describe(exc)
+        hint = "" if debug else " (--debug shows the traceback)"
+        print(f"imserver: error [{code}]: {detail}{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -195,7 +195,32 @@ class Settings(BaseSettings):
     retention_purge_batch: int = 1000  # rows per purge transaction: bounds each lock and each record
     retention_purge_interval_hours: float = 24  # 0: purge only on demand (imserver retention purge)
 
+    def resolved_node_id(self) -> str:
+        """This node's name in logs, metrics and the hello frame: node_id, or hostname-pid."""
+        import os
+        import socket
+
+        return self.node_id or f"{socket.gethostname()}-{os.getpid()}"
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'imserver.db').as_posix()}"
+
+    # -- operating (logs, health, shutdown) ------------------------------------------
+    # "json" (one object per line), "text" (readable), or empty: text when stderr
+    # is a terminal, JSON otherwise (containers, systemd, log collectors).
+    log_format: str = ""
+    log_level: str = "info"  # debug, info, warning, error
+    # /readyz fails while the broker is down only when this is true; by default a
+    # Redis outage is reported there but keeps the node in rotation (it still
+    # serves its own clients, and every node is hit alike).
+    broker_required: bool = False
+    # SIGTERM: how long the node waits for its connections to take the shutdown
+    # notice and close, and for acknowledged writes to finish, before it exits
+    # anyway. Keep it under the orchestrator's kill timeout (Kubernetes: 30 s).
+    shutdown_grace_seconds: float = 10.0
+    # With a Redis broker, the message and post rate limits also hold across the
+    # cluster (a bucket per user in Redis, beside each node's own); false keeps
+    # them per node. Without Redis they are per node whatever this says.
+    rate_limits_shared: bool = True

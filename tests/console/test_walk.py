@@ -99,7 +99,7 @@ async def test_an_operators_day(server, client, ui):
     reviewer = await ui(lambda b: Desk(b, base).sign_in("reviewer"))
 
     def review_identity(_):
-        assert queue_size(reviewer, "identity") == 1 and queue_size(reviewer, "public_accounts") == 1
+        assert queue_size(reviewer, "identity_reviews") == 1 and queue_size(reviewer, "public_account_applications") == 1
         reviewer.nav("Identity review")
         row = reviewer.page.locator(f"#identity-{identity_id}")
         expect(row).to_contain_text("*")  # masked, never the plain ID number

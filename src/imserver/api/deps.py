@@ -8,6 +8,7 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..domain.client_ip import of_connection
+from .. import logs
 from ..domain.enums import PrincipalKind, Role
 from ..domain.errors import Code, Forbidden
 from ..domain.principals import Principal
@@ -50,16 +51,24 @@ def origin(request: Request) -> Origin:
 
 
 async def current_user(request: Request, _: Bearer = None) -> Principal:
-    return await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.USER)
+    principal = await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.USER)
+    logs.note_actor(user_id=principal.id)  # on this request's log lines from here on
+    return principal
 
 
 async def current_user_or_appeal(request: Request, _: Bearer = None) -> Principal:
     """The calling user, also with a closed account's appeal-only token (own sanctions and appeals)."""
-    return await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.USER, appeal_ok=True)
+    principal = await services(request).accounts.authenticate(
+        bearer_token(request), PrincipalKind.USER, appeal_ok=True
+    )
+    logs.note_actor(user_id=principal.id)
+    return principal
 
 
 async def current_operator(request: Request, _: Bearer = None) -> Principal:
-    return await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.OPERATOR)
+    principal = await services(request).accounts.authenticate(bearer_token(request), PrincipalKind.OPERATOR)
+    logs.note_actor(operator_id=principal.id)
+    return principal
 
 
 def operator_with(*roles: Role):

@@ -5,7 +5,14 @@
         msg = await c.next_message()
 
 The client keeps the inbox cursor (the highest seq received without a gap), so
-``reconnect()`` resumes exactly where it left off. It also counts what the
+``reconnect()`` resumes exactly where it left off. With ``auto_reconnect``
+(a :class:`~imserver.client.backoff.Backoff`, or True for the defaults) it does
+so by itself when the server goes away (1001 on a node's shutdown, a dropped
+connection, 4008 for a slow consumer), after a jittered exponential delay, and
+resumes from its cursors: no gap, no duplicate. Sends that were awaiting their
+ack fail with ``ClientError("disconnected")``; retry them with the same
+``client_msg_id`` (stored once). It does not reconnect after a close that
+reconnecting cannot fix (1008 bad token, 4003 revoked, 1009 frame too big). It also counts what the
 server owes it by contract: ``gaps`` (a seq skipped) and ``duplicates`` (a seq
 seen twice), which must stay zero; the tests and the benchmark read them.
 """
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 
@@ -22,8 +30,15 @@ import websockets
 from ..gateway import protocol
 from ..gateway.protocol import Ack, Error, Hello, Msg, Notice, Pong, Post, Receipt, Synced, Tombstone, TypingEvent
 
+from .backoff import Backoff
+
+log = logging.getLogger("imserver.client")
+
 # The server closes idle sockets it cannot ping; the SDK answers pings itself.
 DEFAULT_TIMEOUT = 10.0
+# Close codes after which auto_reconnect tries again (docs/protocol.md, "Close codes"):
+# going away, abnormal (no close frame), server error or restart, try again later, slow consumer.
+RECONNECT_CODES = frozenset({1001, 1006, 1011, 1012, 1013, 4008})
 
 
 class ClientError(Exception):
@@ -36,10 +51,18 @@ class ClientError(Exception):
 
 
 class Client:
-    def __init__(self, url: str, token: str, *, origin: str | None = None) -> None:
+    def __init__(
+        self, url: str, token: str, *, origin: str | None = None, auto_reconnect: Backoff | bool | None = None
+    ) -> None:
         self.url = url
         self.token = token
         self.origin = origin
+        self.backoff = Backoff() if auto_reconnect is True else (auto_reconnect or None)
+        self.reconnects = 0  # automatic reconnects that succeeded
+        self.gave_up: BaseException | None = None  # why auto_reconnect stopped trying, if it did
+        self._closing = False  # close() was called: no automatic reconnect
+        self._reconnecting: asyncio.Task | None = None
+        self._connected = asyncio.Event()  # set while a connection is open and authenticated
         self.hello: Hello | None = None
         self.cursor = 0  # highest inbox seq received in order
         # Syncs the server has not answered yet (a resuming auth counts as one).
@@ -68,11 +91,12 @@ class Client:
     @classmethod
     async def connect(
         cls, url: str, token: str, *, origin: str | None = None, inbox_after: int | None = None,
-        posts_after: int | None = None, timeout: float = DEFAULT_TIMEOUT,
+        posts_after: int | None = None, timeout: float = DEFAULT_TIMEOUT, auto_reconnect: Backoff | bool | None = None,
     ) -> Client:
         """Connect and authenticate; with `inbox_after` (and `posts_after`), the
-        server replays from those cursors before anything live."""
-        client = cls(url, token, origin=origin)
+        server replays from those cursors before anything live. With
+        `auto_reconnect`, reconnect by itself when the server goes away (module docstring)."""
+        client = cls(url, token, origin=origin, auto_reconnect=auto_reconnect)
         await client._open(timeout, inbox_after=inbox_after, posts_after=posts_after)
         return client
 
@@ -104,7 +128,7 @@ class Client:
             self._syncs.add(auth.id)
             synced = self._waiters[auth.id] = asyncio.get_running_loop().create_future()
         try:
-            await self._send_frame(auth)
+            await self._ws.send(protocol.encode_client(auth).decode())  # not _send_frame: it waits for this
             self.hello = await asyncio.wait_for(asyncio.shield(self._hello), timeout)
             if synced is not None:
                 await asyncio.wait_for(synced, timeout)
@@ -112,6 +136,7 @@ class Client:
             if auth.id is not None:
                 self._waiters.pop(auth.id, None)
                 self._syncs.discard(auth.id)
+        self._connected.set()
 
     async def reconnect(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Reconnect and resume from the cursors: no gap, no duplicate."""
@@ -119,7 +144,58 @@ class Client:
         await self._open(timeout, inbox_after=self.cursor, posts_after=self.posts_cursor)
 
     async def close(self) -> None:
+        self._closing = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reconnecting
         await self._shutdown()
+
+    async def wait_connected(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Wait until the client is connected (again, after an automatic reconnect)."""
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    def _after_close(self) -> None:
+        """The reader saw the connection end: reconnect by ourselves if we should."""
+        self._connected.clear()
+        if (
+            self.backoff is None or self._closing or self.close_code not in RECONNECT_CODES
+            or (self._reconnecting is not None and not self._reconnecting.done())
+        ):
+            return
+        self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect_loop(), name="imserver-reconnect")
+
+    async def _reconnect_loop(self) -> None:
+        """Try again after jittered delays until connected, or until the backoff's attempts run out."""
+        attempt = 0
+        while not self._closing:
+            await asyncio.sleep(self.backoff.delay(attempt))
+            try:
+                await self._open(DEFAULT_TIMEOUT, inbox_after=self.cursor, posts_after=self.posts_cursor)
+            except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+                await self._drop_socket()
+                attempt += 1
+                if self.close_code is not None and self.close_code not in RECONNECT_CODES:
+                    self.gave_up = exc  # refused for good (bad token, revoked): trying again cannot help
+                    return
+                if self.backoff.max_attempts is not None and attempt >= self.backoff.max_attempts:
+                    self.gave_up = exc
+                    log.warning("gave up reconnecting to %s after %d attempts: %r", self.url, attempt, exc)
+                    return
+                continue
+            self.reconnects += 1
+            return
+
+    async def _drop_socket(self) -> None:
+        """After a failed attempt: close what it opened, without scheduling another reconnect."""
+        reader, self._reader = self._reader, None
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
 
     async def __aenter__(self) -> Client:
         return self
@@ -232,6 +308,8 @@ class Client:
     # -- internals ------------------------------------------------------------------------
 
     async def _send_frame(self, frame) -> None:
+        if self._reconnecting is not None and not self._reconnecting.done():
+            await self.wait_connected()  # reconnecting by itself: the frame goes on the new connection
         await self._ws.send(protocol.encode_client(frame).decode())
 
     async def _request(self, frame, timeout: float):
@@ -254,6 +332,8 @@ class Client:
             code = self._ws.close_code if self._ws is not None else None
             self.close_code = code if code is not None else 1006
             self._fail_pending(ClientError("disconnected", f"closed with {self.close_code}"))
+            if self._reader is asyncio.current_task():  # not a reader being replaced or cancelled
+                self._after_close()
 
     def _dispatch(self, frame) -> None:
         match frame:

@@ -66,6 +66,7 @@ BY_NAME = {p.name: p for p in PAGES}
 QUEUES: dict[str, tuple[str, str, frozenset[Role]]] = {
     queues.IDENTITY: (N_("Identity submissions"), "identity", REVIEW),
     queues.PUBLIC_ACCOUNTS: (N_("Public-account applications"), "public_accounts", REVIEW),
+    queues.PUBLIC_ACCOUNT_CHANGES: (N_("Public-account changes"), "public_accounts", REVIEW),
     queues.REPORTS: (N_("Open reports"), "reports", MODERATION),
     queues.HELD: (N_("Held messages"), "held", MODERATION),
     queues.APPEALS: (N_("Appeals awaiting a decision"), "appeals", COMPLIANCE),

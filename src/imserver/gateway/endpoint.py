@@ -1,4 +1,4 @@
-"""The WebSocket endpoint at /ws: the only module that touches the WebSocket library.
+"""The WebSocket endpoint at /ws: with its adapter (uvicorn_sansio.py), the only code that touches the WebSocket layer.
 
 It checks the Origin header before the upgrade (403 when it is not allowed),
 adapts Starlette's WebSocket to :class:`~imserver.gateway.connection.Transport`
@@ -13,7 +13,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..domain.client_ip import of_connection
-from . import protocol
+from . import protocol, uvicorn_sansio
 from .connection import Connection
 
 router = APIRouter()
@@ -33,7 +33,7 @@ class StarletteTransport:
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
-        self._proto = _sansio_protocol(ws)
+        self._proto = uvicorn_sansio.attach(ws)  # None: another server, plain ASGI messages
 
     async def receive(self) -> str | bytes | None:
         try:
@@ -65,36 +65,19 @@ class StarletteTransport:
             return False
         if not frames:
             return True
-        if proto.close_sent or proto.transport.is_closing():
+        if proto.closing():
             raise ConnectionError("the WebSocket is closed")
-        conn = proto.conn
-        for data in frames:
-            conn.send_text(data)  # raises InvalidState once the peer has closed
-        proto.transport.write(b"".join(conn.data_to_send()))
+        proto.write_texts(frames)  # raises once the peer has closed
         return True
 
     def write_buffered(self) -> int:
         """Bytes written but not yet taken by the socket (0 when unknown)."""
         proto = self._proto
-        return proto.transport.get_write_buffer_size() if proto is not None else 0
+        return proto.write_buffered() if proto is not None else 0
 
     async def close(self, code: int, reason: str) -> None:
         if self.ws.application_state != WebSocketState.DISCONNECTED:
             await self.ws.close(code=code, reason=reason[:120])  # close reasons are capped at 123 bytes
-
-
-def _sansio_protocol(ws: WebSocket):
-    """uvicorn's sans-I/O protocol object behind this WebSocket, if that is what serves it."""
-    proto = getattr(getattr(ws, "_send", None), "__self__", None)
-    try:
-        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-    except ImportError:  # pragma: no cover - uvicorn is a dependency
-        return None
-    if isinstance(proto, WebSocketsSansIOProtocol) and all(
-        hasattr(proto, a) for a in ("conn", "transport", "close_sent", "receive")
-    ):
-        return proto
-    return None
 
 
 def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
@@ -113,9 +96,14 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     await ws.accept()
     client_ip = of_connection(ws, services.settings.trusted_proxies)
-    transport = StarletteTransport(ws)
     user_agent = ws.headers.get("user-agent")
-    await Connection(services, ws.app.state.hub, transport, client_ip=client_ip, user_agent=user_agent).run()
+    conn = Connection(services, ws.app.state.hub, StarletteTransport(ws), client_ip=client_ip, user_agent=user_agent)
+    live = ws.app.state.live_sockets  # every open connection, for the shutdown drain (gateway/shutdown.py)
+    live.add(conn)
+    try:
+        await conn.run()
+    finally:
+        live.discard(conn)
 
 
 class WebSocketFastPath:

@@ -14,12 +14,12 @@ hub as the ``local`` node; the CLI, which has no connections, passes nothing.
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..broker import Broker, MemoryBroker
+from ..broker import Broker, MemoryBroker, RedisBroker
+from ..broker.ratelimit import RedisTokenBuckets
+from ..broker.redis import DEFAULT_CHANNEL_PREFIX
 from ..config import Settings
 from ..domain.clock import Clock, SystemClock
 from ..metrics import Metrics
@@ -39,10 +39,11 @@ from .decision_log import DecisionLog
 from .identity import Identities
 from .messaging import Messaging
 from .passwords import Passwords
-from .policy_gate import PolicyGate
+from .policy_gate import PolicyGate, SharedLimits
 from .public_account_cache import AccountCache
 from .public_accounts import PublicAccounts
 from .records import Records
+from .queues import queue_stats
 from .regulator import Regulator
 from .report_desk import ReportDesk
 from .reports import Reports
@@ -104,9 +105,14 @@ class Services:
         self.records.start()
         self.checkpoints.start()
         self.retention.start()
-        self.metrics.refreshers.extend(
-            (self._refresh_report_metrics, self._refresh_provider_metrics, self._refresh_queue_metrics)
+        self.metrics.refreshers.extend((self._refresh_report_metrics, self._refresh_provider_metrics))
+        self.metrics.track_queues(
+            lambda: queue_stats(self.db, self.clock),
+            overdue_after=self.staffing.overdue_after.total_seconds(),
+            now=lambda: self.clock.now().timestamp(),
         )
+        # After the queue queries: they found out whether the database answers.
+        self.metrics.refreshers.append(self._refresh_database_metric)
 
     async def stop(self) -> None:
         """Stop background work, committing what was accepted."""
@@ -120,6 +126,8 @@ class Services:
         await self.decisions.stop()
         await self.cluster.stop()
         await self.broker.close()
+        if self.policy.shared_limits is not None:
+            await self.policy.shared_limits.close()
 
     def health(self) -> dict[str, str]:
         """Component health beside the database's, for /healthz (the broker only where it joins nodes)."""
@@ -142,11 +150,9 @@ class Services:
         expires = profile.news_licence_expires_at
         self.metrics.news_licence_expires_in.set((expires - now).total_seconds() if expires else 0)
 
-    async def _refresh_queue_metrics(self) -> None:
-        for name, q in (await self.staffing.queues_now()).items():
-            self.metrics.queue_open.labels(queue=name).set(q["open"])
-            self.metrics.queue_oldest_age.labels(queue=name).set(q["oldest_open_age_seconds"])
-            self.metrics.queue_overdue.labels(queue=name).set(1 if q["overdue"] else 0)
+    async def _refresh_database_metric(self) -> None:
+        """imserver_database_up at each scrape, from the database's last unit of work."""
+        self.metrics.db_up.set(1 if self.db.healthy else 0)
 
 
 def provider_profile(settings: Settings) -> ProviderProfile:
@@ -159,14 +165,30 @@ def provider_profile(settings: Settings) -> ProviderProfile:
     )
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
-    limits = RateLimits(
+def rate_limits(settings: Settings) -> RateLimits:
+    """The per-user rates from settings: the node's buckets and the cluster's shared ones use the same."""
+    return RateLimits(
         messages=Rate(settings.rate_messages_burst, settings.rate_messages_per_second),
         posts=Rate(settings.rate_posts_burst, settings.rate_posts_per_second),
         restricted_group=Rate(settings.rate_restricted_burst, settings.rate_restricted_per_second),
     )
-    registry = merge_registries(builtin_checks(None, limits), load_plugins())
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    registry = merge_registries(builtin_checks(None, rate_limits(settings)), load_plugins())
     return Pipeline.from_names(settings.policy_checks or DEFAULT_ORDER, registry)
+
+
+def shared_rate_limits(settings: Settings, broker: Broker) -> SharedLimits | None:
+    """The message and post buckets every node shares, in the broker's Redis; None without one."""
+    if not isinstance(broker, RedisBroker) or not settings.rate_limits_shared:
+        return None
+    limits = rate_limits(settings)
+    return RedisTokenBuckets(
+        settings.broker_url,
+        {"messages": limits.messages, "posts": limits.posts},
+        prefix=settings.broker_channel_prefix or DEFAULT_CHANNEL_PREFIX,
+    )
 
 
 def build_services(
@@ -182,7 +204,8 @@ def build_services(
     clock = clock or SystemClock()
     broker = broker or MemoryBroker()
     metrics = metrics or Metrics()
-    node_id = settings.node_id or f"{socket.gethostname()}-{os.getpid()}"
+    node_id = settings.resolved_node_id()
+    metrics.bind_node(node_id)  # the connection gauge's node label
 
     # Delivery and invalidation first: every use case below reports through them.
     account_cache = AccountCache(db, clock)
@@ -191,7 +214,14 @@ def build_services(
     effects = AfterCommit(cluster)
     uow = UnitOfWork(db, effects)
     decisions = DecisionLog(db, clock)
-    policy = PolicyGate(db, clock, build_pipeline(settings), decisions)
+    policy = PolicyGate(
+        db,
+        clock,
+        build_pipeline(settings),
+        decisions,
+        on_deny=metrics.hot.denied,
+        shared_limits=shared_rate_limits(settings, broker),
+    )
 
     passwords = Passwords(
         memory_kib=settings.argon2_memory_kib,
@@ -214,6 +244,7 @@ def build_services(
         max_wait=settings.batch_max_wait_ms / 1000,
         lanes=settings.batch_lanes,
         observe_batch=metrics.batch_size.observe,
+        observe_commit=metrics.hot.committed,
         # Test-only, off by default: lets the durability harness prove it detects loss.
         unsafe_ack_before_commit=settings.unsafe_ack_before_commit,
         unsafe_commit_delay=settings.unsafe_commit_delay_ms / 1000,

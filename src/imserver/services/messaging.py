@@ -73,6 +73,7 @@ class Messaging:
         max_wait: float,
         lanes: int = 1,
         observe_batch: Callable[[int], None] | None = None,
+        observe_commit: Callable[[list[float], float], None] | None = None,
         unsafe_ack_before_commit: bool = False,  # test-only: see config.Settings
         unsafe_commit_delay: float = 0.05,
     ) -> None:
@@ -89,6 +90,7 @@ class Messaging:
             lanes=lanes,
             on_commit=self._committed,
             observe_batch=observe_batch,
+            observe_commit=observe_commit,
             unsafe_ack_before_commit=unsafe_ack_before_commit,
             unsafe_commit_delay=unsafe_commit_delay,
         )

@@ -14,6 +14,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from ..domain.errors import Unavailable
+
 log = logging.getLogger("imserver.periodic")
 
 
@@ -52,6 +54,8 @@ class Periodic:
                 await self.step()
             except asyncio.CancelledError:
                 raise
+            except Unavailable:
+                pass  # the database logs its fault and its recovery once each; the next step retries
             except Exception:  # noqa: BLE001 - logged with context; the next step retries
                 log.exception("%s: step failed", self.name)
             with contextlib.suppress(TimeoutError):

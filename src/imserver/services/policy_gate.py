@@ -13,14 +13,17 @@ in batches off the send path (:mod:`imserver.services.decision_log`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from ..domain.clock import Clock
 from ..domain.enums import RealNameStatus, UserStatus
 from ..domain.errors import Code, Forbidden, PolicyDenied
 from ..domain.policy_types import (
     Outgoing,
+    OutgoingKind,
     PolicySnapshot,
     PublicAccountSnapshot,
     SanctionInForce,
@@ -28,6 +31,7 @@ from ..domain.policy_types import (
     UserSnapshot,
 )
 from ..policy import Decision, Outcome, Pipeline, Term, TermList, ladder
+from ..policy.decision import deny
 from ..policy.checks import ContentFilter
 from ..policy.ladder import Item
 from ..store import agreement as agreement_store
@@ -40,6 +44,18 @@ from .unit_of_work import Invalidate, Scope
 # Snapshots cached per node; past this the cache is cleared and refilled on
 # demand (a coarse bound: 100k users of ~200 B each is ~20 MB).
 MAX_CACHED_SNAPSHOTS = 100_000
+
+
+class SharedLimits(Protocol):
+    """Token buckets every node shares (broker/ratelimit.py), beside each node's own."""
+
+    def take(self, bucket: str, user_id: int, now: float) -> Awaitable[float | None]: ...
+
+    def close(self) -> Awaitable[None]: ...
+
+
+# A shared-bucket refusal is recorded under the same check name as the node's own limit.
+SHARED_RATE_CHECK = "rate_limit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +78,16 @@ class AgreementTerms:
 
 
 class PolicyGate:
-    def __init__(self, db: Database, clock: Clock, pipeline: Pipeline, decisions: DecisionLog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        pipeline: Pipeline,
+        decisions: DecisionLog,
+        *,
+        on_deny: Callable[[str], None] | None = None,
+        shared_limits: SharedLimits | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.pipeline = pipeline
@@ -71,6 +96,10 @@ class PolicyGate:
         self._agreement: AgreementTerms | None = None
         # The term lists load on the first check (fail closed: no check without them).
         self._terms_loaded = False
+        # Told the reason code of every deny (the metrics' counter).
+        self.on_deny = on_deny
+        # Cluster-wide rate limits, when a Redis broker is configured (beside each node's own).
+        self.shared_limits = shared_limits
 
     # -- cache ----------------------------------------------------------------
 
@@ -167,13 +196,25 @@ class PolicyGate:
         snapshot = PolicySnapshot(user, terms.version, account, terms.grace_until)
         now = self.clock.now()
         decision = self.pipeline.evaluate(snapshot, outgoing, now)
+        if decision.outcome is not Outcome.DENY and self.shared_limits is not None:
+            decision = await self._shared_limit(outgoing, now) or decision
         if decision.outcome is Outcome.DENY:
+            if self.on_deny is not None:
+                self.on_deny(decision.reason.value if decision.reason else "")
             self.decisions.add(outgoing, decision)
             extra = {"check": decision.check}
             if decision.retry_after is not None:
                 extra["retry_after"] = round(decision.retry_after, 3)
             raise PolicyDenied(decision.detail, decision.reason, **extra)
         return Verdict(decision)
+
+    async def _shared_limit(self, outgoing: Outgoing, now) -> Decision | None:
+        """The cluster-wide bucket of this kind of send: a deny once it is empty, else None."""
+        bucket = "posts" if outgoing.kind is OutgoingKind.POST else "messages"
+        wait = await self.shared_limits.take(bucket, outgoing.sender_id, now.timestamp())
+        if wait is None:
+            return None
+        return deny(SHARED_RATE_CHECK, Code.RATE_LIMITED, f"too many {bucket} across the cluster", wait)
 
     async def require_allowed(self, user_id: int, item: Item, account: PublicAccountSnapshot | None = None) -> None:
         """Refuse an act the sanction ladder stops (a profile change, a public-account update)

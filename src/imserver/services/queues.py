@@ -1,57 +1,48 @@
-"""The operators' work queues at a glance: how much waits and for how long.
+"""What waits for people: the size and oldest age of every operator queue.
 
-One ``QueueStat`` per queue an operator works through (identity review,
-public-account review, reports, held messages, appeals, closures awaiting a
-second operator, and the regulator outbox's undelivered records). Read by the
-operator console's dashboard; the same figures suit metrics and staffing.
+One call answers "how much work is waiting and how long has the oldest item
+waited" for identity review, public-account review (applications and changes),
+public reports, held messages, appeals, closures awaiting their second
+operator, and the regulator outbox (records not yet delivered). The metrics
+scrape, the console dashboard and the staffing report read the same figures.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from ..domain.clock import Clock
 from ..store import queues as store
 from ..store.db import Database
 
-# Queue names, in the order a dashboard lists them.
-IDENTITY = "identity"
-PUBLIC_ACCOUNTS = "public_accounts"
-REPORTS = "reports"
-HELD = "held_messages"
-APPEALS = "appeals"
-CLOSURES = "closures_awaiting_confirmation"
-REGULATOR_OUTBOX = "regulator_outbox"
-
-_QUERIES = (
-    (IDENTITY, store.identity_pending),
-    (PUBLIC_ACCOUNTS, store.public_accounts_pending),
-    (REPORTS, store.reports_unresolved),
-    (HELD, store.held_messages),
-    (APPEALS, store.appeals_undecided),
-    (CLOSURES, store.closures_unconfirmed),
-    (REGULATOR_OUTBOX, store.regulator_undelivered),
-)
+QUEUE_NAMES = store.QUEUE_NAMES
+# The queue names, as the console's dashboard and the staffing report name them.
+IDENTITY = store.IDENTITY
+PUBLIC_ACCOUNTS = store.PUBLIC_ACCOUNTS
+PUBLIC_ACCOUNT_CHANGES = store.PUBLIC_ACCOUNT_CHANGES
+REPORTS = store.REPORTS
+HELD = store.HELD_MESSAGES
+APPEALS = store.APPEALS
+CLOSURES = store.CLOSURES
+REGULATOR_OUTBOX = store.REGULATOR_OUTBOX
 
 
 @dataclass(frozen=True, slots=True)
 class QueueStat:
-    name: str
-    size: int
-    oldest_age_seconds: float  # 0 when the queue is empty
-
-
-def _age(now: datetime, oldest: datetime | None) -> float:
-    return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+    name: str  # one of QUEUE_NAMES
+    size: int  # items waiting
+    oldest_age_seconds: float  # how long the oldest item has waited; 0.0 when the queue is empty
 
 
 async def queue_stats(db: Database, clock: Clock) -> list[QueueStat]:
-    """Every operator queue's size and its oldest item's age, read in one transaction."""
+    """Every operator queue and the regulator outbox backlog, in QUEUE_NAMES order (one read transaction)."""
     now = clock.now()
     async with db.read() as conn:
-        stats = [(name, await query(conn)) for name, query in _QUERIES]
-    return [QueueStat(name, size, _age(now, oldest)) for name, (size, oldest) in stats]
+        heads = await store.queue_heads(conn)
+    return [
+        QueueStat(name, size, max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
+        for name, size, oldest in heads
+    ]
 
 
 async def sanctions_in_force(db: Database, clock: Clock) -> dict[str, int]:

@@ -14,7 +14,7 @@ For a period, per operator queue (``store/staffing.QUEUES``):
 
 against ``active_users`` (who sent a message in the period), with
 ``active_users_per_operator``. ``imserver report staffing`` prints it; the
-``/metrics`` gauges ``imserver_queue_open``, ``imserver_queue_oldest_age_seconds``
+``/metrics`` gauges ``imserver_queue_size``, ``imserver_queue_oldest_age_seconds``
 and ``imserver_queue_overdue`` (the warning) carry the "now" part.
 """
 
@@ -28,6 +28,7 @@ from ..domain.clock import Clock
 from ..domain.errors import BadRequest, Code
 from ..store import staffing as store
 from ..store.db import Database
+from .queues import queue_stats
 from .regulator import parse_when
 
 
@@ -51,19 +52,16 @@ class Staffing:
         self.zone = ZoneInfo(local_zone)
 
     async def queues_now(self) -> dict[str, dict]:
-        """Per queue: items open now, the oldest one's age, and whether it is overdue."""
-        now = self.clock.now()
-        out = {}
-        async with self.db.transaction() as conn:
-            for name in store.QUEUES:
-                items = await store.open_items(conn, name, now)
-                oldest = max(((now - r[0]).total_seconds() for r in items), default=0.0)
-                out[name] = {
-                    "open": len(items),
-                    "oldest_open_age_seconds": oldest,
-                    "overdue": oldest > self.overdue_after.total_seconds(),
-                }
-        return out
+        """Per queue (services/queues.py, as metrics and the console read them): items open now,
+        the oldest one's age, and whether it is overdue."""
+        return {
+            q.name: {
+                "open": q.size,
+                "oldest_open_age_seconds": q.oldest_age_seconds,
+                "overdue": q.oldest_age_seconds > self.overdue_after.total_seconds(),
+            }
+            for q in await queue_stats(self.db, self.clock)
+        }
 
     async def report(self, *, since: str | datetime, until: str | datetime | None = None) -> dict:
         start = parse_when(since, self.zone)
@@ -90,7 +88,8 @@ class Staffing:
                     "resolution_seconds": _spread([(r[2] - r[0]).total_seconds() for r in entered if r[2] is not None]),
                 }
         for name, now in (await self.queues_now()).items():
-            queues[name].update(now)
+            if name in queues:  # the queues measured over the period (not the regulator outbox)
+                queues[name].update(now)
         return {
             "since": start.isoformat(),
             "until": end.isoformat(),

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -71,6 +72,7 @@ class Queued:
     decision: Decision | None  # the policy's hold, for a held message; None otherwise
     nickname: str  # the sender's, as the recipients' frames show it
     kind: str  # the conversation's kind (direct or group)
+    queued_at: float = 0.0  # time.perf_counter() when queued, for the commit-latency metric
 
 
 OnCommit = Callable[[list[Queued], list[Stored]], None]
@@ -95,6 +97,7 @@ class MessageWriter:
         lanes: int = 1,
         on_commit: OnCommit | None = None,
         observe_batch: Callable[[int], None] | None = None,
+        observe_commit: Callable[[list[float], float], None] | None = None,
         unsafe_ack_before_commit: bool = False,
         unsafe_commit_delay: float = UNSAFE_COMMIT_DELAY,
     ) -> None:
@@ -103,6 +106,8 @@ class MessageWriter:
         self.max_wait = max_wait
         self.on_commit = on_commit
         self.observe_batch = observe_batch
+        # Called once per committed batch with each message's queued_at and the time now.
+        self.observe_commit = observe_commit
         # Test-only: breaks durability on purpose (module docstring). Never on by default.
         self.unsafe_ack_before_commit = unsafe_ack_before_commit
         self.unsafe_commit_delay = unsafe_commit_delay
@@ -153,7 +158,7 @@ class MessageWriter:
         if lane.task is None or lane.task.done():
             raise Unavailable("the message writer is not running")
         future = asyncio.get_running_loop().create_future()
-        lane.queue.put_nowait(Queued(message, future, origin, decision, nickname, kind))
+        lane.queue.put_nowait(Queued(message, future, origin, decision, nickname, kind, time.perf_counter()))
         return future
 
     async def _run(self, lane: _Lane) -> None:
@@ -213,6 +218,8 @@ class MessageWriter:
         """After the commit: fan-out in commit order, then each sender's result."""
         if self.observe_batch:
             self.observe_batch(len(batch))
+        if self.observe_commit:
+            self.observe_commit([item.queued_at for item in batch], time.perf_counter())
         if self.on_commit:
             try:
                 self.on_commit(batch, results)

@@ -10,14 +10,19 @@ holding another: on SQLite the pool has a single connection (see below).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from ..domain.errors import Unavailable
+
+log = logging.getLogger("imserver.database")
 
 # What a repository function takes: one open connection inside a transaction.
 Connection = AsyncConnection
@@ -34,6 +39,14 @@ PG_MAX_OVERFLOW = 10
 POOL_TIMEOUT_SECONDS = 10
 # SQLite: how long to wait on another process's lock (migrations, CLI) before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def describe_url(url: str) -> str:
+    """Where a database URL points, for a log line: the SQLite file's path, or the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite file {Path(parsed.database).resolve()}"
+    return f"{parsed.get_backend_name()} {parsed.render_as_string(hide_password=True)}"
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", search_path: str | None = None) -> AsyncEngine:
@@ -66,6 +79,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", search_path: str 
         pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_pre_ping=True,
         connect_args=connect_args,
+        hide_parameters=True,  # statement parameters (bodies, handles) stay out of errors and logs
     )
 
 
@@ -108,6 +122,8 @@ def make_sqlite_reader(url: str) -> AsyncEngine | None:
 def _sqlite_engine(url: str, connections: int, pragmas: list[str], begin: str) -> AsyncEngine:
     engine = create_async_engine(
         url,
+        # Explicit: SQLAlchemy before 2.0.38 gave aiosqlite a NullPool (a new connection per use).
+        poolclass=AsyncAdaptedQueuePool,
         pool_size=connections,
         max_overflow=0,
         pool_timeout=POOL_TIMEOUT_SECONDS,
@@ -115,6 +131,7 @@ def _sqlite_engine(url: str, connections: int, pragmas: list[str], begin: str) -
         # COMMIT/ROLLBACK), so the pool's rollback on return would only add a
         # trip to the driver thread per checkout.
         pool_reset_on_return=None,
+        hide_parameters=True,  # statement parameters (bodies, handles) stay out of errors and logs
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -145,6 +162,14 @@ async def _unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         raise
 
 
+def _fault_name(exc: BaseException | None) -> str:
+    """The fault's class and its driver's class, without the message (which may hold a URL)."""
+    if exc is None:
+        return "unknown"
+    orig = getattr(exc, "orig", None)
+    return f"{type(exc).__name__}({type(orig).__name__})" if orig is not None else type(exc).__name__
+
+
 class Database:
     """The engine plus the unit of work."""
 
@@ -152,6 +177,7 @@ class Database:
         self.engine = engine
         self.reader = reader  # SQLite only: read-only connections beside the writer
         self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
+        self.healthy = True  # False from a fault until the next unit of work that succeeds
 
     @classmethod
     def from_url(cls, url: str, **kw) -> Database:
@@ -165,14 +191,29 @@ class Database:
         On SQLite it runs on a reader connection, beside the writer; on
         PostgreSQL it is an ordinary transaction from the pool.
         """
-        async with _unit_of_work(self.reader or self.engine) as conn:
+        async with self._watched(self.reader or self.engine) as conn:
             yield conn
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """Commit on success, roll back on any exception; database faults become Unavailable."""
-        async with _unit_of_work(self.engine) as conn:
+        async with self._watched(self.engine) as conn:
             yield conn
+
+    @contextlib.asynccontextmanager
+    async def _watched(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        """A unit of work that logs the database's faults and recoveries once each, not per call."""
+        try:
+            async with _unit_of_work(engine) as conn:
+                yield conn
+        except Unavailable as exc:
+            if self.healthy:
+                self.healthy = False
+                log.error("database unreachable: %s", _fault_name(exc.__cause__), extra={"dialect": self.dialect})
+            raise
+        if not self.healthy:
+            self.healthy = True
+            log.info("database reachable again", extra={"dialect": self.dialect})
 
     async def ping(self) -> bool:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -10,16 +11,34 @@ from alembic.config import Config
 
 from .db import Database
 
+VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
+
 
 def migrations_dir() -> Path:
-    """Where ``migrations/`` is: IMSERVER_MIGRATIONS_DIR, the source checkout, or ./migrations."""
+    """Where the Alembic scripts are.
+
+    In order: ``IMSERVER_MIGRATIONS_DIR`` (an operator's override), the
+    ``imserver/migrations`` directory shipped inside the package (an installed
+    wheel, the container, an editable checkout alike), and ``migrations/`` at
+    the top of a source checkout (older trees). A wheel needs no setting.
+    """
     env = os.environ.get("IMSERVER_MIGRATIONS_DIR")
     if env:
         return Path(env)
+    packaged = resources.files("imserver") / "migrations"
+    if isinstance(packaged, Path) and (packaged / "env.py").is_file():
+        return packaged
     checkout = Path(__file__).resolve().parents[3] / "migrations"
-    if checkout.is_dir():
+    if (checkout / "env.py").is_file():
         return checkout
-    return Path.cwd() / "migrations"
+    raise MigrationsNotFound(
+        f"the migration scripts are not in {packaged} (the package) nor in {checkout}; "
+        "reinstall imserver, or set IMSERVER_MIGRATIONS_DIR"
+    )
+
+
+class MigrationsNotFound(RuntimeError):
+    """The installed package has no migration scripts (a broken install)."""
 
 
 def _config() -> Config:
@@ -38,6 +57,13 @@ async def upgrade(db: Database, revision: str = "heads") -> None:
         await conn.run_sync(_upgrade)
 
 
+def heads() -> set[str]:
+    """The revisions the migration scripts end at (read from the scripts, no database)."""
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(_config()).get_heads())
+
+
 async def current(db: Database) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -46,3 +72,20 @@ async def current(db: Database) -> str | None:
 
     async with db.transaction() as conn:
         return await conn.run_sync(_current)
+
+
+async def current_heads(db: Database) -> set[str]:
+    """The revisions the database is at (empty before the first migration).
+
+    Read from Alembic's version table directly: a MigrationContext would log two
+    INFO lines at every readiness probe.
+    """
+    from sqlalchemy import inspect, text
+
+    def _heads(sync_conn) -> set[str]:
+        if not inspect(sync_conn).has_table(VERSION_TABLE):
+            return set()
+        return set(sync_conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+
+    async with db.read() as conn:
+        return await conn.run_sync(_heads)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import String, and_, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import queues
 from .tables import (
     appeals,
     audit_log,
@@ -85,14 +86,14 @@ async def appeal_decisions(conn: AsyncConnection, since: datetime, until: dateti
     return await _rows(conn, q)
 
 
-# Queue name -> its rows; the names are the ones metrics and the report use.
+# Queue name -> its rows; the names are store/queues.py's (the metrics', the console's).
 QUEUES: dict[str, Callable[[AsyncConnection, datetime, datetime], Awaitable[list[Row]]]] = {
-    "reports": reports_queue,
-    "held_messages": _reviewed(policy_decisions, "at", "reviewed_by", policy_decisions.c.outcome == "hold"),
-    "identity_reviews": _reviewed(identities, "submitted_at"),
-    "public_account_applications": _reviewed(public_accounts, "created_at"),
-    "public_account_changes": _reviewed(public_account_changes, "created_at"),
-    "appeals": appeal_decisions,
+    queues.REPORTS: reports_queue,
+    queues.HELD_MESSAGES: _reviewed(policy_decisions, "at", "reviewed_by", policy_decisions.c.outcome == "hold"),
+    queues.IDENTITY: _reviewed(identities, "submitted_at"),
+    queues.PUBLIC_ACCOUNTS: _reviewed(public_accounts, "created_at"),
+    queues.PUBLIC_ACCOUNT_CHANGES: _reviewed(public_account_changes, "created_at"),
+    queues.APPEALS: appeal_decisions,
 }
 
 
@@ -100,12 +101,6 @@ async def active_users(conn: AsyncConnection, since: datetime, until: datetime) 
     """Users who sent at least one message in the period: the scale the staff serves."""
     q = select(func.count(func.distinct(messages.c.sender_id))).where(_in_period(messages.c.created_at, since, until))
     return (await conn.execute(q)).scalar_one()
-
-
-async def open_items(conn: AsyncConnection, queue: str, now: datetime) -> list[Row]:
-    """Every item of `queue` that entered before `now` and has not left it."""
-    rows = await QUEUES[queue](conn, EPOCH, now)
-    return [r for r in rows if r[2] is None]
 
 
 async def resolved_in(conn: AsyncConnection, queue: str, since: datetime, until: datetime) -> list[Row]:
