@@ -23,6 +23,7 @@ from .broker import MemoryBroker, RedisBroker, make_broker
 from .gateway import endpoint as ws_endpoint
 from .gateway.hub import Hub
 from .gateway.protocol import CLOSE_REVOKED
+from .api.errors import CatchAll, install_error_schema, validation_body
 from .metrics import Metrics
 from .services.cluster import ClusterFanout
 from .services.container import Services, build_services
@@ -163,11 +164,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-        return JSONResponse(
-            {"code": Code.MALFORMED.value, "detail": "the request body or parameters are invalid", "errors": errors},
-            status_code=422,
-        )
+        return JSONResponse(validation_body(exc.errors()), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -176,7 +173,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"code": code.value, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"code": Code.INTERNAL.value, "detail": "internal error"}, status_code=500)
+    # Unexpected exceptions are caught by CatchAll (not an Exception handler, which
+    # Starlette runs in ServerErrorMiddleware and then re-raises: a second
+    # traceback from the server and a closed keep-alive connection).
+    app.add_middleware(CatchAll)
+    install_error_schema(app)

@@ -16,6 +16,7 @@ from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.audit import PAGE_DEFAULT, PAGE_MAX, parse_anchor
 from ..services.container import Services
+from ..api.fields import Cursor, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
 
@@ -27,7 +28,7 @@ Auditor = Annotated[Principal, Depends(operator_with(Role.COMPLIANCE, Role.ADMIN
 async def read_audit(
     me: Auditor,
     svc: Svc,
-    after: Annotated[int, Query(ge=0, description="return rows with id greater than this")] = 0,
+    after: Annotated[Cursor, Query(ge=0, description="return rows with id greater than this")] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
 ) -> dict:
     return await svc.audit.page(after=after, limit=limit, operator_id=me.id)
@@ -38,7 +39,7 @@ async def verify_audit(
     me: Auditor,
     svc: Svc,
     expect_head: Annotated[
-        str | None, Query(max_length=100, description="an anchor ID:HASH kept outside the database")
+        Text | None, Query(max_length=100, description="an anchor ID:HASH kept outside the database")
     ] = None,
 ) -> dict:
     report = await svc.audit.verify(anchor=parse_anchor(expect_head), operator_id=me.id)

@@ -20,6 +20,7 @@ from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.identity import QUEUE_PAGE_MAX
+from ..api.fields import Cursor, Id, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
 
@@ -32,14 +33,14 @@ class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "reject"]
-    note: str = Field(default="", max_length=1000)
+    note: Text = Field(default="", max_length=1000)
 
 
 @router.get("/identity/pending")
 async def pending_identities(
     me: Reader,
     svc: Svc,
-    after: Annotated[int, Query(ge=0, description="return submissions with id greater than this")] = 0,
+    after: Annotated[Cursor, Query(ge=0, description="return submissions with id greater than this")] = 0,
     limit: Annotated[int, Query(ge=1, le=QUEUE_PAGE_MAX)] = 50,
 ) -> dict:
     items = await svc.identities.pending(me, after=after, limit=limit)
@@ -47,12 +48,12 @@ async def pending_identities(
 
 
 @router.get("/users/{user_id}/identity")
-async def read_identity(user_id: int, me: Reader, svc: Svc, full: bool = False) -> dict:
+async def read_identity(user_id: Id, me: Reader, svc: Svc, full: bool = False) -> dict:
     return await svc.identities.read(me, user_id, full=full)
 
 
 @router.post("/identity/{identity_id}/review")
-async def review_identity(identity_id: int, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
+async def review_identity(identity_id: Id, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
     user_id, status = await svc.identities.review(me, identity_id, approve=body.decision == "approve", note=body.note)
     await svc.after_policy_change(user_id=user_id)
     return {"identity_id": identity_id, "user_id": user_id, "status": status.value}

@@ -30,6 +30,7 @@ from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.public_accounts import PAGE_MAX
+from ..api.fields import Cursor, Id, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin", "public accounts"])
 
@@ -47,18 +48,18 @@ class Strict(BaseModel):
 
 class ReviewIn(Strict):
     decision: Literal["approve", "reject"]
-    reason: str = Field(max_length=4000)
+    reason: Text = Field(max_length=4000)
     acknowledge_flags: bool = False
 
 
 class NewsApprovalIn(Strict):
-    reference: str = Field(max_length=256)
+    reference: Text = Field(max_length=256)
     scope: Literal["publish", "reprint"]
     expires_at: datetime
 
 
 class ReasonIn(Strict):
-    reason: str = Field(max_length=4000)
+    reason: Text = Field(max_length=4000)
 
 
 @router.get("/public-accounts")
@@ -66,7 +67,7 @@ async def applications(
     me: Reader,
     svc: Svc,
     status: Literal["pending", "approved", "rejected", "closed"] = "pending",
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[Cursor, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
 ) -> dict:
     items = await svc.public_accounts.applications(me, status=status, after=after, limit=limit)
@@ -88,7 +89,7 @@ async def filings(
 async def pending_changes(
     me: Reader,
     svc: Svc,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[Cursor, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
 ) -> dict:
     items = await svc.public_accounts.pending_changes(me, after=after, limit=limit)
@@ -96,36 +97,36 @@ async def pending_changes(
 
 
 @router.post("/public-accounts/changes/{change_id}/review")
-async def review_change(change_id: int, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
+async def review_change(change_id: Id, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
     return await svc.public_accounts.review_change(
         me, change_id, approve=body.decision == "approve", reason=body.reason, acknowledge_flags=body.acknowledge_flags
     )
 
 
 @router.get("/public-accounts/{account_id}")
-async def account(account_id: int, me: AnyOperator, svc: Svc) -> dict:
+async def account(account_id: Id, me: AnyOperator, svc: Svc) -> dict:
     return await svc.public_accounts.admin_view(me, account_id)
 
 
 @router.post("/public-accounts/{account_id}/review")
-async def review(account_id: int, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
+async def review(account_id: Id, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
     return await svc.public_accounts.review(
         me, account_id, approve=body.decision == "approve", reason=body.reason, acknowledge_flags=body.acknowledge_flags
     )
 
 
 @router.post("/public-accounts/{account_id}/news-approvals", status_code=201)
-async def grant_news(account_id: int, body: NewsApprovalIn, me: Compliance, svc: Svc) -> dict:
+async def grant_news(account_id: Id, body: NewsApprovalIn, me: Compliance, svc: Svc) -> dict:
     return await svc.public_accounts.grant_news(
         me, account_id, reference=body.reference, scope=body.scope, expires_at=body.expires_at
     )
 
 
 @router.post("/news-approvals/{approval_id}/revoke")
-async def revoke_news(approval_id: int, body: ReasonIn, me: Compliance, svc: Svc) -> dict:
+async def revoke_news(approval_id: Id, body: ReasonIn, me: Compliance, svc: Svc) -> dict:
     return await svc.public_accounts.revoke_news(me, approval_id, reason=body.reason)
 
 
 @router.post("/posts/{post_id}/takedown")
-async def take_down(post_id: int, body: ReasonIn, me: Moderator, svc: Svc) -> dict:
+async def take_down(post_id: Id, body: ReasonIn, me: Moderator, svc: Svc) -> dict:
     return await svc.public_accounts.take_down(me, post_id, reason=body.reason)

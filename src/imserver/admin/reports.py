@@ -19,6 +19,7 @@ from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.reports import MAX_NOTE_CHARS, PAGE_MAX
+from ..api.fields import Cursor, Id, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin", "reports"])
 
@@ -31,13 +32,13 @@ class Strict(BaseModel):
 
 
 class AssignIn(Strict):
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
 
 
 class ResolveIn(Strict):
     outcome: Literal["actioned", "dismissed"]
-    sanction_id: int | None = None
-    note: str = Field(default="", max_length=MAX_NOTE_CHARS)
+    sanction_id: Id | None = None
+    note: Text = Field(default="", max_length=MAX_NOTE_CHARS)
 
 
 @router.get("/reports")
@@ -45,7 +46,7 @@ async def report_queue(
     _: Moderator,
     svc: Svc,
     status: Literal["open", "in_review", "actioned", "dismissed"] | None = None,
-    after: Annotated[int, Query(ge=0, description="return reports with id greater than this")] = 0,
+    after: Annotated[Cursor, Query(ge=0, description="return reports with id greater than this")] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
 ) -> dict:
     items = await svc.reports.queue(status=status, after=after, limit=limit)
@@ -53,15 +54,15 @@ async def report_queue(
 
 
 @router.get("/reports/{report_id}")
-async def get_report(report_id: int, _: Moderator, svc: Svc) -> dict:
+async def get_report(report_id: Id, _: Moderator, svc: Svc) -> dict:
     return await svc.reports.get(report_id)
 
 
 @router.post("/reports/{report_id}/assign")
-async def assign(report_id: int, me: Moderator, svc: Svc, body: AssignIn | None = None) -> dict:
+async def assign(report_id: Id, me: Moderator, svc: Svc, body: AssignIn | None = None) -> dict:
     return await svc.reports.assign(me, report_id, assignee_id=body.assignee_id if body else None)
 
 
 @router.post("/reports/{report_id}/resolve")
-async def resolve(report_id: int, body: ResolveIn, me: Moderator, svc: Svc) -> dict:
+async def resolve(report_id: Id, body: ResolveIn, me: Moderator, svc: Svc) -> dict:
     return await svc.reports.resolve(me, report_id, outcome=body.outcome, sanction_id=body.sanction_id, note=body.note)

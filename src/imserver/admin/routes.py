@@ -15,6 +15,7 @@ from ..api.deps import current_operator, operator_with, services
 from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
+from ..api.fields import Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
 
@@ -26,18 +27,18 @@ class Strict(BaseModel):
 
 
 class OperatorLoginIn(Strict):
-    handle: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    handle: Text = Field(max_length=64)
+    password: Text = Field(max_length=1024)
 
 
 class OperatorIn(Strict):
-    handle: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    handle: Text = Field(max_length=64)
+    password: Text = Field(max_length=1024)
     role: Role
 
 
 class AgreementIn(Strict):
-    text: str = Field(min_length=1, max_length=100_000)
+    text: Text = Field(min_length=1, max_length=100_000)
 
 
 @router.post("/login")

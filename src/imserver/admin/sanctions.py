@@ -28,6 +28,7 @@ from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.sanctions import MAX_EVIDENCE_IDS, PAGE_MAX
+from ..api.fields import Cursor, Id, Text, bounded
 
 router = APIRouter(prefix="/admin/v1", tags=["admin", "sanctions"])
 
@@ -42,33 +43,34 @@ class Strict(BaseModel):
 
 
 class EvidenceIn(Strict):
-    message_ids: list[int] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
-    post_ids: list[int] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
-    report_ids: list[int] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
+    message_ids: list[Id] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
+    post_ids: list[Id] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
+    report_ids: list[Id] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
 
 
 class SanctionIn(Strict):
-    subject_kind: str = Field(default="user", max_length=32)
-    subject_id: int
-    kind: str = Field(max_length=32)
-    reason: str = Field(max_length=4000)
+    subject_kind: Text = Field(default="user", max_length=32)
+    subject_id: Id
+    kind: Text = Field(max_length=32)
+    reason: Text = Field(max_length=4000)
     evidence: EvidenceIn = Field(default_factory=EvidenceIn)
     ends_at: datetime | None = None
-    # Bounded above only: a zero or negative duration is the service's invalid_period.
-    duration_seconds: int | None = Field(default=None, le=MAX_DURATION_SECONDS)
+    # Bounded both ways so no timedelta overflows; a zero or negative duration is
+    # the service's invalid_period.
+    duration_seconds: bounded(-MAX_DURATION_SECONDS, MAX_DURATION_SECONDS) | None = None
 
 
 class NoteIn(Strict):
-    note: str = Field(default="", max_length=2000)
+    note: Text = Field(default="", max_length=2000)
 
 
 class LiftIn(Strict):
-    reason: str = Field(max_length=4000)
+    reason: Text = Field(max_length=4000)
 
 
 class DecisionIn(Strict):
     decision: Literal["uphold", "overturn"]
-    note: str = Field(default="", max_length=2000)
+    note: Text = Field(default="", max_length=2000)
 
 
 @router.post("/sanctions", status_code=201)
@@ -93,22 +95,22 @@ async def awaiting_confirmation(
 
 
 @router.get("/sanctions/{sanction_id}")
-async def get_sanction(sanction_id: int, _: Sanctioner, svc: Svc) -> dict:
+async def get_sanction(sanction_id: Id, _: Sanctioner, svc: Svc) -> dict:
     return await svc.sanctions.get(sanction_id)
 
 
 @router.post("/sanctions/{sanction_id}/confirm")
-async def confirm(sanction_id: int, me: Compliance, svc: Svc, body: NoteIn | None = None) -> dict:
+async def confirm(sanction_id: Id, me: Compliance, svc: Svc, body: NoteIn | None = None) -> dict:
     return await svc.sanctions.confirm(me, sanction_id, note=body.note if body else "")
 
 
 @router.post("/sanctions/{sanction_id}/lift")
-async def lift(sanction_id: int, body: LiftIn, me: Sanctioner, svc: Svc) -> dict:
+async def lift(sanction_id: Id, body: LiftIn, me: Sanctioner, svc: Svc) -> dict:
     return await svc.sanctions.lift(me, sanction_id, reason=body.reason)
 
 
 @router.get("/subjects/{subject_kind}/{subject_id}/sanctions")
-async def subject_history(subject_kind: str, subject_id: int, _: Sanctioner, svc: Svc) -> dict:
+async def subject_history(subject_kind: Text, subject_id: Id, _: Sanctioner, svc: Svc) -> dict:
     return await svc.sanctions.history(subject_kind, subject_id)
 
 
@@ -116,7 +118,7 @@ async def subject_history(subject_kind: str, subject_id: int, _: Sanctioner, svc
 async def pending_appeals(
     _: Compliance,
     svc: Svc,
-    after: Annotated[int, Query(ge=0, description="return appeals with id greater than this")] = 0,
+    after: Annotated[Cursor, Query(ge=0, description="return appeals with id greater than this")] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
 ) -> dict:
     items = await svc.sanctions.pending_appeals(after=after, limit=limit)
@@ -124,5 +126,5 @@ async def pending_appeals(
 
 
 @router.post("/appeals/{appeal_id}/decision")
-async def decide_appeal(appeal_id: int, body: DecisionIn, me: Compliance, svc: Svc) -> dict:
+async def decide_appeal(appeal_id: Id, body: DecisionIn, me: Compliance, svc: Svc) -> dict:
     return await svc.sanctions.decide_appeal(me, appeal_id, overturn=body.decision == "overturn", note=body.note)

@@ -19,6 +19,7 @@ from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.terms import MAX_BULK, PAGE_MAX
+from ..api.fields import Cursor, Id, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin", "terms"])
 
@@ -31,27 +32,27 @@ class Strict(BaseModel):
 
 
 class TermIn(Strict):
-    list_name: str = Field(default="default", max_length=64)
-    term: str = Field(max_length=400)
-    action: str = Field(max_length=8)
+    list_name: Text = Field(default="default", max_length=64)
+    term: Text = Field(max_length=400)
+    action: Text = Field(max_length=8)
 
 
 class BulkIn(Strict):
-    list_name: str = Field(default="default", max_length=64)
-    action: str = Field(max_length=8)
-    terms: list[str] = Field(max_length=MAX_BULK)
+    list_name: Text = Field(default="default", max_length=64)
+    action: Text = Field(max_length=8)
+    terms: list[Text] = Field(max_length=MAX_BULK)
 
 
 class ActionIn(Strict):
-    action: str = Field(max_length=8)
+    action: Text = Field(max_length=8)
 
 
 @router.get("/terms")
 async def list_terms(
     _: Admin,
     svc: Svc,
-    list_name: Annotated[str | None, Query(max_length=64)] = None,
-    after: Annotated[int, Query(ge=0, description="return terms with id greater than this")] = 0,
+    list_name: Annotated[Text | None, Query(max_length=64)] = None,
+    after: Annotated[Cursor, Query(ge=0, description="return terms with id greater than this")] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 100,
 ) -> dict:
     items = await svc.terms.list(list_name=list_name, after=after, limit=limit)
@@ -69,10 +70,10 @@ async def add_terms(body: BulkIn, me: Admin, svc: Svc) -> dict:
 
 
 @router.patch("/terms/{term_id}")
-async def set_action(term_id: int, body: ActionIn, me: Admin, svc: Svc) -> dict:
+async def set_action(term_id: Id, body: ActionIn, me: Admin, svc: Svc) -> dict:
     return await svc.terms.set_action(me, term_id, action=body.action)
 
 
 @router.delete("/terms/{term_id}", status_code=204)
-async def remove_term(term_id: int, me: Admin, svc: Svc) -> None:
+async def remove_term(term_id: Id, me: Admin, svc: Svc) -> None:
     await svc.terms.remove(me, term_id)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..domain.principals import Principal
 from ..services.container import Services
 from .deps import current_user, services
+from .fields import Id, Text
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 
@@ -19,13 +20,13 @@ Svc = Annotated[Services, Depends(services)]
 
 class GroupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=128)
-    members: list[int] = Field(default_factory=list, max_length=1000)
+    name: Text = Field(min_length=1, max_length=128)
+    members: list[Id] = Field(default_factory=list, max_length=1000)
 
 
 class InviteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user_ids: list[int] = Field(min_length=1, max_length=1000)
+    user_ids: list[Id] = Field(min_length=1, max_length=1000)
 
 
 @router.post("/groups", status_code=201)
@@ -35,18 +36,18 @@ async def create_group(body: GroupIn, me: Me, svc: Svc) -> dict:
 
 
 @router.post("/groups/{group_id}/members")
-async def invite(group_id: int, body: InviteIn, me: Me, svc: Svc) -> dict:
+async def invite(group_id: Id, body: InviteIn, me: Me, svc: Svc) -> dict:
     added = await svc.messaging.invite(me.id, group_id, body.user_ids)
     return {"added": added}
 
 
 @router.delete("/groups/{group_id}/members/me", status_code=204)
-async def leave(group_id: int, me: Me, svc: Svc) -> None:
+async def leave(group_id: Id, me: Me, svc: Svc) -> None:
     await svc.messaging.leave(me.id, group_id)
 
 
 @router.get("/groups/{group_id}/members")
-async def members(group_id: int, me: Me, svc: Svc) -> list[dict]:
+async def members(group_id: Id, me: Me, svc: Svc) -> list[dict]:
     return await svc.messaging.members(me.id, group_id)
 
 
@@ -57,10 +58,10 @@ async def conversations(me: Me, svc: Svc) -> list[dict]:
 
 @router.get("/conversations/{conversation_id}/messages")
 async def history(
-    conversation_id: int,
+    conversation_id: Id,
     me: Me,
     svc: Svc,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[Id | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict:
     items = await svc.messaging.history(me.id, conversation_id, before, limit)

@@ -18,6 +18,7 @@ from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.sanctions import MAX_APPEAL_CHARS
 from .deps import current_user, services
+from .fields import Id, Text
 
 router = APIRouter(prefix="/api/v1", tags=["sanctions"])
 
@@ -28,7 +29,7 @@ Me = Annotated[Principal, Depends(current_user)]
 class AppealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=MAX_APPEAL_CHARS)
+    text: Text = Field(min_length=1, max_length=MAX_APPEAL_CHARS)
 
 
 @router.get("/sanctions")
@@ -37,5 +38,5 @@ async def my_sanctions(me: Me, svc: Svc) -> list[dict]:
 
 
 @router.post("/sanctions/{sanction_id}/appeal", status_code=201)
-async def appeal(sanction_id: int, body: AppealIn, me: Me, svc: Svc) -> dict:
+async def appeal(sanction_id: Id, body: AppealIn, me: Me, svc: Svc) -> dict:
     return await svc.sanctions.appeal(me, sanction_id, text=body.text)

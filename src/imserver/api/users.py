@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..domain.principals import Principal
 from ..services.container import Services
 from .deps import client_ip, current_user, services
+from .fields import Id, Int32, Text
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -19,19 +20,19 @@ class Strict(BaseModel):
 
 
 class RegisterIn(Strict):
-    handle: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
-    nickname: str = Field(max_length=128)
-    agreement_version: int
+    handle: Text = Field(max_length=64)
+    password: Text = Field(max_length=1024)
+    nickname: Text = Field(max_length=128)
+    agreement_version: Int32
 
 
 class LoginIn(Strict):
-    handle: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    handle: Text = Field(max_length=64)
+    password: Text = Field(max_length=1024)
 
 
 class AcceptIn(Strict):
-    version: int
+    version: Int32
 
 
 @router.post("/register", status_code=201)
@@ -65,7 +66,7 @@ async def me(me: Annotated[Principal, Depends(current_user)], svc: Annotated[Ser
 
 @router.get("/users/{user_id}")
 async def user_profile(
-    user_id: int, _: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
+    user_id: Id, _: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
 ) -> dict:
     return await svc.accounts.public_profile(user_id)
 
