@@ -122,6 +122,24 @@ class Settings(BaseSettings):
     # flagged for manual review; not a refusal, a reviewer decides.
     public_accounts_per_user: int = 5
 
+    # -- hardening: sign-in, sessions, limits ------------------------------------------------
+    # Sign-in throttling (services/signin_guard.py): after this many failed
+    # sign-ins an account (handle) or a client address must wait before its next
+    # attempt; the wait starts at signin_base_delay_seconds and doubles with each
+    # further failure up to signin_max_delay_seconds. Attempts refused while
+    # waiting are 429s that check no password and do not lengthen the wait, so
+    # nobody can lock an account out: the right password works once the wait is
+    # over. A 60 s cap allows at most 60 guesses an hour per account (ASVS 2.2.1: < 100).
+    signin_free_failures_per_account: int = 5
+    signin_free_failures_per_ip: int = 20  # addresses are shared (NAT): a larger allowance
+    signin_base_delay_seconds: float = 1.0
+    signin_max_delay_seconds: float = 60.0
+    # Failures older than this are forgotten (a quiet hour resets an account's count).
+    signin_forget_after_seconds: float = 3600.0
+    # Minimum zxcvbn score (0-4) of a new password; 2 refuses common passwords
+    # (zxcvbn's lists hold the most used ones) and other easily guessed ones.
+    password_min_score: int = 2
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

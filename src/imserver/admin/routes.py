@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..api.deps import current_operator, operator_with, services
+from ..api.deps import client_ip, current_operator, operator_with, services
 from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
@@ -42,8 +42,10 @@ class AgreementIn(Strict):
 
 
 @router.post("/login")
-async def operator_login(body: OperatorLoginIn, svc: Svc) -> dict:
-    token, operator_id, role = await svc.accounts.operator_login(handle=body.handle, password=body.password)
+async def operator_login(body: OperatorLoginIn, request: Request, svc: Svc) -> dict:
+    token, operator_id, role = await svc.accounts.operator_login(
+        handle=body.handle, password=body.password, client_ip=client_ip(request)
+    )
     return {"token": token, "operator_id": operator_id, "role": role.value, "token_type": "bearer"}
 
 

@@ -48,8 +48,10 @@ async def register(body: RegisterIn, request: Request, svc: Annotated[Services, 
 
 
 @router.post("/login")
-async def login(body: LoginIn, svc: Annotated[Services, Depends(services)]) -> dict:
-    token, user_id = await svc.accounts.login(handle=body.handle, password=body.password)
+async def login(body: LoginIn, request: Request, svc: Annotated[Services, Depends(services)]) -> dict:
+    token, user_id = await svc.accounts.login(
+        handle=body.handle, password=body.password, client_ip=client_ip(request)
+    )
     return {"token": token, "user_id": user_id, "token_type": "bearer"}
 
 

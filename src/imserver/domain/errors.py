@@ -168,3 +168,10 @@ class PolicyDenied(ImserverError):
 class Unavailable(ImserverError):
     status = 503
     default_code = Code.UNAVAILABLE
+
+
+class TooManyRequests(ImserverError):
+    """429: the caller must wait (``retry_after`` seconds, also sent as Retry-After)."""
+
+    status = 429
+    default_code = Code.RATE_LIMITED

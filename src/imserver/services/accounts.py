@@ -22,6 +22,7 @@ from ..store import agreement as agreement_store
 from ..store import audit
 from ..store.db import Database
 from .passwords import Passwords
+from .signin_guard import SigninGuard
 
 TOKEN_BYTES = 32  # 256 bits from secrets; issue 2 asks for at least 128
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
@@ -51,11 +52,20 @@ def clean_nickname(nickname: str) -> str:
 
 
 class Accounts:
-    def __init__(self, db: Database, clock: Clock, passwords: Passwords, *, token_ttl: timedelta) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        passwords: Passwords,
+        *,
+        token_ttl: timedelta,
+        guard: SigninGuard | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.passwords = passwords
         self.token_ttl = token_ttl
+        self.guard = guard  # sign-in throttling; None: unthrottled (tools that sign nobody in)
 
     # -- users -------------------------------------------------------------------
 
@@ -65,7 +75,7 @@ class Accounts:
         """Create a user who accepts the current agreement (Art. 6 ¶2) in the same transaction."""
         handle = normalise_handle(handle)
         nickname = clean_nickname(nickname)
-        self.passwords.check_acceptable(password)
+        self.passwords.check_acceptable(password, context=(handle, nickname))
         password_hash = self.passwords.hash(password)  # outside the transaction: ~50 ms of CPU
         now = self.clock.now()
         async with self.db.transaction() as conn:
@@ -89,16 +99,19 @@ class Accounts:
             )
         return user_id
 
-    async def login(self, *, handle: str, password: str) -> tuple[str, int]:
+    async def login(self, *, handle: str, password: str, client_ip: str | None = None) -> tuple[str, int]:
         try:
             handle = normalise_handle(handle)
         except BadRequest:
             handle = ""
+        await self._throttle(PrincipalKind.USER, handle, client_ip)
         async with self.db.transaction() as conn:
             user = await store.get_user_by_handle(conn, handle) if handle else None
         stored = user["password_hash"] if user else None
         if not self.passwords.verify(stored, password) or user["status"] == UserStatus.CLOSED:
+            await self._failed(PrincipalKind.USER, handle, client_ip)
             raise Unauthenticated("wrong handle or password", Code.INVALID_CREDENTIALS)
+        await self._succeeded(PrincipalKind.USER, handle)
         async with self.db.transaction() as conn:
             if self.passwords.needs_rehash(stored):
                 await store.update_user(conn, user["id"], password_hash=self.passwords.hash(password))
@@ -148,7 +161,7 @@ class Accounts:
 
     async def create_operator(self, *, handle: str, password: str, role: Role, created_by: int | None) -> int:
         handle = normalise_handle(handle)
-        self.passwords.check_acceptable(password)
+        self.passwords.check_acceptable(password, context=(handle,))
         password_hash = self.passwords.hash(password)
         now = self.clock.now()
         async with self.db.transaction() as conn:
@@ -168,16 +181,21 @@ class Accounts:
             )
         return operator_id
 
-    async def operator_login(self, *, handle: str, password: str) -> tuple[str, int, Role]:
+    async def operator_login(
+        self, *, handle: str, password: str, client_ip: str | None = None
+    ) -> tuple[str, int, Role]:
         try:
             handle = normalise_handle(handle)
         except BadRequest:
             handle = ""
+        await self._throttle(PrincipalKind.OPERATOR, handle, client_ip)
         async with self.db.transaction() as conn:
             op = await store.get_operator_by_handle(conn, handle) if handle else None
         stored = op["password_hash"] if op else None
         if not self.passwords.verify(stored, password) or op["disabled_at"] is not None:
+            await self._failed(PrincipalKind.OPERATOR, handle, client_ip)
             raise Unauthenticated("wrong handle or password", Code.INVALID_CREDENTIALS)
+        await self._succeeded(PrincipalKind.OPERATOR, handle)
         now = self.clock.now()
         async with self.db.transaction() as conn:
             if self.passwords.needs_rehash(stored):
@@ -187,6 +205,20 @@ class Accounts:
                 conn, at=now, actor_kind="operator", actor_id=op["id"], action="operator.login", subject=None
             )
         return token, op["id"], Role(op["role"])
+
+    # -- throttling (services/signin_guard.py) -----------------------------------------
+
+    async def _throttle(self, kind: PrincipalKind, handle: str, client_ip: str | None) -> None:
+        if self.guard is not None:
+            await self.guard.check(kind, handle, client_ip)
+
+    async def _failed(self, kind: PrincipalKind, handle: str, client_ip: str | None) -> None:
+        if self.guard is not None:
+            await self.guard.failed(kind, handle, client_ip)
+
+    async def _succeeded(self, kind: PrincipalKind, handle: str) -> None:
+        if self.guard is not None:
+            await self.guard.succeeded(kind, handle)
 
     # -- tokens ----------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from ..policy import DEFAULT_ORDER, Pipeline, Rate, RateLimits, builtin_checks, 
 from ..store.db import Database
 from ..store.keyring import KeyRing
 from .accounts import Accounts
+from .signin_guard import SigninGuard, SigninLimits, failure_store
 from .agreement import Agreements
 from .identity import Identities  # real name behind (issue 2, item 4)
 from .audit import AuditLog
@@ -111,6 +112,8 @@ class Services:
             await self.cluster.stop()
         if self.broker is not None:
             await self.broker.close()
+        if self.accounts.guard is not None:
+            await self.accounts.guard.store.close()
 
     async def _drop_user_cache(self, user_id: int) -> None:
         if user_id == TERMS_CHANGED:
@@ -209,18 +212,34 @@ def build_pipeline(settings: Settings) -> Pipeline:
     return Pipeline.from_names(settings.policy_checks or DEFAULT_ORDER, registry)
 
 
+def build_signin_guard(settings: Settings, clock: Clock) -> SigninGuard:
+    """Sign-in throttling with the configured limits, counted cluster-wide when the broker is Redis."""
+    store = failure_store(settings.broker_url, settings.broker_channel_prefix, settings.signin_forget_after_seconds)
+    limits = SigninLimits(
+        account_free=settings.signin_free_failures_per_account,
+        ip_free=settings.signin_free_failures_per_ip,
+        base_delay=settings.signin_base_delay_seconds,
+        max_delay=settings.signin_max_delay_seconds,
+        forget_after=settings.signin_forget_after_seconds,
+    )
+    return SigninGuard(store, clock, limits)
+
+
 def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     passwords = Passwords(
         memory_kib=settings.argon2_memory_kib,
         time_cost=settings.argon2_time_cost,
         parallelism=settings.argon2_parallelism,
+        min_score=settings.password_min_score,
     )
     return Services(
         settings=settings,
         db=db,
         clock=clock,
-        accounts=Accounts(db, clock, passwords, token_ttl=timedelta(seconds=settings.token_ttl_seconds)),
+        accounts=Accounts(
+            db, clock, passwords, token_ttl=timedelta(seconds=settings.token_ttl_seconds), guard=build_signin_guard(settings, clock)
+        ),
         agreements=Agreements(db, clock),
         identities=Identities(
             db,
