@@ -25,6 +25,8 @@ from .gateway import endpoint as ws_endpoint
 from .gateway.hub import Hub
 from .gateway.protocol import CLOSE_REVOKED
 from .api.errors import CatchAll, install_error_schema, validation_body
+from .api.http_limits import BodyGuard, SecurityHeaders
+from .log_hygiene import keep_data_out_of_logs
 from .metrics import Metrics
 from .services.cluster import ClusterFanout
 from .services.container import Services, build_services
@@ -36,6 +38,7 @@ log = logging.getLogger("imserver")
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
+    keep_data_out_of_logs()  # no SQL parameters or frames at DEBUG (log_hygiene.py)
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
@@ -133,7 +136,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     app.include_router(user_public_accounts.router)
     app.include_router(admin_public_accounts.router)
+    from .admin import security as admin_security  # TOTP, four-eyes confirmation of privileged grants
+
+    app.include_router(admin_security.router)
     app.include_router(ws_endpoint.router)  # the route table's record of /ws; WebSocketFastPath serves it
+    # HTTP limits and headers (api/http_limits.py): inside CatchAll, outside the routes.
+    app.add_middleware(
+        BodyGuard,
+        default_cap=settings.http_max_body_bytes_default,
+        large_cap=settings.http_max_body_bytes,
+        body_timeout=settings.http_body_timeout_seconds,
+    )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(ws_endpoint.WebSocketFastPath)
     return app
 
@@ -171,7 +185,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}.get(exc.status_code, Code.MALFORMED)
+        code = {
+            404: Code.NOT_FOUND,
+            405: Code.METHOD_NOT_ALLOWED,
+            408: Code.REQUEST_TIMEOUT,  # api/http_limits.py: the body stopped arriving
+            413: Code.BODY_TOO_LARGE,  # api/http_limits.py: over the route's cap
+        }.get(exc.status_code, Code.MALFORMED)
         return JSONResponse(
             {"code": code.value, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )

@@ -37,6 +37,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from .app import create_app
+    from .serving import uvicorn_options
 
     if args.no_migrate:
         settings.migrate_on_start = False
@@ -47,12 +48,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=host,
         port=port,
         log_level=args.log_level,
-        ws="websockets-sansio",  # gateway.endpoint writes frames straight into this protocol
-        ws_per_message_deflate=False,  # issue 3: off by default (CPU and CRIME-style leaks)
-        ws_max_size=settings.max_frame_bytes,  # a larger frame closes the socket with 1009
-        # Idle sockets are pinged; one that does not answer in time is dropped.
-        ws_ping_interval=settings.ping_interval_seconds,
-        ws_ping_timeout=settings.ping_timeout_seconds,
+        **uvicorn_options(settings),  # protocols with our limits, no Server header (serving.py)
         proxy_headers=True,
     )
     return 0

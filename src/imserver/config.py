@@ -139,6 +139,38 @@ class Settings(BaseSettings):
     # Minimum zxcvbn score (0-4) of a new password; 2 refuses common passwords
     # (zxcvbn's lists hold the most used ones) and other easily guessed ones.
     password_min_score: int = 2
+    # Operator tokens last a working day, not the users' 30 days, and end sooner
+    # when unused for operator_idle_timeout_seconds.
+    operator_token_ttl_seconds: int = 8 * 3600
+    operator_idle_timeout_seconds: int = 30 * 60
+    # Roles that must sign in with a TOTP second factor (e.g. ["admin", "compliance"]);
+    # until enrolled, such an operator may only enrol. Empty: TOTP is optional.
+    operator_totp_required_roles: list[str] = Field(default_factory=list)
+    # Admin handles that may grant the compliance role (still confirmed by a second
+    # admin). Empty: any admin may grant it, with a second admin's confirmation.
+    compliance_grantors: list[str] = Field(default_factory=list)
+    # WebSocket frames a connection may send, control frames (pings) included
+    # (gateway/ws_limits.py): a burst, then a sustained rate; past it the socket
+    # is closed with 1008. Far above any client's need (a person's messages, typing
+    # and read receipts, a ping every 20 s); a load test may raise them.
+    ws_frames_burst: float = 2000
+    ws_frames_per_second: float = 1000
+    # A peer whose unread output is over this when it sends another frame is
+    # closed (1008) and its buffer dropped: 4x the gateway's own write high-water
+    # mark, so a slow reader is first handled by the outbox (4008).
+    ws_write_buffer_limit: int = 1024 * 1024
+    # HTTP (api/http_limits.py): request bodies over the cap are refused (413)
+    # before they are read: 64 KiB for most routes, http_max_body_bytes for the
+    # few that carry long text (an agreement, a post, a bulk term list).
+    http_max_body_bytes: int = 1024 * 1024
+    http_max_body_bytes_default: int = 64 * 1024
+    # A request's headers must be complete this long after the connection opens
+    # (or the previous answer); its body must keep arriving with no gap longer
+    # than http_body_timeout_seconds. 408 otherwise.
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 10.0
+    # Groups one user may create; bounds fan-out state a single account can build up.
+    max_groups_per_user: int = 100
 
     def resolved_database_url(self) -> str:
         if self.database_url:

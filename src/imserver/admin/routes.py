@@ -29,6 +29,7 @@ class Strict(BaseModel):
 class OperatorLoginIn(Strict):
     handle: Text = Field(max_length=64)
     password: Text = Field(max_length=1024)
+    totp: Text | None = Field(default=None, max_length=16)  # the authenticator's code, once enrolled
 
 
 class OperatorIn(Strict):
@@ -44,7 +45,7 @@ class AgreementIn(Strict):
 @router.post("/login")
 async def operator_login(body: OperatorLoginIn, request: Request, svc: Svc) -> dict:
     token, operator_id, role = await svc.accounts.operator_login(
-        handle=body.handle, password=body.password, client_ip=client_ip(request)
+        handle=body.handle, password=body.password, client_ip=client_ip(request), totp=body.totp
     )
     return {"token": token, "operator_id": operator_id, "role": role.value, "token_type": "bearer"}
 

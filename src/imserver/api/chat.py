@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..domain.principals import Principal
 from ..services.container import Services
 from .deps import current_user, services
-from .fields import Id, Text
+from .fields import Cursor, Id, Text
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 
@@ -52,8 +52,14 @@ async def members(group_id: Id, me: Me, svc: Svc) -> list[dict]:
 
 
 @router.get("/conversations")
-async def conversations(me: Me, svc: Svc) -> list[dict]:
-    return await svc.messaging.conversations(me.id)
+async def conversations(
+    me: Me,
+    svc: Svc,
+    after: Annotated[Cursor, Query(description="return conversations with id greater than this")] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+) -> dict:
+    items = await svc.messaging.conversations(me.id, after=after, limit=limit)
+    return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
 
 
 @router.get("/conversations/{conversation_id}/messages")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from ..domain.enums import PrincipalKind, Role
+from ..domain.errors import Code, Forbidden
 from ..domain.principals import Principal
 from ..services.accounts import require_role
 from ..services.container import Services
@@ -39,6 +40,9 @@ def operator_with(*roles: Role):
 
     async def dependency(request: Request) -> Principal:
         principal = await current_operator(request)
+        if principal.second_factor_missing:
+            # The role requires TOTP: until enrolled, only /admin/v1/totp/* (current_operator) serves them.
+            raise Forbidden("enrol a second factor first: POST /admin/v1/totp/enroll", Code.SECOND_FACTOR_REQUIRED)
         require_role(principal, *roles)
         return principal
 

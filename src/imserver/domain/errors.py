@@ -114,6 +114,16 @@ class Code(StrEnum):
     INVALID_POST = "invalid_post"  # empty title/body, or a source on a post that is not a reprint
     REPRINT_SOURCE_MISSING = "reprint_source_missing"  # a reprint needs source name, URL, author and title
     POST_NOT_FOUND = "post_not_found"  # also: a post already taken down
+    # -- hardening: sessions, second factor, separation of duties ----------------------------
+    SESSION_EXPIRED = "session_expired"  # the WebSocket's token expired (notice kind, then close 4003)
+    SECOND_FACTOR_REQUIRED = "second_factor_required"  # a TOTP code is needed (or enrolment, for the role)
+    SECOND_FACTOR_STATE = "second_factor_state"  # e.g. enrolling when already enrolled
+    GRANT_FORBIDDEN = "grant_forbidden"  # this operator may not grant that role
+    OPERATOR_PENDING = "operator_pending"  # a privileged grant awaits a second admin's confirmation
+    GRANT_STATE = "grant_state"  # confirming an operator who is not pending
+    GROUP_LIMIT = "group_limit"  # the user already created the most groups allowed
+    BODY_TOO_LARGE = "body_too_large"  # 413: a request body over its route's cap
+    REQUEST_TIMEOUT = "request_timeout"  # 408: headers or body did not arrive in time
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

@@ -96,6 +96,7 @@ class Connection:
         self._wake = asyncio.Event()  # the writer task has something to do
         self._room: asyncio.Event | None = None  # made when a replay waits for the outbox to drain
         self._auth_deadline: asyncio.TimerHandle | None = None
+        self._session_end: asyncio.TimerHandle | None = None  # the token's expiry (_schedule_session_end)
         self._closing: tuple[int, str, bool] | None = None  # (code, reason, flush first)
         self._inflight = asyncio.Semaphore(MAX_INFLIGHT_SENDS)
         self._tg: asyncio.TaskGroup | None = None
@@ -131,6 +132,8 @@ class Connection:
                 await self._writer_task
         finally:
             self._auth_deadline.cancel()
+            if self._session_end is not None:
+                self._session_end.cancel()
             if self._flush_handle is not None:
                 self._flush_handle.cancel()
             self.hub.remove(self)
@@ -150,6 +153,21 @@ class Connection:
                 await self._handle(frame)
             except ImserverError as exc:
                 self.push(protocol.encode(protocol.Error(exc.code.value, exc.detail, getattr(frame, "id", None))))
+
+    def _schedule_session_end(self, expires_at: datetime | None) -> None:
+        """One timer per connection, set at auth: the socket ends when its token does.
+
+        At expiry the client gets a ``session_expired`` notice, then the close
+        (4003) once queued frames are flushed; it signs in again for a new token.
+        """
+        if expires_at is None:
+            return
+        delay = (expires_at - self.services.clock.now()).total_seconds()
+        self._session_end = self._loop.call_later(max(0.0, delay), self._session_expired)
+
+    def _session_expired(self) -> None:
+        self.push(protocol.encode(protocol.Notice(Code.SESSION_EXPIRED.value, "your session has expired: sign in again")))
+        self.close_soon(protocol.CLOSE_REVOKED, "session expired", flush=True)
 
     def _auth_expired(self) -> None:
         if self.stream is None:
@@ -369,6 +387,7 @@ class Connection:
             return
         self.user_id = principal.id
         self.token_hash = principal.token_hash
+        self._schedule_session_end(principal.expires_at)
         # Join the hub before reading the cursor, buffering live entries meanwhile:
         # an entry committed around the read is then either covered by the
         # cursor, emitted from the buffer, or found missing and replayed.

@@ -15,15 +15,20 @@ from datetime import timedelta
 
 from ..domain.clock import Clock
 from ..domain.enums import PrincipalKind, Role, UserStatus
-from ..domain.errors import BadRequest, Code, Conflict, Forbidden, Unauthenticated
+from ..domain.errors import BadRequest, Code, Conflict, Forbidden, NotFound, Unauthenticated
 from ..domain.principals import Principal
+from ..policy import grants
 from ..store import accounts as store
 from ..store import agreement as agreement_store
 from ..store import audit
 from ..store.db import Database
 from .passwords import Passwords
+from .second_factor import SecondFactor
 from .signin_guard import SigninGuard
 
+# An operator session's last use is written at most this often (one write a
+# minute, not one per request); the idle timeout is exact to within it.
+IDLE_TOUCH = timedelta(seconds=60)
 TOKEN_BYTES = 32  # 256 bits from secrets; issue 2 asks for at least 128
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 MAX_NICKNAME_CHARS = 32
@@ -60,12 +65,21 @@ class Accounts:
         *,
         token_ttl: timedelta,
         guard: SigninGuard | None = None,
+        operator_token_ttl: timedelta | None = None,
+        operator_idle: timedelta | None = None,
+        totp_required: frozenset[Role] = frozenset(),
+        compliance_grantors: tuple[str, ...] = (),
     ) -> None:
         self.db = db
         self.clock = clock
         self.passwords = passwords
         self.token_ttl = token_ttl
         self.guard = guard  # sign-in throttling; None: unthrottled (tools that sign nobody in)
+        self.operator_token_ttl = operator_token_ttl or token_ttl
+        self.operator_idle = operator_idle  # None: no idle timeout
+        self.totp_required = totp_required
+        self.compliance_grantors = compliance_grantors
+        self.second_factor: SecondFactor | None = None  # set by the container (it needs the key ring)
 
     # -- users -------------------------------------------------------------------
 
@@ -152,21 +166,38 @@ class Accounts:
         async with self.db.transaction() as conn:
             user = await store.get_user(conn, user_id)
         if user is None:
-            from ..domain.errors import NotFound
-
             raise NotFound("no such user")
         return {"id": user["id"], "nickname": user["nickname"]}
 
     # -- operators -------------------------------------------------------------
 
     async def create_operator(self, *, handle: str, password: str, role: Role, created_by: int | None) -> int:
+        """A new operator. Created by another operator (`created_by`), the grant must be
+        theirs to give (policy/grants.py), and a privileged role stays pending until a
+        second admin confirms it; created from the CLI (None), it is active at once."""
         handle = normalise_handle(handle)
+        if created_by is not None:
+            async with self.db.read() as conn:
+                granter = await store.get_operator(conn, created_by)
+            grants.check_grant(
+                Role(granter["role"]) if granter else None,
+                granter["handle"] if granter else "",
+                role,
+                self.compliance_grantors,
+            )
         self.passwords.check_acceptable(password, context=(handle,))
         password_hash = self.passwords.hash(password)
         now = self.clock.now()
+        pending = grants.needs_second_admin(role, created_by)
         async with self.db.transaction() as conn:
             operator_id = await store.insert_operator(
-                conn, handle=handle, password_hash=password_hash, role=role, now=now
+                conn,
+                handle=handle,
+                password_hash=password_hash,
+                role=role,
+                now=now,
+                created_by=created_by,
+                confirmed_at=None if pending else now,
             )
             if operator_id is None:
                 raise Conflict("an operator with this handle exists")
@@ -177,12 +208,34 @@ class Accounts:
                 actor_id=created_by,
                 action="operator.create",
                 subject=f"operator:{operator_id}",
-                detail={"handle": handle, "role": role.value},
+                detail={"handle": handle, "role": role.value, "pending": pending},
             )
         return operator_id
 
+    async def confirm_operator(self, confirmer: Principal, operator_id: int) -> dict:
+        """A second admin confirms a pending privileged grant; the operator may then sign in."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            op = await store.get_operator(conn, operator_id)
+            if op is None:
+                raise NotFound("no such operator")
+            if op["confirmed_at"] is not None:
+                raise Conflict("this operator is not awaiting confirmation", Code.GRANT_STATE)
+            grants.check_confirmation(confirmer.role, confirmer.id, op["created_by"])
+            await store.update_operator(conn, operator_id, confirmed_by=confirmer.id, confirmed_at=now)
+            await audit.append(
+                conn,
+                at=now,
+                actor_kind="operator",
+                actor_id=confirmer.id,
+                action="operator.confirm",
+                subject=f"operator:{operator_id}",
+                detail={"role": op["role"], "created_by": op["created_by"]},
+            )
+        return {"id": operator_id, "role": op["role"], "status": "active"}
+
     async def operator_login(
-        self, *, handle: str, password: str, client_ip: str | None = None
+        self, *, handle: str, password: str, client_ip: str | None = None, totp: str | None = None
     ) -> tuple[str, int, Role]:
         try:
             handle = normalise_handle(handle)
@@ -195,6 +248,11 @@ class Accounts:
         if not self.passwords.verify(stored, password) or op["disabled_at"] is not None:
             await self._failed(PrincipalKind.OPERATOR, handle, client_ip)
             raise Unauthenticated("wrong handle or password", Code.INVALID_CREDENTIALS)
+        if op["totp_enabled_at"] is not None and not self._totp_ok(op, totp):
+            await self._failed(PrincipalKind.OPERATOR, handle, client_ip)  # a wrong code is a failed sign-in
+            raise Unauthenticated("a current code from your authenticator is required", Code.SECOND_FACTOR_REQUIRED)
+        if op["confirmed_at"] is None and op["created_by"] is not None:
+            raise Unauthenticated("this operator awaits a second admin's confirmation", Code.OPERATOR_PENDING)
         await self._succeeded(PrincipalKind.OPERATOR, handle)
         now = self.clock.now()
         async with self.db.transaction() as conn:
@@ -205,6 +263,47 @@ class Accounts:
                 conn, at=now, actor_kind="operator", actor_id=op["id"], action="operator.login", subject=None
             )
         return token, op["id"], Role(op["role"])
+
+    async def enroll_totp(self, principal: Principal) -> dict:
+        """A new TOTP secret for the calling operator, off until enable_totp proves a code."""
+        if self.second_factor is None:
+            raise Conflict("no second factor is configured", Code.SECOND_FACTOR_STATE)
+        async with self.db.transaction() as conn:
+            op = await store.get_operator(conn, principal.id)
+            if op["totp_enabled_at"] is not None:
+                raise Conflict("a second factor is already enabled", Code.SECOND_FACTOR_STATE)
+            secret = self.second_factor.new_secret()
+            sealed = self.second_factor.seal(op["id"], secret)
+            await store.update_operator(
+                conn,
+                op["id"],
+                totp_key_id=sealed.key_id,
+                totp_wrapped_key=sealed.wrapped_key,
+                totp_secret=sealed.ciphertext,
+            )
+        # Shown once, to the operator who asked; never logged or audited.
+        return {"secret": secret, "otpauth_uri": self.second_factor.uri(secret, op["handle"])}
+
+    async def enable_totp(self, principal: Principal, code: str) -> dict:
+        """Turn the enrolled secret on once the operator proves a current code from it."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            op = await store.get_operator(conn, principal.id)
+            if op["totp_secret"] is None or op["totp_enabled_at"] is not None:
+                raise Conflict("enrol first (or it is already enabled)", Code.SECOND_FACTOR_STATE)
+            if not self._totp_ok(op, code):
+                raise BadRequest("that code is not the current one", Code.SECOND_FACTOR_REQUIRED)
+            await store.update_operator(conn, op["id"], totp_enabled_at=now)
+            await audit.append(
+                conn, at=now, actor_kind="operator", actor_id=op["id"], action="operator.totp_enabled", subject=None
+            )
+        return {"enabled": True}
+
+    def _totp_ok(self, op, code: str | None) -> bool:
+        if self.second_factor is None or op["totp_secret"] is None:
+            return False
+        secret = self.second_factor.open(op["id"], op["totp_key_id"], op["totp_wrapped_key"], op["totp_secret"])
+        return self.second_factor.verify(secret, code)
 
     # -- throttling (services/signin_guard.py) -----------------------------------------
 
@@ -225,13 +324,14 @@ class Accounts:
     async def _issue(self, conn, kind: PrincipalKind, principal_id: int) -> str:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         now = self.clock.now()
+        ttl = self.operator_token_ttl if kind == PrincipalKind.OPERATOR else self.token_ttl
         await store.insert_session(
             conn,
             token_hash=hash_token(token),
             kind=kind,
             principal_id=principal_id,
             now=now,
-            expires_at=now + self.token_ttl,
+            expires_at=now + ttl,
         )
         return token
 
@@ -240,24 +340,39 @@ class Accounts:
         if not token:
             raise Unauthenticated("a bearer token is required")
         token_hash = hash_token(token)
+        now = self.clock.now()
         async with self.db.read() as conn:
             session = await store.get_session(conn, token_hash)
             if (
                 session is None
                 or session["principal_kind"] != kind
                 or session["revoked_at"] is not None
-                or session["expires_at"] <= self.clock.now()
+                or session["expires_at"] <= now
             ):
                 raise Unauthenticated("the token is invalid, expired or revoked")
             if kind == PrincipalKind.USER:
                 user = await store.get_user(conn, session["principal_id"])
                 if user is None or user["status"] == UserStatus.CLOSED:
                     raise Unauthenticated("the account is closed", Code.ACCOUNT_CLOSED)
-                return Principal(kind, user["id"], token_hash)
+                return Principal(kind, user["id"], token_hash, expires_at=session["expires_at"])
             op = await store.get_operator(conn, session["principal_id"])
             if op is None or op["disabled_at"] is not None:
                 raise Unauthenticated("the operator account is disabled")
-            return Principal(kind, op["id"], token_hash, Role(op["role"]))
+        last_seen = session["last_seen_at"] or session["created_at"]
+        if self.operator_idle is not None and now - last_seen >= self.operator_idle:
+            raise Unauthenticated("the session was idle too long: sign in again")
+        if now - last_seen >= IDLE_TOUCH:
+            async with self.db.transaction() as conn:
+                await store.touch_session(conn, token_hash, now)
+        role = Role(op["role"])
+        return Principal(
+            kind,
+            op["id"],
+            token_hash,
+            role,
+            expires_at=session["expires_at"],
+            second_factor_missing=role in self.totp_required and op["totp_enabled_at"] is None,
+        )
 
     async def live_tokens(self, token_hashes: list[str]) -> set[str]:
         """Which of these user sessions are still valid (one query for a whole node's sockets)."""

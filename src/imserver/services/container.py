@@ -21,7 +21,9 @@ from ..domain.principals import Principal
 from ..policy import DEFAULT_ORDER, Pipeline, Rate, RateLimits, builtin_checks, load_plugins, merge_registries
 from ..store.db import Database
 from ..store.keyring import KeyRing
+from ..domain.enums import Role
 from .accounts import Accounts
+from .second_factor import SecondFactor
 from .signin_guard import SigninGuard, SigninLimits, failure_store
 from .agreement import Agreements
 from .identity import Identities  # real name behind (issue 2, item 4)
@@ -233,12 +235,20 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
         parallelism=settings.argon2_parallelism,
         min_score=settings.password_min_score,
     )
-    return Services(
+    services = Services(
         settings=settings,
         db=db,
         clock=clock,
         accounts=Accounts(
-            db, clock, passwords, token_ttl=timedelta(seconds=settings.token_ttl_seconds), guard=build_signin_guard(settings, clock)
+            db,
+            clock,
+            passwords,
+            token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+            guard=build_signin_guard(settings, clock),
+            operator_token_ttl=timedelta(seconds=settings.operator_token_ttl_seconds),
+            operator_idle=timedelta(seconds=settings.operator_idle_timeout_seconds),
+            totp_required=frozenset(Role(r) for r in settings.operator_totp_required_roles),
+            compliance_grantors=tuple(settings.compliance_grantors),
         ),
         agreements=Agreements(db, clock),
         identities=Identities(
@@ -263,7 +273,11 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
             # Test-only, off by default: lets the durability harness prove it detects loss.
             unsafe_ack_before_commit=settings.unsafe_ack_before_commit,
             unsafe_commit_delay=settings.unsafe_commit_delay_ms / 1000,
+            groups_per_user=settings.max_groups_per_user,
         ),
         policy=PolicyGate(db, clock, build_pipeline(settings)),
         node_id=settings.node_id or f"{socket.gethostname()}-{os.getpid()}",
     )
+    # TOTP secrets are sealed by the identity key ring.
+    services.accounts.second_factor = SecondFactor(services.identities.keyring)
+    return services

@@ -44,10 +44,12 @@ class Messaging:
         max_wait: float,
         unsafe_ack_before_commit: bool = False,  # test-only: see config.Settings
         unsafe_commit_delay: float = 0.05,
+        groups_per_user: int | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.group_cap = group_cap
+        self.groups_per_user = groups_per_user  # groups one user may create; None: no cap
         self.fanout: Fanout = NoFanout()
         self.writer = MessageWriter(
             db,
@@ -355,6 +357,9 @@ class Messaging:
         if len(wanted) > self.group_cap:
             raise Conflict(f"a group has at most {self.group_cap} members", Code.GROUP_FULL)
         async with self.db.transaction() as conn:
+            if self.groups_per_user is not None:
+                if await conv_store.count_groups_created_by(conn, owner) >= self.groups_per_user:
+                    raise Conflict(f"a user may create at most {self.groups_per_user} groups", Code.GROUP_LIMIT)
             found = await account_store.get_users(conn, wanted)
             if any(u not in found or found[u]["status"] != UserStatus.ACTIVE for u in wanted):
                 raise NotFound("no such user among the members", Code.UNKNOWN_RECIPIENT)
@@ -397,7 +402,8 @@ class Messaging:
             rows = await conv_store.members(conn, group_id)
         return [{"id": r["user_id"], "nickname": r["nickname"], "role": r["role"]} for r in rows]
 
-    async def conversations(self, user_id: int) -> list[dict]:
+    async def conversations(self, user_id: int, *, after: int = 0, limit: int = 100) -> list[dict]:
+        """One page of the user's conversations, by id after `after`."""
         async with self.db.transaction() as conn:
-            rows = await conv_store.user_conversations(conn, user_id)
+            rows = await conv_store.user_conversations(conn, user_id, after=after, limit=limit)
         return [{"id": r["id"], "kind": r["kind"], "name": r["name"]} for r in rows]

@@ -75,11 +75,27 @@ async def acceptances(conn: AsyncConnection, user_id: int):
 # -- operators -------------------------------------------------------------------
 
 
-async def insert_operator(conn: AsyncConnection, *, handle: str, password_hash: str, role: str, now: datetime) -> int | None:
+async def insert_operator(
+    conn: AsyncConnection,
+    *,
+    handle: str,
+    password_hash: str,
+    role: str,
+    now: datetime,
+    created_by: int | None = None,
+    confirmed_at: datetime | None = None,
+) -> int | None:
     return await insert_unique(
         conn,
         insert(operators)
-        .values(handle=handle, password_hash=password_hash, role=role, created_at=now)
+        .values(
+            handle=handle,
+            password_hash=password_hash,
+            role=role,
+            created_at=now,
+            created_by=created_by,
+            confirmed_at=confirmed_at,
+        )
         .returning(operators.c.id),
     )
 
@@ -123,6 +139,10 @@ async def insert_session(
 
 async def get_session(conn: AsyncConnection, token_hash: str):
     return (await conn.execute(select(sessions).where(sessions.c.token_hash == token_hash))).mappings().first()
+
+
+async def touch_session(conn: AsyncConnection, token_hash: str, now: datetime) -> None:
+    await conn.execute(update(sessions).where(sessions.c.token_hash == token_hash).values(last_seen_at=now))
 
 
 async def revoke_session(conn: AsyncConnection, token_hash: str, now: datetime) -> None:

@@ -56,6 +56,15 @@ operators = Table(
     Column("role", String(16), nullable=False),  # Role
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled_at", UTCDateTime, nullable=True),
+    # Second factor (migration 0008): the TOTP secret sealed by the key ring.
+    Column("totp_key_id", String(64), nullable=True),
+    Column("totp_wrapped_key", LargeBinary, nullable=True),
+    Column("totp_secret", LargeBinary, nullable=True),
+    Column("totp_enabled_at", UTCDateTime, nullable=True),  # set once a code from it was proved
+    # Four eyes on compliance operators: pending until a second admin confirms.
+    Column("created_by", Id, nullable=True),
+    Column("confirmed_by", Id, nullable=True),
+    Column("confirmed_at", UTCDateTime, nullable=True),
 )
 
 # Bearer tokens of users and operators. Only the SHA-256 of a token is stored.
@@ -68,6 +77,7 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_seen_at", UTCDateTime, nullable=True),  # operators: for the idle timeout (0008)
     Index("ix_sessions_principal", "principal_kind", "principal_id"),
 )
 

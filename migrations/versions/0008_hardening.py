@@ -1,0 +1,49 @@
+"""Hardening: operator second factor, four-eyes on compliance operators, idle sessions.
+
+* ``operators.totp_*``: an operator's TOTP secret, sealed by the key ring like
+  identity data (key id, wrapped data key, ciphertext); ``totp_enabled_at`` is
+  set once the operator proved a code from it.
+* ``operators.created_by`` / ``confirmed_by`` / ``confirmed_at``: an operator
+  created with the ``compliance`` role by an admin stays pending (cannot sign
+  in) until a different admin confirms it.
+* ``sessions.last_seen_at``: when an operator token was last used, for the
+  idle timeout.
+
+Revision ID: 0008
+Revises: 0004
+Create Date: 2026-12-01
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from imserver.store.types import Id, UTCDateTime
+
+revision = "0008"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+OPERATOR_COLUMNS = (
+    ("totp_key_id", lambda: sa.String(64)),
+    ("totp_wrapped_key", lambda: sa.LargeBinary),
+    ("totp_secret", lambda: sa.LargeBinary),
+    ("totp_enabled_at", lambda: UTCDateTime),
+    ("created_by", lambda: Id),
+    ("confirmed_by", lambda: Id),
+    ("confirmed_at", lambda: UTCDateTime),
+)
+
+
+def upgrade() -> None:
+    for name, kind in OPERATOR_COLUMNS:
+        op.add_column("operators", sa.Column(name, kind(), nullable=True))
+    op.add_column("sessions", sa.Column("last_seen_at", UTCDateTime, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sessions") as batch:
+        batch.drop_column("last_seen_at")
+    with op.batch_alter_table("operators") as batch:
+        for name, _ in reversed(OPERATOR_COLUMNS):
+            batch.drop_column(name)
