@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from ..domain.errors import Code
+from .asgi import TrackedSend, send_json_error
 from .fields import INT64_MAX, INT64_MIN, INVALID_FIELD_ERRORS
 
 log = logging.getLogger("imserver")
@@ -93,9 +94,6 @@ def _exact_bounds(node: Any) -> None:
             _exact_bounds(child)
 
 
-INTERNAL_BODY = b'{"code":"internal","detail":"internal error"}'
-
-
 class CatchAll:
     """ASGI middleware: an unexpected exception becomes a 500 answer, logged once."""
 
@@ -106,27 +104,13 @@ class CatchAll:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception:  # noqa: BLE001 - the last resort: every other error has a handler
-            if started:
+            if tracked.started:
                 # Half an answer is out: only closing the connection tells the client,
                 # and the server logs the traceback as it closes it (once).
                 raise
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(INTERNAL_BODY))],
-                }
-            )
-            await send({"type": "http.response.body", "body": INTERNAL_BODY})
+            await send_json_error(send, 500, Code.INTERNAL, "internal error")

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from ..domain.errors import Code
+from .asgi import TrackedSend, send_json_error
 
 # Routes whose bodies may reach the large cap: long texts by design.
 LARGE_BODY_ROUTES = (
@@ -32,20 +33,6 @@ LARGE_BODY_ROUTES = (
     re.compile(r"^/admin/v1/terms/bulk$"),  # a term list
     re.compile(r"^/api/v1/public-accounts/[^/]+/posts$"),  # a post body, up to 100,000 characters
 )
-
-
-def _error(status: int, code: Code, detail: str) -> tuple[dict, dict]:
-    body = ('{"code":"%s","detail":"%s"}' % (code.value, detail)).encode()
-    start = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ],
-    }
-    return start, {"type": "http.response.body", "body": body}
 
 
 class BodyGuard:
@@ -65,14 +52,16 @@ class BodyGuard:
         cap = self.cap_for(scope["path"])
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and (not declared.isdigit() or int(declared) > cap):
-            for message in _error(413, Code.BODY_TOO_LARGE, f"the body is over {cap} bytes"):
-                await send(message)
+            await send_json_error(send, 413, Code.BODY_TOO_LARGE, f"the body is over {cap} bytes", close=True)
             return
         received = 0
-        started = False
+        body_done = False  # after the last body chunk, receive() only waits for a disconnect: no deadline
+        tracked = TrackedSend(send)
 
         async def guarded_receive():
-            nonlocal received
+            nonlocal received, body_done
+            if body_done:
+                return await receive()
             try:
                 async with asyncio.timeout(self.body_timeout):
                     message = await receive()
@@ -82,21 +71,15 @@ class BodyGuard:
                 received += len(message.get("body", b""))
                 if received > cap:
                     raise BodyRefused(413, Code.BODY_TOO_LARGE, f"the body is over {cap} bytes")
+                body_done = not message.get("more_body", False)
             return message
 
-        async def tracking_send(message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, guarded_receive, tracking_send)
+            await self.app(scope, guarded_receive, tracked)
         except BodyRefused as exc:  # read outside a route (a route's read is answered by the app's handler)
-            if started:
+            if tracked.started:
                 raise
-            for message in _error(exc.status_code, exc.code, exc.detail):
-                await send(message)
+            await send_json_error(send, exc.status_code, exc.code, exc.detail, close=True)
 
 
 class BodyRefused(StarletteHTTPException):
