@@ -148,3 +148,19 @@ async def test_the_openapi_422_is_the_body_the_server_sends(http, app, callers):
     assert r.status_code == 422 and set(body) == set(schema["properties"])
     assert body["code"] in schema["properties"]["code"]["enum"]
     assert all(set(e) == set(schema["properties"]["errors"]["items"]["properties"]) for e in body["errors"])
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59"])
+@pytest.mark.parametrize(
+    "method, url, body",
+    [
+        ("POST", "/admin/v1/sanctions", {"subject_id": 1, "kind": "suspend_updates", "reason": "x", "ends_at": "{when}"}),
+        ("POST", "/admin/v1/public-accounts/1/news-approvals", {"reference": "r", "scope": "publish", "expires_at": "{when}"}),
+        ("GET", "/admin/v1/regulator/sanctions?since={when}&until={when}", None),
+    ],
+)
+async def test_datetimes_at_the_edge_of_the_calendar_are_no_500(http, callers, method, url, body, when):
+    if body is not None:
+        body = {k: (when if v == "{when}" else v) for k, v in body.items()}
+    r = await first_admitted(http, method, url.format(when=when.replace("+", "%2B")), callers, json=body)
+    assert r.status_code < 500, r.text

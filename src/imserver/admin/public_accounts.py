@@ -18,7 +18,6 @@ Every action writes an audit row in the service.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -30,7 +29,7 @@ from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.public_accounts import PAGE_MAX
-from ..api.fields import Cursor, Id, Text
+from ..api.fields import Cursor, Id, Instant, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin", "public accounts"])
 
@@ -55,7 +54,7 @@ class ReviewIn(Strict):
 class NewsApprovalIn(Strict):
     reference: Text = Field(max_length=256)
     scope: Literal["publish", "reprint"]
-    expires_at: datetime
+    expires_at: Instant
 
 
 class ReasonIn(Strict):

@@ -8,13 +8,13 @@ posts, idempotency key included. The export itself is audited.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from ..api.deps import operator_with, services
+from ..api.fields import Instant
 from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
@@ -27,7 +27,7 @@ Compliance = Annotated[Principal, Depends(operator_with(Role.COMPLIANCE))]
 
 @router.get("/regulator/sanctions")
 async def export_sanctions(
-    since: datetime, until: datetime, me: Compliance, svc: Svc, format: Literal["jsonl", "csv"] = "jsonl"
+    since: Instant, until: Instant, me: Compliance, svc: Svc, format: Literal["jsonl", "csv"] = "jsonl"
 ) -> Response:
     export = await svc.regulator.export(since=since, until=until, fmt=format, actor_kind="operator", actor_id=me.id)
     filename = f"sanctions-{since:%Y%m%dT%H%M%S}-{until:%Y%m%dT%H%M%S}.{format}"

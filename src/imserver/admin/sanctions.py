@@ -17,7 +17,6 @@ unknown one with its own code (``unknown_sanction_kind``, ``unsupported_subject`
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -28,7 +27,7 @@ from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.sanctions import MAX_EVIDENCE_IDS, PAGE_MAX
-from ..api.fields import Cursor, Id, Text, bounded
+from ..api.fields import Cursor, Id, Instant, Text, bounded
 
 router = APIRouter(prefix="/admin/v1", tags=["admin", "sanctions"])
 
@@ -54,7 +53,7 @@ class SanctionIn(Strict):
     kind: Text = Field(max_length=32)
     reason: Text = Field(max_length=4000)
     evidence: EvidenceIn = Field(default_factory=EvidenceIn)
-    ends_at: datetime | None = None
+    ends_at: Instant | None = None
     # Bounded both ways so no timedelta overflows; a zero or negative duration is
     # the service's invalid_period.
     duration_seconds: bounded(-MAX_DURATION_SECONDS, MAX_DURATION_SECONDS) | None = None

@@ -12,6 +12,8 @@ the edge instead, as a 422 with the code ``invalid_field``:
 * :data:`Cursor`: an ``after``/``before`` paging cursor: 0 .. 2**63-1.
 * :data:`Int32`: a value stored in an ``integer`` column (agreement versions).
 * :func:`bounded`: any other integer with bounds of its own (inside int64).
+* :data:`Instant`: a date-time between 1970 and 9000 (UTC; no zone means UTC),
+  so no conversion or arithmetic on it can leave the calendar (a 500).
 
 The bounds are published in the OpenAPI (``minimum``/``maximum``), so clients
 and property tests see the same range the server enforces.
@@ -19,6 +21,7 @@ and property tests see the same range the server enforces.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
@@ -66,3 +69,20 @@ def bounded(low: int, high: int):
 Id = bounded(1, INT64_MAX)
 Cursor = bounded(0, INT64_MAX)
 Int32 = bounded(0, INT32_MAX)
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 12, 31, tzinfo=UTC)  # far past any real expiry, far below year 9999's overflow
+
+
+def _instant(value: datetime) -> datetime:
+    try:
+        utc = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise PydanticCustomError(Code.INVALID_FIELD.value, "must be a date-time between 1970 and 9000")
+    return value
+
+
+Instant = Annotated[datetime, AfterValidator(_instant)]

@@ -19,7 +19,6 @@ permission or badge (Art. 7 ¶2-3), which the server derives.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -29,7 +28,7 @@ from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.public_accounts import PAGE_MAX
 from .deps import current_user, services
-from .fields import Cursor, Id, Text
+from .fields import Cursor, Id, Instant, Text
 
 router = APIRouter(prefix="/api/v1/public-accounts", tags=["public accounts"])
 
@@ -49,7 +48,7 @@ class ApplicationIn(Strict):
     operator_name: Text | None = Field(default=None, max_length=512)
     credit_code: Text | None = Field(default=None, max_length=64)
     licence_number: Text | None = Field(default=None, max_length=128)
-    licence_expires_at: datetime | None = None
+    licence_expires_at: Instant | None = None
 
 
 class UpdateIn(Strict):
@@ -59,7 +58,7 @@ class UpdateIn(Strict):
     operator_name: Text | None = Field(default=None, max_length=512)
     credit_code: Text | None = Field(default=None, max_length=64)
     licence_number: Text | None = Field(default=None, max_length=128)
-    licence_expires_at: datetime | None = None
+    licence_expires_at: Instant | None = None
 
 
 class SourceIn(Strict):
