@@ -164,3 +164,11 @@ async def test_datetimes_at_the_edge_of_the_calendar_are_no_500(http, callers, m
         body = {k: (when if v == "{when}" else v) for k, v in body.items()}
     r = await first_admitted(http, method, url.format(when=when.replace("+", "%2B")), callers, json=body)
     assert r.status_code < 500, r.text
+
+
+async def test_a_surrogate_or_bad_utf8_in_a_query_is_no_500(http, callers):
+    for raw in ("%ED%A0%80", "%FF%FE", "%C0%80", "a%00"):
+        r = await http.get(f"/api/v1/public-accounts?q={raw}", headers=callers[0]["headers"])
+        assert r.status_code in (200, 422), (raw, r.status_code, r.text)
+        if "%00" in raw:
+            assert r.json()["code"] == "invalid_field"
