@@ -133,8 +133,10 @@ def header_timeout_protocol(header_timeout: float) -> type:
             self._arm_header_deadline()
 
         def on_response_complete(self) -> None:
-            super().on_response_complete()
+            # Armed before the parent starts a pipelined request (a new cycle), so
+            # that request's headers count as arrived.
             self._arm_header_deadline()
+            super().on_response_complete()
 
         def _arm_header_deadline(self) -> None:
             previous = getattr(self, "_header_deadline", None)
