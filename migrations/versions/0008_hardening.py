@@ -4,8 +4,10 @@
   identity data (key id, wrapped data key, ciphertext); ``totp_enabled_at`` is
   set once the operator proved a code from it.
 * ``operators.created_by`` / ``confirmed_by`` / ``confirmed_at``: an operator
-  created with the ``compliance`` role by an admin stays pending (cannot sign
-  in) until a different admin confirms it.
+  created with a privileged role (admin, compliance) by an admin stays pending
+  (cannot sign in) until a different admin confirms it;
+  ``pending_role`` / ``pending_role_by``: a role change to or from a privileged
+  role waits the same way, the operator keeping the old role meanwhile.
 * ``sessions.last_seen_at``: when an operator token was last used, for the
   idle timeout.
 
@@ -32,6 +34,8 @@ OPERATOR_COLUMNS = (
     ("created_by", lambda: Id),
     ("confirmed_by", lambda: Id),
     ("confirmed_at", lambda: UTCDateTime),
+    ("pending_role", lambda: sa.String(16)),
+    ("pending_role_by", lambda: Id),
 )
 
 

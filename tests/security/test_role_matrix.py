@@ -32,6 +32,7 @@ ADMITTED = {
     ("POST", "/admin/v1/totp/enable"): OPERATORS,
     ("POST", "/admin/v1/operators"): ADMIN,
     ("POST", "/admin/v1/operators/{operator_id}/confirm"): ADMIN,
+    ("POST", "/admin/v1/operators/{operator_id}/role"): ADMIN,
     ("GET", "/admin/v1/agreements"): OPERATORS,
     ("POST", "/admin/v1/agreements"): ADMIN,
     ("GET", "/admin/v1/identity/pending"): REV | COMP,

@@ -96,3 +96,26 @@ async def test_only_configured_grantors_grant_compliance(http, app):
     assert r.status_code == 403 and r.json()["code"] == "grant_forbidden"
     grantor = await operator(http, app.state.services, Role.ADMIN, handle="grantor-admin")
     assert (await create(http, grantor, "officer-3", "compliance")).status_code == 201
+
+
+async def test_a_role_change_to_or_from_compliance_waits_for_a_second_admin(http, app):
+    first = await operator(http, app.state.services, Role.ADMIN)
+    second = await operator(http, app.state.services, Role.ADMIN)
+    mod = await operator(http, app.state.services, Role.MODERATOR)
+    r = await http.post(f"/admin/v1/operators/{mod['id']}/role", json={"role": "compliance"}, headers=first["headers"])
+    assert r.status_code == 200 and r.json()["pending_role"] == "compliance", r.text
+    assert (await http.get("/admin/v1/whoami", headers=mod["headers"])).json()["role"] == "moderator"
+    r = await http.post(f"/admin/v1/operators/{mod['id']}/confirm", headers=first["headers"])
+    assert r.status_code == 403 and r.json()["code"] == "same_operator"
+    r = await http.post(f"/admin/v1/operators/{mod['id']}/confirm", headers=second["headers"])
+    assert r.status_code == 200 and r.json()["role"] == "compliance", r.text
+    assert (await http.get("/admin/v1/whoami", headers=mod["headers"])).json()["role"] == "compliance"
+    # Taking compliance away needs four eyes too; an ordinary change does not.
+    r = await http.post(f"/admin/v1/operators/{mod['id']}/role", json={"role": "reviewer"}, headers=first["headers"])
+    assert r.json()["pending_role"] == "reviewer"
+    other = await operator(http, app.state.services, Role.REVIEWER)
+    r = await http.post(f"/admin/v1/operators/{other['id']}/role", json={"role": "moderator"}, headers=first["headers"])
+    assert r.json() == {"id": other["id"], "role": "moderator", "pending_role": None}
+    # Nobody changes their own role.
+    r = await http.post(f"/admin/v1/operators/{first['id']}/role", json={"role": "compliance"}, headers=first["headers"])
+    assert r.status_code == 403 and r.json()["code"] == "grant_forbidden"

@@ -8,7 +8,8 @@ does not close accounts. So:
 * an admin grants ``reviewer`` and ``moderator`` alone;
 * the two roles that reach people's data or close accounts, or manage
   operators, ``compliance`` and ``admin``, are *privileged*: an admin's grant
-  of one stays pending until a *different* admin confirms it (four eyes),
+  of one (at creation or as a role change, to or from it) stays pending until
+  a *different* admin confirms it (four eyes),
   so one admin cannot make the compliance operators (or a second, puppet
   admin) that would let them read identity or close an account alone;
 * ``compliance`` may further be limited to named grantors
@@ -36,9 +37,15 @@ def check_grant(granter_role: Role | None, granter_handle: str, role: Role, comp
         raise Forbidden("this admin is not a configured grantor of the compliance role", Code.GRANT_FORBIDDEN)
 
 
-def needs_second_admin(role: Role, granted_by: int | None) -> bool:
-    """A privileged role granted through the API waits for a second admin's confirmation."""
-    return granted_by is not None and role in PRIVILEGED
+def needs_second_admin(role: Role, granted_by: int | None, current: Role | None = None) -> bool:
+    """A privileged role granted (or taken away) through the API waits for a second admin's confirmation."""
+    return granted_by is not None and (role in PRIVILEGED or current in PRIVILEGED)
+
+
+def check_role_change(granter_id: int, operator_id: int) -> None:
+    """No operator changes their own role: that is always someone else's grant."""
+    if granter_id == operator_id:
+        raise Forbidden("an operator cannot change their own role", Code.GRANT_FORBIDDEN)
 
 
 def check_confirmation(confirmer_role: Role | None, confirmer_id: int, granted_by: int | None) -> None:

@@ -212,17 +212,53 @@ class Accounts:
             )
         return operator_id
 
+    async def change_role(self, granter: Principal, operator_id: int, role: Role) -> dict:
+        """Give an operator another role; to or from a privileged one it waits for a second admin."""
+        grants.check_role_change(granter.id, operator_id)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            me = await store.get_operator(conn, granter.id)
+            grants.check_grant(Role(me["role"]), me["handle"], role, self.compliance_grantors)
+            op = await store.get_operator(conn, operator_id)
+            if op is None:
+                raise NotFound("no such operator")
+            pending = grants.needs_second_admin(role, granter.id, Role(op["role"]))
+            if pending:
+                await store.update_operator(conn, operator_id, pending_role=role.value, pending_role_by=granter.id)
+            else:
+                await store.update_operator(conn, operator_id, role=role.value, pending_role=None, pending_role_by=None)
+            await audit.append(
+                conn,
+                at=now,
+                actor_kind="operator",
+                actor_id=granter.id,
+                action="operator.role_change",
+                subject=f"operator:{operator_id}",
+                detail={"from": op["role"], "to": role.value, "pending": pending},
+            )
+        if pending:
+            return {"id": operator_id, "role": op["role"], "pending_role": role.value}
+        return {"id": operator_id, "role": role.value, "pending_role": None}
+
     async def confirm_operator(self, confirmer: Principal, operator_id: int) -> dict:
-        """A second admin confirms a pending privileged grant; the operator may then sign in."""
+        """A second admin confirms a pending privileged grant: a new operator, or a role change."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
             op = await store.get_operator(conn, operator_id)
             if op is None:
                 raise NotFound("no such operator")
-            if op["confirmed_at"] is not None:
+            if op["confirmed_at"] is None and op["created_by"] is not None:
+                grants.check_confirmation(confirmer.role, confirmer.id, op["created_by"])
+                await store.update_operator(conn, operator_id, confirmed_by=confirmer.id, confirmed_at=now)
+                role, what = op["role"], "creation"
+            elif op["pending_role"] is not None:
+                grants.check_confirmation(confirmer.role, confirmer.id, op["pending_role_by"])
+                await store.update_operator(
+                    conn, operator_id, role=op["pending_role"], pending_role=None, pending_role_by=None
+                )
+                role, what = op["pending_role"], "role_change"
+            else:
                 raise Conflict("this operator is not awaiting confirmation", Code.GRANT_STATE)
-            grants.check_confirmation(confirmer.role, confirmer.id, op["created_by"])
-            await store.update_operator(conn, operator_id, confirmed_by=confirmer.id, confirmed_at=now)
             await audit.append(
                 conn,
                 at=now,
@@ -230,9 +266,9 @@ class Accounts:
                 actor_id=confirmer.id,
                 action="operator.confirm",
                 subject=f"operator:{operator_id}",
-                detail={"role": op["role"], "created_by": op["created_by"]},
+                detail={"role": role, "confirms": what},
             )
-        return {"id": operator_id, "role": op["role"], "status": "active"}
+        return {"id": operator_id, "role": role, "status": "active"}
 
     async def operator_login(
         self, *, handle: str, password: str, client_ip: str | None = None, totp: str | None = None

@@ -65,6 +65,8 @@ operators = Table(
     Column("created_by", Id, nullable=True),
     Column("confirmed_by", Id, nullable=True),
     Column("confirmed_at", UTCDateTime, nullable=True),
+    Column("pending_role", String(16), nullable=True),  # a privileged role change awaiting confirmation
+    Column("pending_role_by", Id, nullable=True),
 )
 
 # Bearer tokens of users and operators. Only the SHA-256 of a token is stored.
