@@ -2,7 +2,8 @@
 
 * ``operators.totp_*``: an operator's TOTP secret, sealed by the key ring like
   identity data (key id, wrapped data key, ciphertext); ``totp_enabled_at`` is
-  set once the operator proved a code from it.
+  set once the operator proved a code from it; ``totp_last_step`` is the time
+  step of the last code a sign-in used (a code works once).
 * ``operators.created_by`` / ``confirmed_by`` / ``confirmed_at``: an operator
   created with a privileged role (admin, compliance) by an admin stays pending
   (cannot sign in) until a different admin confirms it;
@@ -31,6 +32,7 @@ OPERATOR_COLUMNS = (
     ("totp_wrapped_key", lambda: sa.LargeBinary),
     ("totp_secret", lambda: sa.LargeBinary),
     ("totp_enabled_at", lambda: UTCDateTime),
+    ("totp_last_step", lambda: Id),
     ("created_by", lambda: Id),
     ("confirmed_by", lambda: Id),
     ("confirmed_at", lambda: UTCDateTime),

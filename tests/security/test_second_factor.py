@@ -35,8 +35,11 @@ async def test_an_operator_enables_totp_and_then_needs_a_code(http, app):
     assert r.status_code == 401 and r.json()["code"] == "second_factor_required"
     r = await login(http, "mod-totp", "123456" if now != "123456" else "654321")
     assert r.status_code == 401
-    r = await login(http, "mod-totp", pyotp.TOTP(secret).now())
+    code = pyotp.TOTP(secret).now()
+    r = await login(http, "mod-totp", code)
     assert r.status_code == 200, r.text
+    r = await login(http, "mod-totp", code)  # the same code again: a replay
+    assert r.status_code == 401 and r.json()["code"] == "second_factor_required", r.text
     # The secret is sealed at rest, not stored as it was shown.
     async with app.state.services.db.read() as conn:
         from imserver.store import accounts as store

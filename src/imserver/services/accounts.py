@@ -284,9 +284,12 @@ class Accounts:
         if not self.passwords.verify(stored, password) or op["disabled_at"] is not None:
             await self._failed(PrincipalKind.OPERATOR, handle, client_ip)
             raise Unauthenticated("wrong handle or password", Code.INVALID_CREDENTIALS)
-        if op["totp_enabled_at"] is not None and not self._totp_ok(op, totp):
-            await self._failed(PrincipalKind.OPERATOR, handle, client_ip)  # a wrong code is a failed sign-in
-            raise Unauthenticated("a current code from your authenticator is required", Code.SECOND_FACTOR_REQUIRED)
+        step = None
+        if op["totp_enabled_at"] is not None:
+            step = self._totp_step(op, totp)
+            if step is None or step <= (op["totp_last_step"] or -1):  # a code works once
+                await self._failed(PrincipalKind.OPERATOR, handle, client_ip)  # a wrong code is a failed sign-in
+                raise Unauthenticated("a current code from your authenticator is required", Code.SECOND_FACTOR_REQUIRED)
         if op["confirmed_at"] is None and op["created_by"] is not None:
             raise Unauthenticated("this operator awaits a second admin's confirmation", Code.OPERATOR_PENDING)
         await self._succeeded(PrincipalKind.OPERATOR, handle)
@@ -294,6 +297,8 @@ class Accounts:
         async with self.db.transaction() as conn:
             if self.passwords.needs_rehash(stored):
                 await store.update_operator(conn, op["id"], password_hash=self.passwords.hash(password))
+            if step is not None:
+                await store.update_operator(conn, op["id"], totp_last_step=step)
             token = await self._issue(conn, PrincipalKind.OPERATOR, op["id"])
             await audit.append(
                 conn, at=now, actor_kind="operator", actor_id=op["id"], action="operator.login", subject=None
@@ -327,7 +332,7 @@ class Accounts:
             op = await store.get_operator(conn, principal.id)
             if op["totp_secret"] is None or op["totp_enabled_at"] is not None:
                 raise Conflict("enrol first (or it is already enabled)", Code.SECOND_FACTOR_STATE)
-            if not self._totp_ok(op, code):
+            if self._totp_step(op, code) is None:
                 raise BadRequest("that code is not the current one", Code.SECOND_FACTOR_REQUIRED)
             await store.update_operator(conn, op["id"], totp_enabled_at=now)
             await audit.append(
@@ -335,11 +340,12 @@ class Accounts:
             )
         return {"enabled": True}
 
-    def _totp_ok(self, op, code: str | None) -> bool:
+    def _totp_step(self, op, code: str | None) -> int | None:
+        """The time step of this operator's code, or None if it is not a current one."""
         if self.second_factor is None or op["totp_secret"] is None:
-            return False
+            return None
         secret = self.second_factor.open(op["id"], op["totp_key_id"], op["totp_wrapped_key"], op["totp_secret"])
-        return self.second_factor.verify(secret, code)
+        return self.second_factor.matching_step(secret, code, self.clock.now())
 
     # -- throttling (services/signin_guard.py) -----------------------------------------
 

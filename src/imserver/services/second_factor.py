@@ -14,6 +14,9 @@ so a sealed secret can never be opened as (or swapped with) an identity record.
 
 from __future__ import annotations
 
+import hmac
+from datetime import datetime
+
 import pyotp
 
 from ..store.keyring import KeyRing, Sealed
@@ -43,7 +46,17 @@ class SecondFactor:
         return self.keyring.open(-operator_id, key_id, wrapped_key, ciphertext).decode()
 
     @staticmethod
-    def verify(secret: str, code: str | None) -> bool:
+    def matching_step(secret: str, code: str | None, now: datetime) -> int | None:
+        """The time step (30 s) whose code `code` is, within VALID_WINDOW of `now`; None if none.
+
+        The caller refuses a step at or before the last one used, so a code
+        works once (a code seen over a shoulder or in a log cannot be replayed).
+        """
         if not code or not code.isdigit() or len(code) != 6:
-            return False
-        return pyotp.TOTP(secret).verify(code, valid_window=VALID_WINDOW)
+            return None
+        totp = pyotp.TOTP(secret)
+        current = totp.timecode(now)
+        for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
+            if hmac.compare_digest(totp.generate_otp(step), code):
+                return step
+        return None

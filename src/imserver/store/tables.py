@@ -61,6 +61,7 @@ operators = Table(
     Column("totp_wrapped_key", LargeBinary, nullable=True),
     Column("totp_secret", LargeBinary, nullable=True),
     Column("totp_enabled_at", UTCDateTime, nullable=True),  # set once a code from it was proved
+    Column("totp_last_step", Id, nullable=True),  # the 30 s step of the last code used to sign in
     # Four eyes on compliance operators: pending until a second admin confirms.
     Column("created_by", Id, nullable=True),
     Column("confirmed_by", Id, nullable=True),
