@@ -1,4 +1,4 @@
-"""Several real ``imserver serve`` processes on one PostgreSQL and one Redis (issue 6).
+"""Several real ``imserver serve`` processes on one PostgreSQL and one Redis.
 
 A helper module for tests, not a test file. It runs the deployment that
 docs/operations.md describes, on 127.0.0.1:

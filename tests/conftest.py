@@ -1,4 +1,4 @@
-"""Fixtures: every store test runs on SQLite and on PostgreSQL (STYLE.md habit 7).
+"""Fixtures: every store test runs on SQLite and on PostgreSQL, never on a mock.
 
 PostgreSQL comes from IMSERVER_TEST_POSTGRES_URL (default: 127.0.0.1:5432,
 database `test`). Each test run migrates a schema of its own once, and each test
@@ -16,6 +16,7 @@ import shutil
 import socket
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -30,6 +31,8 @@ from imserver.serving import uvicorn_options
 from imserver.store import migrate
 from imserver.store.db import Database
 from imserver.store.tables import metadata
+
+from .contract import response_hook
 
 PG_URL = os.environ.get("IMSERVER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("IMSERVER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -155,6 +158,11 @@ def settings(tmp_path) -> Settings:
         # Tests send bursts; the rate-limit check has tests of its own.
         rate_messages_burst=100_000,
         rate_messages_per_second=100_000,
+        # The provider holds a valid news information service licence, so public accounts run.
+        provider_operator_name="Example Network Technology Co., Ltd.",
+        provider_icp_licence="京ICP证000000号",
+        provider_news_licence="11120180000",
+        provider_news_licence_expires_at=datetime(2099, 12, 31, tzinfo=UTC),
         **test_keys(),
     )
 
@@ -175,7 +183,9 @@ async def app(settings, db, clock):
 async def http(app):
     """An HTTP client on the app in-process (no socket); see `server` for a real one."""
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    # Every admin response is checked against the OpenAPI (tests/contract.py).
+    hooks = {"response": [response_hook(app)]}
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", event_hooks=hooks) as client:
         client.services = app.state.services  # lets helpers.register verify users
         yield client
 
@@ -231,6 +241,7 @@ async def server(settings, db, clock):
 
 @pytest.fixture
 async def client(server):
-    async with httpx.AsyncClient(base_url=server.base_url) as c:
+    hooks = {"response": [response_hook(server.app)]}  # admin responses against the OpenAPI (tests/contract.py)
+    async with httpx.AsyncClient(base_url=server.base_url, event_hooks=hooks) as c:
         c.services = server.services  # lets helpers.register verify users
         yield c

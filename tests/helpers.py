@@ -74,4 +74,9 @@ async def operator(http: httpx.AsyncClient, services, role: Role, handle: str | 
     r = await http.post("/admin/v1/login", json={"handle": handle, "password": PASSWORD})
     assert r.status_code == 200, r.text
     body = r.json()
-    return {"id": body["operator_id"], "token": body["token"], "headers": {"Authorization": f"Bearer {body['token']}"}}
+    return {
+        "id": body["operator_id"],
+        "handle": handle,
+        "token": body["token"],
+        "headers": {"Authorization": f"Bearer {body['token']}"},
+    }

@@ -1,4 +1,4 @@
-"""Helpers for the operator-side tests of issue 4: sanctions, reports, the regulator outbox."""
+"""Helpers for the operator-side tests: sanctions, reports, the regulator outbox."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The service agreement (Art. 6 ¶2, issue 2 item 5), on both backends.
+"""The service agreement (Art. 6 ¶2), on both backends.
 
 Versions are published by `admin` only and must state the seven baselines;
 registration accepts the current one; a new version leaves every user marked as

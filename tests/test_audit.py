@@ -1,4 +1,4 @@
-"""The audit chain (issue 2, item 7): tampering is detected and the right row named.
+"""The audit chain: tampering is detected and the right row named.
 
 Every case runs on SQLite and PostgreSQL, through the service and through
 ``imserver audit verify`` (in-process, against the test's database by URL).
@@ -238,15 +238,18 @@ async def test_admin_pages_through_the_log_and_is_recorded(http, app):
     r = await http.get("/admin/v1/audit", params={"limit": 4}, headers=op["headers"])
     assert r.status_code == 200, r.text
     first = r.json()
-    assert [e["id"] for e in first["entries"]] == [1, 2, 3, 4] and first["next_after"] == 4
-    assert first["entries"][0]["detail"]["note"] == "审核 ok"
-    assert first["entries"][1]["prev_hash"] == first["entries"][0]["hash"]
-    r = await http.get("/admin/v1/audit", params={"after": 4, "limit": 100}, headers=op["headers"])
+    assert [e["id"] for e in first["items"]] == [1, 2, 3, 4] and first["next_cursor"]
+    assert first["total"] == 7  # five filled rows, operator.create, operator.login
+    assert first["items"][0]["detail"]["note"] == "审核 ok"
+    assert first["items"][1]["prev_hash"] == first["items"][0]["hash"]
+    r = await http.get(
+        "/admin/v1/audit", params={"cursor": first["next_cursor"], "limit": 100}, headers=op["headers"]
+    )
     rest = r.json()
-    actions = [e["action"] for e in rest["entries"]]
+    actions = [e["action"] for e in rest["items"]]
     # The first read is itself in the log; the last page says there is no more.
     assert actions[-3:] == ["operator.create", "operator.login", "audit.read"]
-    assert rest["entries"][-1]["actor_id"] == op["id"] and rest["next_after"] is None
+    assert rest["items"][-1]["actor_id"] == op["id"] and rest["next_cursor"] is None
 
 
 async def test_admin_verify(http, app):
@@ -289,10 +292,14 @@ async def test_admin_audit_needs_compliance_or_admin(http, app):
 
 async def test_admin_audit_bad_parameters(http, app):
     op = await operator(http, app.state.services, Role.COMPLIANCE)
-    for params in ({"limit": 0}, {"limit": 1001}, {"after": "x"}):
+    for params, code in (
+        ({"limit": 0}, "page_too_large"),
+        ({"limit": 1001}, "page_too_large"),
+        ({"limit": "x"}, "malformed"),
+        ({"cursor": "x"}, "invalid_cursor"),
+        ({"actor_kind": "robot"}, "malformed"),
+    ):
         r = await http.get("/admin/v1/audit", params=params, headers=op["headers"])
-        assert r.status_code == 422 and r.json()["code"] == "malformed", params
-    r = await http.get("/admin/v1/audit", params={"after": -1}, headers=op["headers"])
-    assert r.status_code == 422 and r.json()["code"] == "invalid_field"  # outside the cursor's range
+        assert r.status_code == 422 and r.json()["code"] == code, params
     r = await http.get("/admin/v1/audit/verify", params={"expect_head": "7:abc"}, headers=op["headers"])
     assert r.status_code == 422 and r.json()["code"] == "malformed"

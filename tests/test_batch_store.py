@@ -4,7 +4,7 @@ The same rules as the rest of the store, checked against what is in the tables
 afterwards: retried sends come back as duplicates with their first result and
 write nothing, ids follow send order, each recipient's positions are gap-free
 in send order, held messages get no inbox entries, a missing counter row is
-made, and a unique-key race surfaces as the IntegrityError the writer retries.
+made, and a unique-key race surfaces as the KeyRace the writer retries.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
 
-from imserver.store.batch import batch_store
+from imserver.store.batch import KeyRace, batch_store
 from imserver.store.messages import DELIVERED, HELD, NewMessage
 from imserver.store.tables import conversations, inbox, inbox_counters, messages, users
 
@@ -151,10 +150,10 @@ async def test_before_commit_sees_the_results_and_a_failure_there_rolls_back(db,
     assert not after.duplicate and after.sender_seq == 2
 
 
-async def test_a_constraint_failure_is_an_integrity_error_and_writes_nothing(db, store):
+async def test_a_constraint_failure_is_a_key_race_and_writes_nothing(db, store):
     a, b, *_ = await _world(db)
     bad = NewMessage(a, "nowhere", 424242, (a, b), "to a conversation that does not exist", T0)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(KeyRace):
         await store.write([_msg(a, "fine", (a, b)), bad])
     assert await _inbox(db, a) == []
     [r] = await store.write([_msg(a, "fine", (a, b))])  # the store is usable afterwards
@@ -162,7 +161,7 @@ async def test_a_constraint_failure_is_an_integrity_error_and_writes_nothing(db,
 
 
 @pytest.mark.parametrize("backend", ["postgres"])  # SQLite has one writer: its batches never overlap
-async def test_the_same_send_on_two_nodes_at_once_is_an_integrity_error_for_the_later(db, store, backend):
+async def test_the_same_send_on_two_nodes_at_once_is_a_key_race_for_the_later(db, store, backend):
     """Two writers (as on two nodes) store the same retried send concurrently: the
     second looked the key up before the first committed, and must fail on the unique
     key (the writer then retries and finds the first's result)."""
@@ -177,7 +176,7 @@ async def test_the_same_send_on_two_nodes_at_once_is_an_integrity_error_for_the_
     try:
         mine = asyncio.create_task(store.write([_msg(a, "race", (a, b))], hold_the_commit))
         await inside.wait()
-        with pytest.raises(IntegrityError):
+        with pytest.raises(KeyRace):
             await other.write([_msg(a, "race", (a, b))])
         [first] = await mine
         [retry] = await other.write([_msg(a, "race", (a, b))])

@@ -1,9 +1,12 @@
-"""A very short ``imserver bench --baseline`` of every scenario (issue 7), as CI's smoke test.
+"""A very short ``imserver bench --baseline`` of every scenario, as CI's smoke test.
 
 No timing is asserted: the run must complete, its JSON must parse, each
 available scenario must move messages (or hold connections) against imserver
 and the relay, ``fanout`` must bring every post to every follower (zero missing
-frames), and ``resume`` must count zero gaps and zero duplicates. It runs on
+frames), ``resume`` must count zero gaps and zero duplicates, every message
+scenario must print server CPU per message (and per delivery) beside the
+relay's, and a half-second-per-row ``soak`` must post, warn, reconnect with
+resume and lose nothing, with a row of readings per interval. It runs on
 SQLite (a temporary file, as ``imserver bench`` does by default) and on
 PostgreSQL (this test run's schema, via ``--database-url``).
 """
@@ -17,10 +20,11 @@ from array import array
 
 import pytest
 
-from imserver.bench import stats
+from imserver.bench import report, stats
 from imserver.bench.peer import send_frame, stamp_of, stamped
 from imserver.bench.provision import id_number
 from imserver.bench.scenarios import SCENARIOS
+from imserver.bench.scenarios.soak import FOLLOWERS as SOAK_FOLLOWERS
 from imserver.gateway import protocol
 from imserver.services.identity_fields import normalise_id_number
 
@@ -44,6 +48,7 @@ SMOKE = [
     "--resume-messages", "3",
     "--followers", "20",
     "--posts", "2",
+    "--soak-interval", "0.5",
 ]  # fmt: skip
 SMOKE_TIMEOUT = 300  # seconds: generous for a loaded CI machine; a hang fails rather than blocks
 
@@ -99,11 +104,21 @@ def test_every_scenario_runs_and_resume_loses_nothing(database_args):
             assert figures["delivered"] > 0 and figures["rejected"] == {}, (name, side, figures)
             assert figures["gaps"] == 0 and figures["duplicates"] == 0, (name, side, figures)
         assert run["ratio"]["messages_per_s"] > 0
+        # Server CPU per message from /proc, on both sides, and their ratio.
+        for side in ("imserver", "relay"):
+            assert run[side]["cpu_us_per_message"] > 0, (name, side, run[side])
+        assert run["ratio"]["cpu_us_per_message"] > 0
+    for side in ("imserver", "relay"):
+        assert runs["group"][side]["cpu_us_per_delivery"] > 0, runs["group"][side]
+        assert fanout[side]["cpu_us_per_delivery"] > 0 and fanout[side]["cpu_us_per_message"] > 0, fanout[side]
+    assert runs["resume"]["imserver"]["cpu_us_per_message"] > 0
+    assert runs["resume"]["relay"]["cpu_us_per_client"] > 0
 
     idle = runs["idle"]
     for side in ("imserver", "relay"):
         assert idle[side]["connections"] == 20 and idle[side]["closed_while_idle"] == 0
         assert idle[side]["rss_kib_after"] > 0  # the bench started both: their pids are known
+        assert idle[side]["cpu_us_per_connection_s"] is not None  # keepalive only: may round to 0
 
     resume = runs["resume"]["imserver"]
     assert resume["messages"] == 10 * (3 + 1)  # piled up, plus one live message each during the reconnect
@@ -111,7 +126,30 @@ def test_every_scenario_runs_and_resume_loses_nothing(database_args):
     assert resume["gaps"] == 0 and resume["duplicates"] == 0
     assert runs["resume"]["relay"]["caught_up"] == 10
 
+    soak = runs["soak"]
+    assert soak["status"] == "ok", soak
+    mine = soak["imserver"]
+    assert mine["offered_load"] == 100 and mine["messages"] > 0 and mine["rejected"] == {}, mine
+    assert (mine["gaps"], mine["duplicates"], mine["missing"]) == (0, 0, 0), mine
+    assert mine["reconnects"] >= 1 and mine["sanctions"] >= 1 and mine["posts"] >= 1, mine
+    assert mine["post_frames"] == mine["posts"] * SOAK_FOLLOWERS, mine
+    assert len(mine["intervals"]) >= 2, mine
+    for row in mine["intervals"]:
+        assert row["rss_mib"] > 0 and row["open_fds"] > 0, row
+        assert row["latency_p99_ms"] > 0 and row["loop_lag_p99_ms"] > 0, row
+    assert mine["cpu_us_per_message"] > 0
+    assert isinstance(mine["flat"], bool) and isinstance(mine["rss_flat"], bool)
+    assert "not run against the relay" in soak["relay"]["mode"]
+
     assert any("argon2 lowered" in n for n in result["notes"])
+
+    # The table prints the CPU figures beside the relay's, with the ratio.
+    table = report.table(result)
+    for label in ("server CPU per message", "server CPU per delivery", "server CPU per idle connection-second"):
+        assert label in table
+    assert "lag p99 ms" in table and "warm-up interval(s): RSS" in table  # soak's rows and verdicts
+    direct_cpu = next(line for line in table.splitlines() if "server CPU per message" in line)
+    assert direct_cpu.rstrip().endswith("x") and "µs" in direct_cpu
 
 
 def test_send_frame_is_what_the_server_decodes():

@@ -1,4 +1,4 @@
-"""The broker contract, run over the memory and the Redis broker (STYLE.md habit 7).
+"""The broker contract, run over the memory and the Redis broker (real ones, never mocks).
 
 Two "nodes" of one deployment: in memory there is only one process, so both are
 the same broker; over Redis they are two brokers on the real Redis

@@ -1,4 +1,4 @@
-"""Many nodes (issue 6): real `imserver serve` processes sharing PostgreSQL and Redis.
+"""Many nodes: real `imserver serve` processes sharing PostgreSQL and Redis.
 
 Each test starts its own deployment with :mod:`tests.cluster`: a PostgreSQL
 schema of its own, migrated once, and two nodes on free ports with the same
@@ -543,7 +543,7 @@ async def test_node_killed_its_clients_resume_on_the_other_node(cluster):
 
 
 async def test_a_post_reaches_followers_on_both_nodes(cluster):
-    """Issue 6: a public-account post reaches online followers on every node, and a
+    """A public-account post reaches online followers on every node, and a
     follow made through one node is seen by the other's follower cache."""
     n1, n2 = cluster.nodes
     owner, f1, f2 = await verified_users(cluster, 3, register_on=n1, review_on=n2)
@@ -591,3 +591,81 @@ async def test_a_post_reaches_followers_on_both_nodes(cluster):
     finally:
         await c1.close()
         await c2.close()
+
+
+# -- group membership across nodes ----------------------------------------------------------
+
+
+async def until_group_reason(client: Client, group_id: int, reason: str | None) -> float:
+    """Send to a group from `client` until the ack's reason is `reason` (None: accepted); the seconds it took."""
+    start = time.perf_counter()
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        ack = await client.send("probe", to_group=group_id)
+        got = ack.reason if ack.status == "rejected" else None
+        if got == reason:
+            return time.perf_counter() - start
+        assert time.monotonic() < deadline, f"user {client.hello.user_id} on {client.hello.node}: {ack}, not {reason}"
+        await asyncio.sleep(0.02)
+
+
+async def test_group_membership_changed_through_node1_applies_on_node2(cluster, capsys):
+    """Invite, leave and removal made through node 1, with node 2's membership cache warm.
+
+    Node 2 must let an invitee send and stop delivering to a leaver (or a removed
+    member), as node 1 does, without a restart.
+    """
+    n1, n2 = cluster.nodes
+    owner, guest, other = await verified_users(cluster, 3, register_on=n1, review_on=n2)
+    async with n1.http() as http:
+        r = await http.post("/api/v1/groups", json={"name": "g", "members": [other["id"]]}, headers=owner["headers"])
+        assert r.status_code == 201, r.text
+        group = r.json()["id"]
+    o2, g2, x2 = await connect(n2, owner), await connect(n2, guest), await connect(n2, other)
+    try:
+        # Warm node 2's cache of the group: a member sends, a non-member is refused.
+        assert (await o2.send("warm", to_group=group)).status == "accepted"
+        ack = await g2.send("not yet", to_group=group)
+        assert (ack.status, ack.reason) == ("rejected", "not_a_member")
+
+        async with n1.http() as http:  # the invitation, through the other node
+            r = await http.post(f"/api/v1/groups/{group}/members", json={"user_ids": [guest["id"]]},
+                                headers=owner["headers"])
+            assert r.status_code == 200 and r.json()["added"] == [guest["id"]], r.text
+        invited = await until_group_reason(g2, group, None)
+
+        async with n1.http() as http:  # the guest leaves, through the other node
+            r = await http.delete(f"/api/v1/groups/{group}/members/me", headers=guest["headers"])
+            assert r.status_code == 204, r.text
+        left = await until_group_reason(g2, group, "not_a_member")
+        await drain(g2)  # what the guest got while a member
+        ack = await o2.send("after the guest left", to_group=group)
+        assert ack.status == "accepted"
+        # The others still get it (after what they had queued: the warm-up and the guest's probes).
+        while (await x2.next_message(WAIT_S)).body != "after the guest left":
+            pass
+        await asyncio.sleep(0.5)  # anything misdelivered to the guest would have arrived by now
+        assert [m.body for m in await drain(g2)] == []
+        await g2.sync(inbox_after=0)  # nor is it in the guest's inbox
+        assert "after the guest left" not in [m.body for m in await drain(g2)]
+
+        async with n1.http() as http:  # the owner removes the other member, through node 1
+            r = await http.delete(f"/api/v1/groups/{group}/members/{other['id']}", headers=owner["headers"])
+            assert r.status_code == 204, r.text
+        removed = await until_group_reason(x2, group, "not_a_member")
+    finally:
+        for client in (o2, g2, x2):
+            await client.close()
+    with capsys.disabled():
+        print(
+            f"\n[cluster membership] applied on node 2 after: invite {invited:.3f} s, leave {left:.3f} s, "
+            f"removal {removed:.3f} s"
+        )
+
+
+async def drain(client: Client) -> list[Msg]:
+    """The messages already queued on a client, without waiting for more."""
+    out = []
+    while client.pending_messages():
+        out.append(await client.next_message(0.1))
+    return out

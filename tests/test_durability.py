@@ -1,4 +1,4 @@
-"""The durability proof of issue 3: the server is SIGKILLed while clients send.
+"""The durability proof: the server is SIGKILLed while clients send.
 
 The harness (imserver.bench.durability) runs a real ``imserver serve`` as a
 subprocess, kills it repeatedly and restarts it; afterwards every acknowledged

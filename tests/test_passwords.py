@@ -12,7 +12,7 @@ from imserver.store import accounts as account_store
 
 from .helpers import PASSWORD, register
 
-MIN_MEMORY_KIB = 19 * 1024  # OWASP / issue 2: m >= 19 MiB
+MIN_MEMORY_KIB = 19 * 1024  # OWASP password storage minimum for argon2id: m >= 19 MiB
 MIN_TIME_COST = 2  # t >= 2
 
 

@@ -11,7 +11,6 @@ from sqlalchemy import insert, select
 
 from imserver.client import Client
 from imserver.domain.enums import Role
-from imserver.services.container import TERMS_CHANGED
 from imserver.store.tables import filter_terms, inbox, policy_decisions
 
 from .helpers import operator, register
@@ -31,7 +30,8 @@ async def inbox_count(db, user_id: int) -> int:
         return len((await conn.execute(select(inbox.c.seq).where(inbox.c.user_id == user_id))).all())
 
 
-async def decisions(db, user_id: int) -> list[tuple[str, str, str]]:
+async def decisions(server, db, user_id: int) -> list[tuple[str, str, str]]:
+    await server.services.decisions.flush()  # recorded in batches off the send path
     async with db.transaction() as conn:
         rows = await conn.execute(
             select(policy_decisions.c.outcome, policy_decisions.c.reason, policy_decisions.c.check_name)
@@ -51,7 +51,7 @@ async def test_unverified_sender_is_refused_and_nothing_is_stored(server, client
         with pytest.raises(asyncio.TimeoutError):
             await r.next_message(timeout=0.3)
         assert await inbox_count(db, receiver["id"]) == 0
-        assert await decisions(db, sender["id"]) == [("deny", "real_name_unverified", "real_name")]
+        assert await decisions(server, db, sender["id"]) == [("deny", "real_name_unverified", "real_name")]
     finally:
         await s.close()
         await r.close()
@@ -90,7 +90,7 @@ async def add_terms(server, db, *terms: tuple[str, str]) -> None:
                 for t, action in terms
             ],
         )
-    await server.services.after_policy_change(user_id=TERMS_CHANGED)
+    await server.services.effects.terms_changed()
 
 
 async def test_content_filter_denies_and_holds_and_a_moderator_releases(server, client, db):
@@ -106,7 +106,7 @@ async def test_content_filter_denies_and_holds_and_a_moderator_releases(server, 
         assert (held.status, held.reason) == ("held", "content_review") and held.message_id
         with pytest.raises(asyncio.TimeoutError):
             await b.next_message(timeout=0.3)
-        assert await decisions(db, alice["id"]) == [
+        assert await decisions(server, db, alice["id"]) == [
             ("deny", "content_blocked", "content_filter"),
             ("hold", "content_review", "content_filter"),
         ]

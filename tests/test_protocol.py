@@ -517,3 +517,75 @@ client_frames = st.one_of(
 @given(client_frames)
 def test_every_valid_client_frame_roundtrips(frame: p.ClientFrame) -> None:
     assert decode(encode_client(frame).decode("utf-8")) == frame
+
+
+# -- the compiled validator (msgspec) against the field table ------------------------
+
+
+def outcome(decoder: Any, text: str) -> tuple[Any, ...]:
+    try:
+        return ("accepted", decoder(text))
+    except ProtocolError as exc:
+        return ("refused", exc.code, exc.ref, exc.detail)
+
+
+def encodings(wire: dict[str, Any]) -> list[str]:
+    """One frame as clients may write it: compact, spaced, ASCII-escaped, key order reversed."""
+    return [
+        orjson.dumps(wire).decode(),
+        json.dumps(wire),  # ", " and ": "
+        json.dumps(wire, indent=1),  # newlines
+        json.dumps(wire, separators=(",", " : ")),  # whitespace before every colon
+        json.dumps(dict(reversed(wire.items()))),
+    ]
+
+
+@settings(database=None, max_examples=500, deadline=None)
+@given(client_frames, st.data())
+def test_compiled_validator_agrees_with_the_table(frame: p.ClientFrame, data: st.DataObject) -> None:
+    """Whatever ``decode`` answers (the compiled validator first) is what the field table,
+    the reference, answers: for valid frames in every spelling, and for the same frames
+    with one key repeated (in any spelling), which must be refused."""
+    wire = orjson.loads(encode_client(frame))
+    for text in encodings(wire):
+        assert outcome(decode, text) == outcome(p._refusal, text) == ("accepted", frame)
+    key = data.draw(st.sampled_from(sorted(wire)))
+    value = data.draw(st.sampled_from([wire[key], 1, "x", None]))
+    for text in encodings(wire):
+        spaced = data.draw(st.sampled_from(['"%s":', '"%s" :', '"%s"\n:', '"\\u%04x%s":']))
+        repeat = spaced % ((ord(key[0]), key[1:]) if "\\u" in spaced else key)
+        doubled = text[:-1].rstrip() + ", " + repeat + json.dumps(value) + "}"
+        got = outcome(decode, doubled)
+        assert got == outcome(p._refusal, doubled)
+        assert got[:2] == ("refused", Code.BAD_JSON), doubled
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type":"send","client_msg_id":"1733:17","to":{"user":4242},"body":"hi"}',
+        '{"type":"auth","token":"t0k3n","protocol":1,"id":"a"}',
+        '{"type":"sync","inbox_after":10,"posts_after":null,"limit":500,"id":null}',
+        '{"type":"ping","nonce":-5}',
+        '{ "type" : "received" , "seq" : 3 }',
+    ],
+)
+def test_ordinary_frames_take_the_compiled_path(text: str) -> None:
+    """The fast path is really taken (were it not, every frame would still decode, slowly)."""
+    assert p._accepted(text) is not None
+    assert p._accepted(text) == p._refusal(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ('{"type":"send","client_msg_id":"c","to":{"user":1},"body":"say \\": then"}', True),  # key count off
+        ('{"type":"send","client_msg_id":"c","to":{"user":1},"body":"\\\\u0000"}', True),  # NUL look-alike
+        ('{"type":"send","client_msg_id":"c","to":{"user":1},"body":"a\\u0000"}', False),
+        ('{"type":"send","client_msg_id":"c","to":{},"body":"b"}', False),
+        ('{"type":"send","client_msg_id":"c","to":{"user":1,"group":2},"body":"b"}', False),
+    ],
+)
+def test_what_the_compiled_validator_leaves_to_the_table(text: str, accepted: bool) -> None:
+    assert p._accepted(text) is None
+    assert (outcome(decode, text)[0] == "accepted") is accepted

@@ -1,4 +1,4 @@
-"""Public accounts (Art. 7, issue 5): review → filing → post, the news permission
+"""Public accounts (Art. 7): review → filing → post, the news permission
 of each category, the badge, takedowns, sanctions on accounts, bad input, and
 live delivery to followers over the WebSocket.
 
@@ -13,13 +13,14 @@ import asyncio
 import csv
 import io
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from imserver import cli
-from imserver.broker import MemoryBroker
+from imserver.broker import RedisBroker
 from imserver.client import Client
 from imserver.domain.clock import FrozenClock
 from imserver.domain.enums import Role
@@ -33,9 +34,12 @@ from imserver.policy.public_accounts import (
     news_permission,
     valid_until,
 )
+from imserver.services.cluster import Cluster, NoLocalNode
 from imserver.services.public_account_cache import AccountCache
+from imserver.services.unit_of_work import AfterCommit, Invalidate, Scope
 from imserver.store.tables import posts, public_account_changes, public_accounts
 
+from .conftest import REDIS_URL
 from .helpers import operator, register
 from .operator_helpers import audit_actions, jsonl
 
@@ -71,6 +75,8 @@ def application(category: str = "enterprise", name: str | None = None, **over) -
     if category not in ("individual", "other"):
         body["operator_name"] = "Example Ltd."
         body["credit_code"] = CREDIT_CODE
+    else:
+        body["province"] = "31"  # an individual declares where they are registered (Art. 3)
     if category in ("news_unit", "news_service_licensee"):
         body["licence_number"] = LICENCE
         body["licence_expires_at"] = later(days=365)
@@ -443,29 +449,37 @@ async def test_positions_are_gap_free_under_concurrent_posts(http, db):
     assert await http.services.public_accounts.latest_position() == 20
 
 
+@pytest.mark.redis
 async def test_follower_sets_are_dropped_on_other_nodes(http, db, clock):
     """A follow committed through one node reaches the follower set another node has cached."""
     _, account = await approved(http)
     reader = await register(http, verified=True)
-    broker = MemoryBroker()
-    await broker.start()
-    here, there = AccountCache(db, clock), AccountCache(db, clock)
+    prefix = f"imserver-test-{uuid.uuid4().hex[:12]}:"
+    nodes = []
+    for name in ("node-a", "node-b"):  # two nodes' delivery sides over one real Redis
+        broker = RedisBroker(REDIS_URL, channel_prefix=prefix)
+        cache = AccountCache(db, clock)
+        cluster = Cluster(NoLocalNode(), broker, name, followers=cache.followers)
+        effects = AfterCommit(cluster)
+        effects.on_invalidate(cache.invalidate)
+        await broker.start()
+        await cluster.start()
+        nodes.append((broker, cluster, effects, cache))
+    (_, _, here, _), (_, _, _, there) = nodes
     try:
-        await here.attach(broker, "node-a")
-        await there.attach(broker, "node-b")
         assert await there.followers(account["id"]) == frozenset()  # cached on node b
         assert (await follow(http, reader, account["id"])).status_code == 200
         assert await there.followers(account["id"]) == frozenset()  # still the cached set
-        await here.followers_changed(account["id"])  # node a, after its commit
-        for _ in range(200):
+        await here.apply(Invalidate(Scope.FOLLOWERS, account["id"]))  # node a, after its commit
+        for _ in range(500):
             if await there.followers(account["id"]):
                 break
             await asyncio.sleep(0.01)
         assert await there.followers(account["id"]) == frozenset({reader["id"]})
     finally:
-        await there.detach()
-        await here.detach()
-        await broker.close()
+        for broker, cluster, _, _ in nodes:
+            await cluster.stop()
+            await broker.close()
 
 
 # -- changes to a filed account: re-review and re-filing ---------------------------------------------------------
@@ -601,6 +615,9 @@ async def test_close_account_closes_the_public_account(http, db):
         f"/admin/v1/sanctions/{closure['id']}/lift", json={"reason": "reopened"}, headers=o[Role.COMPLIANCE]["headers"]
     )
     assert r.status_code == 200, r.text
+    # Lifting a closure takes a second operator's confirmation.
+    r = await http.post(f"/admin/v1/sanctions/{closure['id']}/confirm", json={}, headers=o["compliance2"]["headers"])
+    assert r.status_code == 200 and r.json()["ended_by"] == "lifted", r.text
     r = await http.get(f"/api/v1/public-accounts/{account['id']}", headers=follower["headers"])
     assert r.json()["status"] == "approved"
     assert (await post(http, owner, account["id"])).status_code == 201

@@ -134,6 +134,7 @@ async def test_webhook_delivers_each_record_with_retries(http, app, receiver):
         assert hits[1]["at"] - hits[0]["at"] >= RETRY_BASE * 0.9  # backed off before retrying
     assert (await http.get("/admin/v1/regulator/outbox", headers=made["comp"]["headers"])).json() == {
         "undelivered": 0,
+        "unexported": 0,  # the export above delivered every record
         "webhook": True,
     }
 
@@ -154,7 +155,14 @@ async def test_export_api(http, app):
     assert [(line["record_kind"], ids.index(line["sanction"]["id"])) for line in lines] == EXPECTED
     lifted = lines[2]
     assert lifted["event"]["note"] == "early release" and lifted["event"]["operator_id"] == mod["id"]
-    assert lifted["sanction"]["subject"] == {"kind": "user", "id": made["user"]["id"]}
+    # The subject by id, handle and nickname, with the identity's reference (none submitted here).
+    assert lifted["sanction"]["subject"] == {
+        "kind": "user",
+        "id": made["user"]["id"],
+        "handle": made["user"]["handle"],
+        "nickname": made["user"]["handle"].title(),
+        "identity_ref": None,
+    }
     assert int(r.headers["x-record-count"]) == len(EXPECTED)
     r = await http.get("/admin/v1/regulator/sanctions", params={**period, "format": "csv"}, headers=comp["headers"])
     rows = list(csv.DictReader(io.StringIO(r.text)))
@@ -177,6 +185,8 @@ async def test_export_api(http, app):
     assert r.status_code == 422 and r.json()["code"] == "invalid_period"
     exports = [row for row in await audit_rows(svc) if row["action"] == "regulator.export"]
     assert [e["detail"]["records"] for e in exports] == [len(EXPECTED), len(EXPECTED), 0]
+    # The first export delivered every record for the first time; the second, none.
+    assert [e["detail"]["first_delivered"] for e in exports] == [len(EXPECTED), 0, 0]
     assert all(e["actor_id"] == comp["id"] for e in exports)
 
 

@@ -90,7 +90,8 @@ async def test_a_report_flows_to_a_sanction_and_the_reporter_is_told(server, cli
         actions = [r["action"] for r in await audit_rows(svc)]
         for action in ("report.file", "report.assign", "sanction.impose", "report.resolve"):
             assert actions.count(action) == 1, action
-        assert await regulator_kinds(svc, sid) == ["sanction_imposed"]
+        # The report that led to the measure is reported with it.
+        assert await regulator_kinds(svc, sid) == ["sanction_imposed", "report_actioned"]
     finally:
         await sender.close()
         await told.close()

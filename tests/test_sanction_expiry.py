@@ -1,6 +1,6 @@
 """Sanctions end on their own, and appeal and strike windows close, by an injected clock.
 
-Only time is faked (STYLE.md habit 7): the clock is frozen and moved by hand;
+Only time is faked: the clock is frozen and moved by hand;
 the expiry sweeper is the real background loop, run fast.
 """
 
@@ -10,6 +10,7 @@ import pytest
 
 from imserver.domain.clock import FrozenClock
 from imserver.domain.enums import Role
+from imserver.services.unit_of_work import Scope
 
 from .helpers import operator, register
 from .operator_helpers import audit_rows, eventually, impose, regulator_kinds
@@ -30,12 +31,8 @@ async def test_expiry_writes_the_event_and_the_regulator_record(http, app, clock
     svc = app.state.services
     mod = await operator(http, svc, Role.MODERATOR)
     user = await register(http)
-    changed: list[int] = []
-
-    async def listener(user_id: int) -> None:
-        changed.append(user_id)
-
-    svc.policy_listeners.append(listener)
+    changed: list[int] = []  # users whose cached facts were dropped
+    svc.effects.on_invalidate(lambda effect: changed.append(effect.id) if effect.scope is Scope.USER else None)
     short = (await impose(http, mod, user["id"], "restrict_publication", duration_seconds=60)).json()
     long = (await impose(http, mod, user["id"], "restrict_publication", duration_seconds=3600)).json()
     changed.clear()
@@ -113,7 +110,9 @@ async def test_oldest_open_report_age_on_metrics(http, app, clock):
     body = {"target_kind": "account", "target_id": bob["id"], "category": "other", "text": "x"}
     assert (await http.post("/api/v1/reports", json=body, headers=alice["headers"])).status_code == 201
     clock.advance(seconds=90)
-    assert (await http.post("/api/v1/reports", json=body, headers=alice["headers"])).status_code == 201
+    # Another target: a second report on bob would join the first (one queue item).
+    other = {**body, "target_id": alice["id"]}
+    assert (await http.post("/api/v1/reports", json=other, headers=bob["headers"])).status_code == 201
     clock.advance(seconds=10)
     text = (await http.get("/metrics")).text
     assert "imserver_reports_open 2.0" in text

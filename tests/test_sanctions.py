@@ -28,6 +28,7 @@ async def ops(http, app):
         "comp": await operator(http, svc, Role.COMPLIANCE),
         "comp2": await operator(http, svc, Role.COMPLIANCE),
         "comp3": await operator(http, svc, Role.COMPLIANCE),
+        "comp4": await operator(http, svc, Role.COMPLIANCE),
         "admin": await operator(http, svc, Role.ADMIN),
         "reviewer": await operator(http, svc, Role.REVIEWER),
     }
@@ -56,7 +57,8 @@ async def test_each_kind_by_its_role(http, app, ops, kind, right, wrong, extra):
     s = r.json()
     assert (s["kind"], s["subject"], s["imposed_by"]) == (kind, {"kind": "user", "id": user["id"]}, ops[right]["id"])
     assert s["status"] == ("awaiting_confirmation" if kind == "close_account" else "in_effect")
-    assert (s["ends_at"] is not None) == bool(extra)
+    # Timed measures without an end given get the ladder's default duration.
+    assert (s["ends_at"] is not None) == (kind in ("restrict_publication", "suspend_updates"))
     # One record each: the audit row and the regulator record, nothing for the refused attempts.
     assert await audit_actions(svc, s["id"]) == ["sanction.impose"]
     assert await regulator_kinds(svc, s["id"]) == ["sanction_imposed"]
@@ -127,26 +129,30 @@ async def test_close_needs_two_operators_and_drops_the_socket(server, client, db
         assert (await client.get("/api/v1/me", headers=user["headers"])).json()["status"] == "active"
         assert (await live.ping()).type == "pong"  # still connected
         pending = (await client.get("/admin/v1/sanctions/awaiting-confirmation", headers=comp2["headers"])).json()
-        assert [p["id"] for p in pending] == [sid]
+        assert [p["id"] for p in pending["items"]] == [sid] and pending["total"] == 1
         # A second, different compliance operator confirms: the socket closes with 4003.
         r = await client.post(f"/admin/v1/sanctions/{sid}/confirm", json={"note": "agreed"}, headers=comp2["headers"])
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "in_effect" and r.json()["confirmed_by"] == comp2["id"]
         assert await live.wait_closed() == 4003
-        # Sign-in is refused, and the old token is dead.
+        # Sign-in answers account_closed (with an appeal-only token), and the old token is dead.
         r = await client.post("/api/v1/login", json={"handle": user["handle"], "password": PASSWORD})
-        assert r.status_code == 401
+        assert (r.status_code, r.json()["code"]) == (403, "account_closed")
         assert (await client.get("/api/v1/me", headers=user["headers"])).status_code == 401
         # Confirming again is a state error.
         r = await client.post(f"/admin/v1/sanctions/{sid}/confirm", headers=comp2["headers"])
         assert r.status_code == 409 and r.json()["code"] == "sanction_state"
         assert await audit_actions(svc, sid) == ["sanction.impose", "sanction.confirm"]
         assert await regulator_kinds(svc, sid) == ["sanction_imposed", "sanction_confirmed"]
-        # Lifting the closure reopens the account.
+        # Lifting the closure takes a proposal and a third compliance operator's confirmation;
+        # then it reopens the account.
         r = await client.post(
-            f"/admin/v1/sanctions/{sid}/lift", json={"reason": "mistaken identity"}, headers=comp["headers"]
+            f"/admin/v1/sanctions/{sid}/lift", json={"reason": "mistaken identity"}, headers=comp2["headers"]
         )
-        assert r.status_code == 200 and r.json()["ended_by"] == "lifted"
+        assert r.status_code == 200 and r.json()["ended_by"] is None and r.json()["pending"]["act"] == "lift"
+        comp3 = await operator(client, svc, Role.COMPLIANCE)
+        r = await client.post(f"/admin/v1/sanctions/{sid}/confirm", headers=comp3["headers"])
+        assert r.status_code == 200 and r.json()["ended_by"] == "lifted", r.text
         r = await client.post("/api/v1/login", json={"handle": user["handle"], "password": PASSWORD})
         assert r.status_code == 200
         assert await regulator_kinds(svc, sid) == ["sanction_imposed", "sanction_confirmed", "sanction_lifted"]
@@ -282,11 +288,12 @@ async def test_appeal_decided_by_another_compliance_operator(http, app, ops):
     s = (await http.get(f"/admin/v1/sanctions/{sid}", headers=ops["comp"]["headers"])).json()
     assert (s["status"], s["overruled"]) == ("in_effect", False)
     assert [e["kind"] for e in s["events"]] == ["appealed", "upheld"]
-    assert await regulator_kinds(app.state.services, sid) == ["sanction_imposed"]  # upholding reports nothing new
+    # The appeal's outcome is reported too (Art. 8).
+    assert await regulator_kinds(app.state.services, sid) == ["sanction_imposed", "sanction_upheld"]
 
 
 async def test_closure_appeal_excludes_the_confirmer(http, app, ops):
-    """A closed user cannot sign in to appeal; the decision rules are checked through the service."""
+    """The decision rules: neither the imposer nor the confirmer decides a closure's appeal."""
     svc = app.state.services
     user = await register(http)
     sid = (await impose(http, ops["comp"], user["id"], "close_account")).json()["id"]
@@ -306,7 +313,9 @@ async def test_closure_appeal_excludes_the_confirmer(http, app, ops):
         json={"decision": "overturn"},
         headers=ops["comp3"]["headers"],
     )
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.json()["decision"] is None  # proposed: a closure needs four eyes
+    r = await http.post(f"/admin/v1/sanctions/{sid}/confirm", headers=ops["comp4"]["headers"])
+    assert r.status_code == 200 and r.json()["ended_by"] == "overturned"
     r = await http.post("/api/v1/login", json={"handle": user["handle"], "password": PASSWORD})
     assert r.status_code == 200  # overturning a closure reopens the account
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from imserver.domain.enums import Role
-from imserver.services.container import TERMS_CHANGED
+from imserver.services.unit_of_work import Invalidate, Scope
 
 from .helpers import operator
 from .operator_helpers import audit_rows
@@ -13,19 +13,15 @@ async def test_term_crud_is_audited_and_reloads_the_filter(http, app):
     svc = app.state.services
     admin = await operator(http, svc, Role.ADMIN)
     mod = await operator(http, svc, Role.MODERATOR)
-    changes: list[int] = []
-
-    async def listener(user_id: int) -> None:
-        changes.append(user_id)
-
-    svc.policy_listeners.append(listener)
+    changes: list[Scope] = []
+    svc.effects.on_invalidate(lambda effect: changes.append(effect.scope))
     term = {"list_name": "fraud", "term": "ｆａｋｅ ｐｉｌｌｓ", "action": "deny"}
     assert (await http.post("/admin/v1/terms", json=term, headers=mod["headers"])).status_code == 403
     r = await http.post("/admin/v1/terms", json=term, headers=admin["headers"])
     assert r.status_code == 201, r.text
     created = r.json()
     assert (created["term"], created["action"], created["created_by"]) == (term["term"], "deny", admin["id"])
-    assert changes == [TERMS_CHANGED]
+    assert changes == [Scope.TERMS]
     r = await http.post("/admin/v1/terms", json=term, headers=admin["headers"])
     assert r.status_code == 409 and r.json()["code"] == "term_exists"
     for bad in ({**term, "action": "ban"}, {**term, "term": "  "}, {**term, "list_name": "Bad List"}):
@@ -52,7 +48,7 @@ async def test_term_crud_is_audited_and_reloads_the_filter(http, app):
     assert (await http.delete(f"/admin/v1/terms/{created['id']}", headers=admin["headers"])).status_code == 204
     r = await http.delete(f"/admin/v1/terms/{created['id']}", headers=admin["headers"])
     assert r.status_code == 404 and r.json()["code"] == "term_not_found"
-    assert (await http.get("/admin/v1/terms", headers=admin["headers"])).json()["next_after"] > 0
-    assert changes == [TERMS_CHANGED] * 4
+    assert (await http.get("/admin/v1/terms", headers=admin["headers"])).json()["total"] > 0
+    assert changes == [Scope.TERMS] * 4
     actions = [r["action"] for r in await audit_rows(svc) if r["action"].startswith("terms.")]
     assert actions == ["terms.add", "terms.add_many", "terms.set_action", "terms.remove"]

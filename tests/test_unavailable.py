@@ -1,4 +1,4 @@
-"""A database that is down gives 503 `{"code": "unavailable"}`, never a crash (issue 2, "Bad input").
+"""A database that is down gives 503 `{"code": "unavailable"}`, never a crash.
 
 The app points at PostgreSQL on a port where nothing listens (connection
 refused at once, so nothing here waits on a timeout). httpx's ASGI transport

@@ -5,7 +5,7 @@ to filed accounts awaiting re-review.
 A post is stored once under a position of the posts stream; the position comes
 from the single counter row `posts_stream(id=1)`, read and bumped inside the
 committing transaction, so positions are gap-free and commit-ordered
-(ARCHITECTURE.md, "Positions are commit-ordered"). The row is seeded here.
+(docs/architecture.md, the delivery model). The row is seeded here.
 
 Revision ID: 0003
 Revises: 0002

@@ -7,13 +7,14 @@
 * ``operators.created_by`` / ``confirmed_by`` / ``confirmed_at``: an operator
   created with a privileged role (admin, compliance) by an admin stays pending
   (cannot sign in) until a different admin confirms it;
-  ``pending_role`` / ``pending_role_by``: a role change to or from a privileged
-  role waits the same way, the operator keeping the old role meanwhile.
+  ``pending_roles`` / ``pending_roles_by``: a change of roles that grants or
+  takes away a privileged role waits the same way (the new role names,
+  comma-separated), the operator keeping the old roles meanwhile.
 * ``sessions.last_seen_at``: when an operator token was last used, for the
   idle timeout.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -23,7 +24,7 @@ from alembic import op
 from imserver.store.types import Id, UTCDateTime
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -36,8 +37,8 @@ OPERATOR_COLUMNS = (
     ("created_by", lambda: Id),
     ("confirmed_by", lambda: Id),
     ("confirmed_at", lambda: UTCDateTime),
-    ("pending_role", lambda: sa.String(16)),
-    ("pending_role_by", lambda: Id),
+    ("pending_roles", lambda: sa.String(64)),
+    ("pending_roles_by", lambda: Id),
 )
 
 

@@ -1,7 +1,9 @@
 """The composition root: settings in, a wired FastAPI app out.
 
-Everything is built here and passed down (STYLE.md habit 6): the database, the
-clock, the services and the routers. The lifespan opens and closes them.
+Everything is built here and passed down: the database, the broker, the
+gateway's hub, the services (through the one bootstrap,
+:func:`~imserver.services.container.build_services`) and the routers. The
+lifespan opens and closes them.
 """
 
 from __future__ import annotations
@@ -11,24 +13,24 @@ import logging
 import math
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from .admin.openapi import OPENAPI_TAGS
 from .config import Settings
 from .domain.clock import Clock
 from .domain.errors import Code, ImserverError
-from .broker import MemoryBroker, RedisBroker, make_broker
+from .broker import make_broker
 from .gateway import endpoint as ws_endpoint
 from .gateway.hub import Hub
-from .gateway.protocol import CLOSE_REVOKED
 from .api.errors import CatchAll, install_error_schema, validation_body
 from .api.http_limits import BodyGuard, SecurityHeaders
 from .log_hygiene import keep_data_out_of_logs
 from .metrics import Metrics
-from .services.cluster import ClusterFanout
 from .services.container import Services, build_services
 from .store import migrate
 from .store.db import Database
@@ -51,28 +53,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             database = Database.from_url(url, sqlite_synchronous=settings.sqlite_synchronous)
         if settings.migrate_on_start:
             await migrate.upgrade(database)
-        services = build_services(settings, database, clock)
-        services.metrics = metrics
         hub = Hub()
-        services.token_listeners.append(_close_token_sockets(hub))
-        services.broker = make_broker(settings.broker_url)
-        if settings.broker_channel_prefix and isinstance(services.broker, RedisBroker):
-            services.broker = RedisBroker(settings.broker_url, channel_prefix=settings.broker_channel_prefix)
-        if isinstance(services.broker, MemoryBroker):
-            services.messaging.fanout = hub  # one node: nothing to tell anyone else
-        else:
-            services.cluster = ClusterFanout(hub, services.broker, services.node_id)
-            services.messaging.fanout = services.cluster
-            # Payloads lost while the broker was away are in the store: resync by cursor.
-            services.broker.on_reconnect.append(hub.resync_all)
-            accounts = getattr(services, "public_accounts", None)
-            if accounts is not None:
-                services.cluster.followers_loader = accounts.followers
-            # So were policy invalidations: drop every cached snapshot (issue 6).
-            services.broker.on_reconnect.append(services.after_broker_reconnect)
-            # Logouts and closures made elsewhere while the broker was away were not heard.
-            services.broker.on_reconnect.append(_revalidate_sockets(services, hub))
-        metrics.track_broker(services.broker, services.cluster)  # /metrics: imserver_broker_up and counters
+        broker = make_broker(settings.broker_url, channel_prefix=settings.broker_channel_prefix)
+        services = build_services(settings, database, clock, broker=broker, local=hub, metrics=metrics)
+        # Payloads lost while the broker was away are in the store: resync by cursor;
+        # invalidations were lost too: forget every cached fact; and logouts and
+        # closures made elsewhere meanwhile were not heard: recheck every socket's token.
+        broker.on_reconnect.append(hub.resync_all)
+        broker.on_reconnect.append(services.effects.forget_everything)
+        broker.on_reconnect.append(_revalidate_sockets(services, hub))
+        metrics.track_broker(broker, services.cluster)  # /metrics: imserver_broker_up and counters
         app.state.services = services
         app.state.hub = hub
         await services.start()
@@ -83,11 +73,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             if db is None:
                 await database.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc load their scripts from the installed fastapi-offline package,
+    # not a CDN that an operator's network inside a compliance zone usually blocks.
+    app = FastAPIOffline(
         title="imserver",
         version=__version__,
         lifespan=lifespan,
         description="Instant messaging with compliance in the message path.",
+        openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -95,6 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JSONResponse:
+        """Health of the database (and broker): 200 ok, 503 degraded."""
         services: Services = request.app.state.services
         db_ok = await services.db.ping()
         metrics.db_up.set(1 if db_ok else 0)
@@ -104,6 +98,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     @app.get("/metrics", tags=["ops"])
     async def prometheus() -> Response:
+        """Prometheus metrics, in the text exposition format."""
         await metrics.refresh()  # gauges computed at scrape time (open reports)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -120,7 +115,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(admin_identity.router)
     app.include_router(admin_audit.router)
     app.include_router(admin_held.router)
-    # Operator side of issue 4: sanctions, appeals, reports, term lists, regulator export.
+    # The operator side: sanctions, appeals, reports, term lists, regulator export.
     from .admin import regulator as admin_regulator
     from .admin import reports as admin_reports
     from .admin import sanctions as admin_sanctions
@@ -130,13 +125,25 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     for module in (admin_sanctions, admin_reports, admin_terms, admin_regulator, user_reports, user_sanctions):
         app.include_router(module.router)
-    # Public accounts (issue 5, Art. 7): users' and operators' routes.
+    from .admin import staffing as admin_staffing  # Art. 5: queues against the scale of the service
+
+    app.include_router(admin_staffing.router)
+    # Public accounts (Art. 7): users' and operators' routes.
     from .admin import public_accounts as admin_public_accounts
     from .api import public_accounts as user_public_accounts
 
     app.include_router(user_public_accounts.router)
     app.include_router(admin_public_accounts.router)
-    from .admin import security as admin_security  # TOTP, four-eyes confirmation of privileged grants
+    if settings.console_enabled:  # the operator console's pages at /console
+        from . import console
+
+        console.install(app)
+    # The operator workbench: users, content reads, operators, agreements.
+    from .admin import users as admin_users
+
+    for router in (admin_users.router, admin_users.content_router, admin_routes.operators_router, admin_routes.agreements_router):
+        app.include_router(router)
+    from .admin import security as admin_security  # the operators' TOTP second factor
 
     app.include_router(admin_security.router)
     app.include_router(ws_endpoint.router)  # the route table's record of /ws; WebSocketFastPath serves it
@@ -152,19 +159,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     return app
 
 
-def _close_token_sockets(hub: Hub):
-    async def listener(token_hash: str) -> None:
-        hub.close_token(token_hash, CLOSE_REVOKED, "token revoked")
-
-    return listener
-
-
 def _revalidate_sockets(services: Services, hub: Hub):
     async def hook() -> None:
         hashes = hub.token_hashes()
         live = await services.accounts.live_tokens(hashes)
         for token_hash in set(hashes) - live:
-            hub.close_token(token_hash, CLOSE_REVOKED, "session ended")
+            hub.close_token(token_hash, reason="session ended")
 
     return hook
 

@@ -161,15 +161,16 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _when(value: str):
-    """An ISO 8601 time for --since/--until; a bare date or a time without a zone is UTC."""
-    from datetime import UTC, datetime
+def _when(value: str) -> str:
+    """An ISO 8601 time for --since/--until, checked here and read by the service
+    (a bare date or a time without a zone is in the configured local_timezone)."""
+    from datetime import datetime
 
     try:
-        parsed = datetime.fromisoformat(value)
+        datetime.fromisoformat(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return value
 
 
 def cmd_export_sanctions(args: argparse.Namespace, settings: Settings) -> int:
@@ -178,18 +179,15 @@ def cmd_export_sanctions(args: argparse.Namespace, settings: Settings) -> int:
     The same records, byte for byte, as ``GET /admin/v1/regulator/sanctions`` and
     the webhook. The export is written to the audit chain (actor: system).
     """
-    from datetime import UTC, datetime
-
-    until = args.until or datetime.now(UTC)
 
     async def run(services):
-        return await services.regulator.export(since=args.since, until=until, fmt=args.format)
+        return await services.regulator.export(since=args.since, until=args.until, fmt=args.format)
 
     return _write_export(settings, args, run, "records")
 
 
 def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the register of filed public accounts (Art. 7 ¶1), grouped by category.
+    """Print the register of filed public accounts (Art. 7 ¶1), grouped by province and category.
 
     The same bytes as ``GET /admin/v1/public-accounts/filings``; the export is
     written to the audit chain (actor: system).
@@ -197,10 +195,36 @@ def cmd_export_filings(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run(services):
         return await services.public_accounts.export_filings(
-            None, fmt=args.format, include_superseded=args.include_superseded
+            None,
+            fmt=args.format,
+            include_superseded=args.include_superseded,
+            since=getattr(args, "since", None),
+            until=getattr(args, "until", None),
         )
 
     return _write_export(settings, args, run, "filing records")
+
+
+def cmd_report_staffing(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the staffing report (Art. 5) for [since, until) as JSON: per queue, items entering,
+    handled per active operator, time to first action and to resolution (p50/p90), against active users."""
+    import json
+
+    from .domain.errors import ImserverError
+
+    async def run(services):
+        return await services.staffing.report(since=args.since, until=args.until)
+
+    try:
+        report = asyncio.run(_with_services(settings, run))
+    except ImserverError as exc:
+        print(f"report failed: {exc.code.value}: {exc.detail}", file=sys.stderr)
+        return 1
+    sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    overdue = [name for name, q in report["queues"].items() if q["overdue"]]
+    if overdue:
+        print(f"warning: overdue queues: {', '.join(overdue)}", file=sys.stderr)
+    return 0
 
 
 def _write_export(settings: Settings, args: argparse.Namespace, run, what: str) -> int:
@@ -222,14 +246,14 @@ def _write_export(settings: Settings, args: argparse.Namespace, run, what: str) 
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    """The load generator and benchmarks (issue 7); all of it lives in imserver.bench."""
+    """The load generator and benchmarks; all of it lives in imserver.bench."""
     from .bench.cli import run
 
     return run(args)
 
 
 def cmd_durability(args: argparse.Namespace, settings: Settings) -> int:
-    """The durability proof of issue 3 (SIGKILL while sending); lives in imserver.bench.durability."""
+    """The durability proof (SIGKILL while sending); lives in imserver.bench.durability."""
     from .bench.durability import run_from_args
 
     return run_from_args(args)
@@ -281,6 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(fn=cmd_audit_verify)
 
+    report = sub.add_parser("report", help="reports for the provider's own management")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    staffing = report_sub.add_parser("staffing", help="operator queues against the scale of the service (Art. 5)")
+    staffing.add_argument("--since", type=_when, required=True, help="ISO 8601 start (no zone: local_timezone)")
+    staffing.add_argument("--until", type=_when, default=None, help="ISO 8601 end, exclusive (default: now)")
+    staffing.set_defaults(fn=cmd_report_staffing)
+
     keys = sub.add_parser("keys", help="master keys of identity encryption")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser(
@@ -289,13 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export records for the regulator (Art. 8)")
     export_sub = export.add_subparsers(dest="export_command", required=True)
     sanctions = export_sub.add_parser("sanctions", help="sanction records (imposed, confirmed, lifted, expired, overturned)")
-    sanctions.add_argument("--since", type=_when, required=True, help="ISO 8601 start, inclusive (no zone: UTC)")
+    sanctions.add_argument("--since", type=_when, required=True, help="ISO 8601 start (no zone: local_timezone)")
     sanctions.add_argument("--until", type=_when, default=None, help="ISO 8601 end, exclusive (default: now)")
     sanctions.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     sanctions.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     sanctions.set_defaults(fn=cmd_export_sanctions)
     filings = export_sub.add_parser("filings", help="the register of filed public accounts, grouped by category (Art. 7)")
     filings.add_argument("--format", choices=["jsonl", "csv", "json"], default="jsonl")
+    filings.add_argument("--since", type=_when, default=None, help="filed at or after (no zone: local_timezone)")
+    filings.add_argument("--until", type=_when, default=None, help="filed before (no zone: local_timezone)")
     filings.add_argument("--include-superseded", action="store_true", help="also records replaced by a re-filing")
     filings.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     filings.set_defaults(fn=cmd_export_filings)

@@ -6,6 +6,7 @@ down; nothing below the composition root imports this module's instance.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import Field
@@ -77,6 +78,11 @@ class Settings(BaseSettings):
     # Group commit: a batch closes after this many sends or this much waiting.
     batch_max_size: int = 256
     batch_max_wait_ms: float = 2.0
+    # PostgreSQL: batches in flight at once, each on a connection of its own (a
+    # sender always uses the same one, so its order holds). Three keep a 2-core
+    # database busy while one batch's round trip is on the wire; more only add
+    # lock waits on shared recipients. SQLite has one writer: always 1.
+    batch_lanes: int = Field(default=3, ge=1, le=16)
     # TEST-ONLY, breaks the durability guarantee on purpose: acks (and fan-out)
     # are sent after a batch's statements ran but before its commit, which then
     # waits unsafe_commit_delay_ms. A SIGKILL in that window loses acknowledged
@@ -85,7 +91,7 @@ class Settings(BaseSettings):
     unsafe_ack_before_commit: bool = False
     unsafe_commit_delay_ms: float = 50.0  # the ack-to-commit window in unsafe mode
 
-    # -- sanctions, appeals, regulator (issue 4, operator side; Art. 8) -----------
+    # -- sanctions, appeals, regulator (operator side; Art. 8) --------------------
     # How long a sanctioned user has to appeal, counted from the sanction's start.
     appeal_window_days: int = 20
     # How often the sweeper looks for sanctions whose end has passed: the upper
@@ -103,8 +109,8 @@ class Settings(BaseSettings):
     regulator_retry_base_seconds: float = 2.0
     regulator_retry_max_seconds: float = 3600.0
 
-    # -- the policy pipeline (issue 4) ------------------------------------------------
-    # Check names in order; empty: the design's order (policy.DEFAULT_ORDER). Plugin
+    # -- the policy pipeline ----------------------------------------------------------
+    # Check names in order; empty: the built-in order (policy.DEFAULT_ORDER). Plugin
     # checks from the `imserver.policy` entry-point group are named here to run.
     policy_checks: list[str] = Field(default_factory=list)
     # Per-user token buckets: bursts, then a sustained rate. Defaults suit a
@@ -117,10 +123,44 @@ class Settings(BaseSettings):
     rate_restricted_burst: float = 3
     rate_restricted_per_second: float = 1 / 60
 
-    # -- public accounts (issue 5, Art. 7) -----------------------------------------------
+    # -- public accounts (Art. 7) -------------------------------------------------------
     # Accounts (pending or approved) one user may hold before a new application is
     # flagged for manual review; not a refusal, a reviewer decides.
     public_accounts_per_user: int = 5
+
+    # -- the operator console (/console) ---------------------------------------------------
+    console_enabled: bool = True
+    # Signs the console's session and CSRF values (base64, >= 32 bytes). Empty:
+    # derived from the HMAC key (environment or key file), so every node agrees.
+    console_session_key: str = ""
+    # A console session unused for this long is signed out (its token revoked).
+    console_idle_timeout_seconds: int = 15 * 60
+    # Dates and times on console pages are shown in this IANA time zone.
+    console_time_zone: str = "Asia/Shanghai"
+    # -- due process (Art. 5, Art. 8) -------------------------------------------------------
+    # Reports one user may file per window: enough for a person who sees much abuse,
+    # too few to flood the moderators' queue.
+    report_rate_limit: int = 20
+    report_rate_window_seconds: int = 3600
+    # Accepted phrasings per baseline key (policy/baselines.py), replacing the built-in
+    # Chinese and English ones for the keys given; e.g. {"public_order": ["public order", "社会公共秩序"]}.
+    agreement_baseline_phrases: dict[str, list[str]] = Field(default_factory=dict)
+    # Times without a zone in export periods (CLI and HTTP) are read in this zone
+    # (an IANA name; a provider in mainland China would set Asia/Shanghai).
+    local_timezone: str = "UTC"
+
+    # -- the provider's qualifications (Art. 4), shown at GET /api/v1/provider ----------------
+    provider_operator_name: str = ""
+    provider_icp_licence: str = ""  # ICP licence number
+    # The Internet news information service licence: public accounts are off without a
+    # valid one (applications and posts answer news_service_unqualified).
+    provider_news_licence: str = ""
+    provider_news_licence_expires_at: datetime | None = None
+
+    # -- staffing (Art. 5) -------------------------------------------------------------------
+    # A queue whose oldest open item is older than this raises imserver_queue_overdue:
+    # a day is the longest a report or a held message should wait for a person.
+    queue_age_warning_seconds: int = 86400
 
     # -- hardening: sign-in, sessions, limits ------------------------------------------------
     # Sign-in throttling (services/signin_guard.py): after this many failed

@@ -29,7 +29,7 @@ class Metrics:
         self.send_latency = Histogram(
             "imserver_send_commit_seconds",
             "Time from a send frame's arrival to its commit",
-            # Buckets around the 30 ms p99 target of issue 7.
+            # Buckets around the 30 ms p99 send-to-delivery target (docs/benchmarks.md).
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=r,
         )
@@ -42,7 +42,7 @@ class Metrics:
         self.slow_consumers_closed = Counter(
             "imserver_slow_consumers_closed_total", "Connections closed for falling behind", registry=r
         )
-        # -- public reports (issue 4, Art. 5): read from the database at scrape time --
+        # -- public reports (Art. 5): read from the database at scrape time ----------
         self.reports_open = Gauge(
             "imserver_reports_open", "Public reports awaiting a moderator's decision (open or in review)", registry=r
         )
@@ -51,9 +51,34 @@ class Metrics:
             "Age of the oldest report awaiting a decision; 0 when there is none",
             registry=r,
         )
+        # -- the provider's qualification (Art. 4): why public accounts may be off --
+        self.news_qualified = Gauge(
+            "imserver_provider_news_qualified",
+            "1 while the news information service licence is configured and valid (public accounts on)",
+            registry=r,
+        )
+        self.news_licence_expires_in = Gauge(
+            "imserver_provider_news_licence_expires_in_seconds",
+            "Seconds until the news information service licence expires (negative: expired; 0: none configured)",
+            registry=r,
+        )
+        # -- operator queues against their warning age (Art. 5), by queue --
+        self.queue_open = Gauge("imserver_queue_open", "Items open in an operator queue", ["queue"], registry=r)
+        self.queue_oldest_age = Gauge(
+            "imserver_queue_oldest_age_seconds",
+            "Age of a queue's oldest open item; 0 when empty",
+            ["queue"],
+            registry=r,
+        )
+        self.queue_overdue = Gauge(
+            "imserver_queue_overdue",
+            "1 when a queue's oldest open item is older than queue_age_warning_seconds (understaffed)",
+            ["queue"],
+            registry=r,
+        )
         # Async callables run by refresh() before each scrape (gauges that need a query).
         self.refreshers: list[Callable[[], Awaitable[None]]] = []
-        # The broker's state (issue 6), read from broker.stats at each scrape.
+        # The broker's state, read from broker.stats at each scrape.
         self.broker = BrokerCollector()
         r.register(self.broker)
 

@@ -70,15 +70,20 @@ async def test_an_id_past_64_bits_is_invalid_field(http, callers):
         ("GET", "/api/v1/conversations/1/messages?before={n}"),
         ("GET", "/api/v1/public-accounts?after={n}"),
         ("GET", "/api/v1/public-accounts/1/posts?before={n}"),
-        ("GET", "/admin/v1/audit?after={n}"),
-        ("GET", "/admin/v1/held?after={n}"),
-        ("GET", "/admin/v1/reports?after={n}"),
-        ("GET", "/admin/v1/appeals?after={n}"),
-        ("GET", "/admin/v1/terms?after={n}"),
-        ("GET", "/admin/v1/identity/pending?after={n}"),
+        # The admin lists page by opaque cursors; their id filters are bounded the same way.
+        ("GET", "/admin/v1/audit?actor_id={n}"),
+        ("GET", "/admin/v1/held?sender_id={n}"),
+        ("GET", "/admin/v1/reports?reporter_id={n}"),
+        ("GET", "/admin/v1/reports?min_age_seconds={n}"),
+        ("GET", "/admin/v1/appeals?user_id={n}"),
+        ("GET", "/admin/v1/sanctions?subject_id={n}"),
+        ("GET", "/admin/v1/users?id={n}"),
+        ("GET", "/admin/v1/users/{n}"),
+        ("GET", "/admin/v1/messages/{n}"),
+        ("GET", "/admin/v1/operators/{n}"),
     ],
 )
-async def test_cursors_past_64_bits_are_invalid_field(http, callers, method, url):
+async def test_cursors_and_filters_past_64_bits_are_invalid_field(http, callers, method, url):
     r = await first_admitted(http, method, url.format(n=TOO_BIG), callers)
     assert r.status_code == 422 and r.json()["code"] == "invalid_field", r.text
 
@@ -122,6 +127,16 @@ NUL = "a\x00b"
             {"reference": NUL, "scope": "publish", "expires_at": "2999-01-01T00:00:00Z"},
         ),
         ("GET", "/admin/v1/subjects/us%00er/1/sanctions", None),
+        # The workbench: list filters, opaque cursors, operator management.
+        ("GET", "/admin/v1/users?q=a%00b", None),
+        ("GET", "/admin/v1/audit?action=a%00b", None),
+        ("GET", "/admin/v1/audit?cursor=a%00b", None),
+        ("GET", "/admin/v1/public-accounts?name=a%00b", None),
+        ("GET", "/admin/v1/regulator/sanctions?since=2026%00", None),
+        ("POST", "/admin/v1/operators", {"handle": NUL, "password": "x" * 12, "roles": ["reviewer"]}),
+        ("PUT", "/admin/v1/operators/1/roles", {"roles": [NUL]}),
+        ("POST", "/admin/v1/sanctions/1/decline", {"note": NUL}),
+        ("POST", "/admin/v1/agreements", {"text": NUL}),
     ],
 )
 async def test_nul_in_text_is_invalid_field(http, callers, method, url, body):

@@ -70,7 +70,7 @@ async def test_a_second_admin_confirms_a_compliance_operator(http, app):
     r = await http.post(f"/admin/v1/operators/{officer_id}/confirm", headers=second["headers"])
     assert r.status_code == 200, r.text
     r = await login(http, "officer")
-    assert r.status_code == 200 and r.json()["role"] == "compliance", r.text
+    assert r.status_code == 200 and r.json()["roles"] == ["compliance"], r.text
     r = await http.post(f"/admin/v1/operators/{officer_id}/confirm", headers=second["headers"])
     assert r.status_code == 409 and r.json()["code"] == "grant_state"
 
@@ -90,7 +90,7 @@ async def test_ordinary_roles_need_no_second_admin(http, app):
 
 async def test_only_configured_grantors_grant_compliance(http, app):
     # As the setting compliance_grantors=["grantor-admin"] configures it.
-    app.state.services.accounts.compliance_grantors = ("grantor-admin",)
+    app.state.services.workbench.operators.compliance_grantors = ("grantor-admin",)
     other = await operator(http, app.state.services, Role.ADMIN)
     r = await create(http, other, "officer-2", "compliance")
     assert r.status_code == 403 and r.json()["code"] == "grant_forbidden"
@@ -98,24 +98,45 @@ async def test_only_configured_grantors_grant_compliance(http, app):
     assert (await create(http, grantor, "officer-3", "compliance")).status_code == 201
 
 
+async def set_roles(http, admin: dict, operator_id: int, *roles: str):
+    return await http.put(f"/admin/v1/operators/{operator_id}/roles", json={"roles": list(roles)}, headers=admin["headers"])
+
+
 async def test_a_role_change_to_or_from_compliance_waits_for_a_second_admin(http, app):
     first = await operator(http, app.state.services, Role.ADMIN)
     second = await operator(http, app.state.services, Role.ADMIN)
     mod = await operator(http, app.state.services, Role.MODERATOR)
-    r = await http.post(f"/admin/v1/operators/{mod['id']}/role", json={"role": "compliance"}, headers=first["headers"])
-    assert r.status_code == 200 and r.json()["pending_role"] == "compliance", r.text
-    assert (await http.get("/admin/v1/whoami", headers=mod["headers"])).json()["role"] == "moderator"
+    r = await set_roles(http, first, mod["id"], "moderator", "compliance")
+    assert r.status_code == 200 and r.json()["pending_roles"] == ["compliance", "moderator"], r.text
+    assert r.json()["roles"] == ["moderator"]  # unchanged until confirmed
+    assert (await http.get("/admin/v1/whoami", headers=mod["headers"])).json()["roles"] == ["moderator"]
     r = await http.post(f"/admin/v1/operators/{mod['id']}/confirm", headers=first["headers"])
     assert r.status_code == 403 and r.json()["code"] == "same_operator"
     r = await http.post(f"/admin/v1/operators/{mod['id']}/confirm", headers=second["headers"])
-    assert r.status_code == 200 and r.json()["role"] == "compliance", r.text
-    assert (await http.get("/admin/v1/whoami", headers=mod["headers"])).json()["role"] == "compliance"
+    assert r.status_code == 200 and r.json()["roles"] == ["compliance", "moderator"], r.text
+    assert r.json()["pending_roles"] is None
+    assert (await http.get("/admin/v1/whoami", headers=mod["headers"])).json()["roles"] == ["compliance", "moderator"]
     # Taking compliance away needs four eyes too; an ordinary change does not.
-    r = await http.post(f"/admin/v1/operators/{mod['id']}/role", json={"role": "reviewer"}, headers=first["headers"])
-    assert r.json()["pending_role"] == "reviewer"
+    r = await set_roles(http, first, mod["id"], "reviewer")
+    assert r.json()["pending_roles"] == ["reviewer"] and r.json()["roles"] == ["compliance", "moderator"]
     other = await operator(http, app.state.services, Role.REVIEWER)
-    r = await http.post(f"/admin/v1/operators/{other['id']}/role", json={"role": "moderator"}, headers=first["headers"])
-    assert r.json() == {"id": other["id"], "role": "moderator", "pending_role": None}
-    # Nobody changes their own role.
-    r = await http.post(f"/admin/v1/operators/{first['id']}/role", json={"role": "compliance"}, headers=first["headers"])
+    r = await set_roles(http, first, other["id"], "moderator")
+    assert r.status_code == 200 and r.json()["roles"] == ["moderator"] and r.json()["pending_roles"] is None
+    # Nobody changes their own roles, not even to drop one.
+    r = await set_roles(http, first, first["id"], "admin", "compliance")
     assert r.status_code == 403 and r.json()["code"] == "grant_forbidden"
+    r = await http.post(f"/admin/v1/operators/{other['id']}/confirm", headers=second["headers"])
+    assert r.status_code == 409 and r.json()["code"] == "grant_state"  # nothing waits
+
+
+async def test_an_operator_granted_admin_waits_too(http, app):
+    first = await operator(http, app.state.services, Role.ADMIN)
+    second = await operator(http, app.state.services, Role.ADMIN)
+    r = await http.post(
+        "/admin/v1/operators", json={"handle": "new-admin", "password": STRONG, "roles": ["admin"]}, headers=first["headers"]
+    )
+    assert r.status_code == 201 and r.json()["awaiting_confirmation"] is True, r.text
+    assert (await login(http, "new-admin")).json()["code"] == "operator_pending"
+    r = await http.post(f"/admin/v1/operators/{r.json()['id']}/confirm", headers=second["headers"])
+    assert r.status_code == 200 and r.json()["awaiting_confirmation"] is False, r.text
+    assert (await login(http, "new-admin")).status_code == 200

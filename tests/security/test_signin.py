@@ -37,7 +37,7 @@ async def test_a_guesser_is_slowed_and_the_owner_still_gets_in(http, app, kind):
         r = await http.post(LOGIN[kind], json={"handle": handle, "password": f"guess number {i}"})
         statuses.append(r.status_code)
         if r.status_code == 429:
-            assert r.json()["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1
+            assert r.json()["code"] == "signin_throttled" and int(r.headers["retry-after"]) >= 1
     checked = statuses.count(401)
     assert statuses.count(429) >= 20, statuses
     # Only the free allowance and one guess per wait had their password checked.
@@ -63,7 +63,7 @@ async def test_an_address_spraying_many_accounts_is_slowed(http, app):
     r = await http.post("/api/v1/login", json={"handle": f"nobody{limit}", "password": "wrong password"})
     assert r.status_code == 401  # this failure starts the address's wait
     r = await http.post("/api/v1/login", json={"handle": "somebody-else", "password": "wrong password"})
-    assert r.status_code == 429 and r.json()["code"] == "rate_limited", r.text
+    assert r.status_code == 429 and r.json()["code"] == "signin_throttled", r.text
 
 
 def test_delays_grow_and_stop_at_the_cap():
@@ -123,7 +123,7 @@ async def test_counts_are_shared_by_every_node_through_redis():
             await a.failed(PrincipalKind.USER, "victim", "10.0.0.1")
         with pytest.raises(Exception) as refused:  # node b sees node a's failures
             await b.check(PrincipalKind.USER, "victim", "10.0.0.2")
-        assert refused.value.code.value == "rate_limited" and 29 <= refused.value.extra["retry_after"] <= 31
+        assert refused.value.code.value == "signin_throttled" and 29 <= refused.value.extra["retry_after"] <= 31
         await b.check(PrincipalKind.USER, "someone-else", "10.0.0.2")  # other accounts are untouched
         await b.succeeded(PrincipalKind.USER, "victim")
         await a.check(PrincipalKind.USER, "victim", "10.0.0.2")  # cleared everywhere

@@ -14,27 +14,32 @@ from fastapi import APIRouter, Depends, Query
 from ..api.deps import operator_with, services
 from ..domain.enums import Role
 from ..domain.principals import Principal
-from ..services.audit import PAGE_DEFAULT, PAGE_MAX, parse_anchor
+from ..services.audit import parse_anchor
+from ..services.worklists import AuditFilter, Order, PageArgs
+from .schemas import ERRORS, AuditVerifyOut, AuditEntryOut, Page
 from ..services.container import Services
-from ..api.fields import Cursor, Text
+from ..domain.fields import Cursor, Text
 
-router = APIRouter(prefix="/admin/v1", tags=["admin"])
+router = APIRouter(prefix="/admin/v1", tags=["admin"], responses=ERRORS)
 
 Svc = Annotated[Services, Depends(services)]
 Auditor = Annotated[Principal, Depends(operator_with(Role.COMPLIANCE, Role.ADMIN))]
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=Page[AuditEntryOut])
 async def read_audit(
     me: Auditor,
     svc: Svc,
-    after: Annotated[Cursor, Query(ge=0, description="return rows with id greater than this")] = 0,
-    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
+    f: Annotated[AuditFilter, Depends()],
+    args: Annotated[PageArgs, Depends()],
+    order: Order = Order.ASC,
 ) -> dict:
-    return await svc.audit.page(after=after, limit=limit, operator_id=me.id)
+    """The audit chain filtered by actor, action (`report.file`, or a family: `report.`), subject
+    (`user:7`) and period [since, until), with operators' handles. The read is audited."""
+    return await svc.workbench.lists.audit_list(me, f, args, order=order)
 
 
-@router.get("/audit/verify")
+@router.get("/audit/verify", response_model=AuditVerifyOut)
 async def verify_audit(
     me: Auditor,
     svc: Svc,
@@ -42,5 +47,6 @@ async def verify_audit(
         Text | None, Query(max_length=100, description="an anchor ID:HASH kept outside the database")
     ] = None,
 ) -> dict:
+    """Walk the whole chain and report the first break (200 with `ok: false` when broken). Audited."""
     report = await svc.audit.verify(anchor=parse_anchor(expect_head), operator_id=me.id)
     return report.to_dict()

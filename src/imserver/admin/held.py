@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..api.deps import operator_with, services
 from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
-from ..api.fields import Cursor, Id, Text
+from ..services.worklists import HeldFilter, Order, PageArgs
+from .schemas import ERRORS, HeldReviewOut, HeldOut, Page
+from ..domain.fields import Id, Text
 
-router = APIRouter(prefix="/admin/v1", tags=["admin"])
+router = APIRouter(prefix="/admin/v1", tags=["admin"], responses=ERRORS)
 
 Svc = Annotated[Services, Depends(services)]
 Moderator = Annotated[Principal, Depends(operator_with(Role.MODERATOR))]
@@ -25,19 +27,21 @@ class ReviewIn(BaseModel):
     note: Text = Field(default="", max_length=2000)
 
 
-@router.get("/held")
+@router.get("/held", response_model=Page[HeldOut])
 async def held_queue(
-    _: Moderator,
+    me: Moderator,
     svc: Svc,
-    after: Annotated[Cursor, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    f: Annotated[HeldFilter, Depends()],
+    args: Annotated[PageArgs, Depends()],
+    order: Order = Order.ASC,
 ) -> dict:
-    items = await svc.messaging.held(after=after, limit=limit)
-    return {"items": items, "next_after": items[-1]["message_id"] if items else after}
+    """Held messages awaiting review with the check that held them; oldest first. Listing bodies is audited."""
+    return await svc.workbench.lists.held_list(me, f, args, order=order)
 
 
-@router.post("/held/{message_id}")
+@router.post("/held/{message_id}", response_model=HeldReviewOut)
 async def review_held(message_id: Id, body: ReviewIn, me: Moderator, svc: Svc) -> dict:
+    """Release a held message (delivered now) or reject it; both recorded."""
     return await svc.messaging.review_held(
         message_id, release=body.decision == "release", operator_id=me.id, note=body.note
     )

@@ -3,7 +3,7 @@
 * :func:`validation_body`: a request that fails validation gets
   ``{"code", "detail", "errors": [{"loc", "msg"}]}``. The code is
   ``invalid_field`` when every error is a value refused by the shared field
-  types (:mod:`imserver.api.fields`), ``malformed`` otherwise.
+  types (:mod:`imserver.domain.fields`), ``malformed`` otherwise.
 * :func:`install_error_schema`: the OpenAPI documents that body for every 422,
   in place of FastAPI's default ``HTTPValidationError`` (which nothing sends).
 * :class:`CatchAll`: an exception no handler knew becomes one 500 JSON answer
@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from ..domain.errors import Code
 from .asgi import TrackedSend, send_json_error
-from .fields import INT64_MAX, INT64_MIN, INVALID_FIELD_ERRORS
+from ..domain.fields import INT64_MAX, INT64_MIN, INVALID_FIELD_ERRORS
 
 log = logging.getLogger("imserver")
 

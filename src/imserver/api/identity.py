@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..domain.principals import Principal
 from ..services.container import Services
 from .deps import current_user, services
-from .fields import Text
+from ..domain.fields import Text
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 
@@ -31,8 +31,8 @@ class IdentityIn(BaseModel):
 async def submit_identity(
     body: IdentityIn, me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
 ) -> dict:
+    """Submit one's real-name identity for review."""
     status = await svc.identities.submit(me.id, legal_name=body.legal_name, id_number=body.id_number, phone=body.phone)
-    await svc.after_policy_change(user_id=me.id)
     return {"status": status.value}
 
 
@@ -40,4 +40,5 @@ async def submit_identity(
 async def identity_status(
     me: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
 ) -> dict:
+    """Where the caller's identity review stands (masked)."""
     return {"status": (await svc.identities.status(me.id)).value}

@@ -28,7 +28,7 @@ from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.public_accounts import PAGE_MAX
 from .deps import current_user, services
-from .fields import Cursor, Id, Instant, Text
+from ..domain.fields import Cursor, Id, Instant, Text
 
 router = APIRouter(prefix="/api/v1/public-accounts", tags=["public accounts"])
 
@@ -49,6 +49,7 @@ class ApplicationIn(Strict):
     credit_code: Text | None = Field(default=None, max_length=64)
     licence_number: Text | None = Field(default=None, max_length=128)
     licence_expires_at: Instant | None = None
+    province: Text | None = Field(default=None, max_length=8)  # individuals: GB/T 2260 code declared
 
 
 class UpdateIn(Strict):
@@ -77,6 +78,7 @@ class PostIn(Strict):
 
 @router.post("", status_code=201)
 async def apply(body: ApplicationIn, me: Me, svc: Svc) -> dict:
+    """Apply for a public account (reviewed before it may publish)."""
     return await svc.public_accounts.apply(me.id, **body.model_dump())
 
 
@@ -89,42 +91,50 @@ async def search(
     after: Annotated[Cursor, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 20,
 ) -> dict:
+    """Search approved public accounts by name and category."""
     items = await svc.public_accounts.search(query=q, category=category, after=after, limit=limit)
     return {"items": items, "next_after": items[-1]["id"] if items else after}
 
 
 @router.get("/mine")
 async def mine(me: Me, svc: Svc) -> dict:
+    """The caller's own public accounts, with their review state."""
     return {"items": await svc.public_accounts.mine(me.id)}
 
 
 @router.get("/following")
 async def following(me: Me, svc: Svc) -> dict:
+    """The public accounts the caller follows."""
     return {"items": await svc.public_accounts.following(me.id)}
 
 
 @router.get("/{account_id}")
 async def profile(account_id: Id, me: Me, svc: Svc) -> dict:
+    """One public account as users see it."""
     return await svc.public_accounts.profile(account_id, viewer_id=me.id)
 
 
 @router.patch("/{account_id}")
 async def update(account_id: Id, body: UpdateIn, me: Me, svc: Svc) -> dict:
+    """Change an account's filed facts (a filed account's change is re-reviewed)."""
     return await svc.public_accounts.update(me.id, account_id, body.model_dump(exclude_unset=True))
 
 
 @router.put("/{account_id}/follow")
 async def follow(account_id: Id, me: Me, svc: Svc) -> dict:
+    """Follow a public account."""
     return await svc.public_accounts.follow(me.id, account_id)
 
 
 @router.delete("/{account_id}/follow")
 async def unfollow(account_id: Id, me: Me, svc: Svc) -> dict:
+    """Stop following a public account."""
     return await svc.public_accounts.unfollow(me.id, account_id)
 
 
 @router.post("/{account_id}/posts", status_code=201)
 async def post(account_id: Id, body: PostIn, me: Me, svc: Svc) -> dict:
+    """Publish a post from an account the caller owns."""
     source = body.source.model_dump() if body.source is not None else None
     return await svc.public_accounts.post(
         me.id, account_id, kind=body.kind, title=body.title, body=body.body, source=source
@@ -139,10 +149,12 @@ async def history(
     before: Annotated[Id | None, Query(ge=1, description="posts with a position below this")] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 20,
 ) -> dict:
+    """An account's posts, newest first."""
     items = await svc.public_accounts.history(account_id, viewer_id=me.id, before=before, limit=limit)
     return {"items": items, "next_before": items[-1]["position"] if items else None}
 
 
 @router.delete("/{account_id}/posts/{post_id}")
 async def take_down(account_id: Id, post_id: Id, me: Me, svc: Svc) -> dict:
+    """The owner takes their own post down."""
     return await svc.public_accounts.take_down_own(me.id, account_id, post_id)

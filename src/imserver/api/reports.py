@@ -17,7 +17,7 @@ from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.reports import MAX_TEXT_CHARS
 from .deps import current_user, services
-from .fields import Id, Text
+from ..domain.fields import Id, Text
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -36,6 +36,7 @@ class ReportIn(BaseModel):
 
 @router.post("/reports", status_code=201)
 async def file_report(body: ReportIn, me: Me, svc: Svc) -> dict:
+    """Report a message, a post or an account."""
     return await svc.reports.file(
         me, target_kind=body.target_kind, target_id=body.target_id, category=body.category, text=body.text
     )
@@ -43,4 +44,5 @@ async def file_report(body: ReportIn, me: Me, svc: Svc) -> dict:
 
 @router.get("/reports/mine")
 async def my_reports(me: Me, svc: Svc) -> list[dict]:
+    """The caller's own reports and their outcomes."""
     return await svc.reports.mine(me.id)

@@ -1,4 +1,4 @@
-"""The load generator and benchmark suite behind ``imserver bench`` (issue 7).
+"""The load generator and benchmark suite behind ``imserver bench``.
 
 Figures must be honest and repeatable, so each run can measure a bare relay
 (:mod:`.relay`) beside imserver on the same machine and report ratios to it.

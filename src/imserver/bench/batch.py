@@ -7,7 +7,7 @@ Stores batches of direct messages (2 recipients each) and of group messages
 (51 recipients each) through :mod:`imserver.store.batch`, as the group-commit
 writer does, one after the other on an idle event loop, and prints the time
 per batch and per message. Users, conversations and counter rows are inserted
-directly (ids from 10^9 up, so an existing database is not disturbed; give an
+by the store (:mod:`imserver.store.bench_world`; ids from 10^9 up, so an existing database is not disturbed; give an
 empty one all the same). No server, no WebSocket: this isolates the store.
 """
 
@@ -19,13 +19,10 @@ import tempfile
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
-
-from ..store import migrate
+from ..store import bench_world, migrate
 from ..store.batch import batch_store
 from ..store.db import Database
 from ..store.messages import NewMessage
-from ..store.tables import conversations, inbox_counters, users
 
 BASE = 10**9
 USERS = 100
@@ -33,21 +30,8 @@ GROUP = 51
 
 
 async def _world(db: Database, base: int) -> None:
-    now = datetime.now(UTC)
     async with db.transaction() as conn:
-        await conn.execute(
-            insert(users),
-            [
-                dict(id=base + i, handle=f"bench-batch-{base + i}", nickname="n", password_hash="-", status="active",
-                     realname_status="verified", created_at=now)
-                for i in range(1, USERS + 1)
-            ],
-        )
-        await conn.execute(
-            insert(conversations),
-            [dict(id=base + i, kind="direct", created_by=base + 1, created_at=now) for i in range(1, USERS // 2 + 1)],
-        )
-        await conn.execute(insert(inbox_counters), [dict(user_id=base + i, last_seq=0, received_seq=0) for i in range(1, USERS + 1)])
+        await bench_world.seed(conn, base=base, users_count=USERS, now=datetime.now(UTC))
 
 
 async def measure(db: Database, *, size: int, batches: int, group: bool, base: int) -> float:

@@ -87,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sizes.add_argument("--followers", type=int, default=10_000, help="fanout: online followers (10000)")
     sizes.add_argument("--posts", type=int, default=5, help="fanout: posts, one at a time (5)")
     sizes.add_argument("--body-chars", type=int, default=100, help="message body length (100)")
+    sizes.add_argument(
+        "--soak-interval", type=float, default=60.0, help="soak: seconds per row of RSS/descriptor/lag readings (60)"
+    )
 
     load = parser.add_argument_group("load")
     load.add_argument("--duration", type=float, default=10.0, help="seconds measured per run (10)")
@@ -94,7 +97,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument(
         "--rate",
         type=_rate,
-        help="direct: also run at this fixed offered rate (messages/s in total), or 'half' of the peak",
+        help="direct: also run at this fixed offered rate (messages/s in total), or 'half' of the peak; "
+        "soak: its offered load in deliveries/s (default: half of imserver's peak, measured first)",
     )
     load.add_argument("--window", type=int, default=1, help="sends in flight per sender (1: wait for each ack)")
     load.add_argument(
@@ -147,7 +151,10 @@ async def _target(args: argparse.Namespace) -> targets.Target:
         target.notes.append(f"existing server at {target.http_url}" + ("" if args.server_pid else " (no pid: no RSS/CPU)"))
         return target
     return await targets.start_imserver(
-        database_url=args.database_url, lower_argon2=not args.keep_argon2, progress=args.progress
+        database_url=args.database_url,
+        lower_argon2=not args.keep_argon2,
+        progress=args.progress,
+        with_moderator=any(s.name == "soak" for s in resolve(args.scenario)),  # soak warns users
     )
 
 
@@ -202,6 +209,8 @@ async def _scenario(scenario: Scenario, options: Options, rate, server, relay) -
     if not scenario.available:
         note(f"{scenario.name}: {scenario.unavailable}")
         return [{"scenario": scenario.name, "status": "unavailable", "reason": scenario.unavailable}]
+    if scenario.name == "soak" and isinstance(rate, float):
+        options = Options(**{**vars(options), "rate": rate})
     runs = [await _measure(scenario.name, scenario.runner(), options, server, relay)]
     if scenario.name == "direct" and rate is not None and runs[0]["status"] == "ok":
         if rate == HALF:
@@ -245,6 +254,8 @@ def _sizes(name: str, o: Options) -> str:
         "fanout": f"{o.followers} followers, {o.posts} posts one at a time",
         "idle": f"{o.connections} connections, {o.duration:g} s idle",
         "resume": f"{o.resume_clients} clients, {o.resume_messages} piled up each",
+        "soak": f"{o.pairs} pairs, a group, posts, reconnects, warnings; {o.duration:g} s, a row per {o.soak_interval:g} s"
+        + (f", {o.rate:,.0f} msg/s offered" if o.rate else ", half of the peak offered"),
     }.get(name, "")
 
 

@@ -1,4 +1,4 @@
-"""The durability proof of issue 3: SIGKILL the server while clients send; no acknowledged message is lost.
+"""The durability proof: SIGKILL the server while clients send; no acknowledged message is lost.
 
 Theory of operation
 -------------------
@@ -349,17 +349,9 @@ class ServerProcess:
 
     def create_operator(self, handle: str, password: str) -> None:
         """``imserver operator create --role reviewer``; it also migrates the database."""
-        done = subprocess.run(
-            [sys.executable, "-m", "imserver.cli", "operator", "create", "--handle", handle, "--role", "reviewer"],
-            env={**self.env, "IMSERVER_OPERATOR_PASSWORD": password},
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=START_TIMEOUT,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"imserver operator create failed: {done.stderr.strip()[-800:]}")
+        from .targets import create_operator  # here: targets imports httpx, and `imserver serve` builds this parser
+
+        create_operator(self.env, self.workdir, handle, password, "reviewer")
 
     async def start(self) -> float:
         """Start (or restart) the server and wait for /healthz; returns the seconds it took.

@@ -84,8 +84,15 @@ class Peer:
         self.inbox = Inbox(hello.get("inbox_seq", 0))
 
     @classmethod
-    async def open(cls, url: str, account: Account, *, timeout: float = OPEN_TIMEOUT) -> Peer:
-        """Connect, authenticate, and wait for ``hello``."""
+    async def open(
+        cls, url: str, account: Account, *, timeout: float = OPEN_TIMEOUT, inbox: Inbox | None = None
+    ) -> Peer:
+        """Connect, authenticate, and wait for ``hello``.
+
+        With ``inbox`` (a reconnect), the ``auth`` carries its cursor: the server
+        replays what came after it before anything live (``synced`` ends the
+        replay), and the new connection goes on checking the same stream.
+        """
         ws = await websockets.connect(
             url,
             compression=None,  # as the server: per-message-deflate off
@@ -95,12 +102,16 @@ class Peer:
             close_timeout=2,  # a bench that ends should not wait on slow closes
         )
         try:
-            await ws.send(protocol.encode_client(protocol.Auth(token=account.token)), text=True)
+            auth = protocol.Auth(token=account.token, inbox_after=inbox.cursor if inbox else None)
+            await ws.send(protocol.encode_client(auth), text=True)
             async with asyncio.timeout(timeout):
                 while True:
                     frame = orjson.loads(await ws.recv(decode=False))
                     if frame.get("type") == "hello":
-                        return cls(ws, account, frame)
+                        peer = cls(ws, account, frame)
+                        if inbox is not None:
+                            peer.inbox = inbox
+                        return peer
                     if frame.get("type") == "error":
                         raise ConnectionError(f"auth refused: {frame.get('code')}: {frame.get('detail')}")
         except BaseException:

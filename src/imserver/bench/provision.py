@@ -78,7 +78,14 @@ def _check(r: httpx.Response, what: str, ok: Iterable[int] = (200, 201)) -> dict
 class Provisioner:
     """Makes users and groups on one imserver."""
 
-    def __init__(self, base_url: str, *, operator: tuple[str, str] | None, progress: bool | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        operator: tuple[str, str] | None,
+        moderator: tuple[str, str] | None = None,
+        progress: bool | None = None,
+    ) -> None:
         self.progress = progress
         self.http = httpx.AsyncClient(
             base_url=base_url,
@@ -92,10 +99,12 @@ class Provisioner:
             ),
         )
         self.operator = operator
+        self.moderator = moderator  # (handle, password) of a moderator: soak's warnings
         self.run_id = secrets.token_hex(3)  # handles of this run never clash with an earlier run's
         self._seq = 0
         self._rng = random.Random()
         self._reviewer: dict | None = None
+        self._moderator: dict | None = None
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -179,21 +188,32 @@ class Provisioner:
         )
         return _check(r, "post", ok=(201,))
 
+    async def warn(self, user_id: int, reason: str) -> dict:
+        """A ``warning`` sanction on a user, as the moderator (its notice goes to the user)."""
+        if self._moderator is None:
+            if self.moderator is None:
+                raise SetupError("a warning needs a moderator operator (the bench makes one on a server it starts)")
+            self._moderator = await self._login(*self.moderator)
+        body = {"subject_kind": "user", "subject_id": user_id, "kind": "warning", "reason": reason}
+        return _check(await self.http.post("/admin/v1/sanctions", json=body, headers=self._moderator), "warning", ok=(201,))
+
+    async def _login(self, handle: str, password: str) -> dict:
+        r = await self.http.post("/admin/v1/login", json={"handle": handle, "password": password})
+        return _bearer(_check(r, "operator login")["token"])
+
     async def _approve(self, accounts: list[Account]) -> None:
         """Approve the pending identities of these users as the reviewer operator."""
         headers = await self._reviewer_headers()
         wanted = {a.id for a in accounts}
         found: dict[int, int] = {}  # user id -> identity id
-        after = 0
+        params: dict = {"limit": REVIEW_PAGE}
         while True:
-            r = await self.http.get(
-                "/admin/v1/identity/pending", params={"after": after, "limit": REVIEW_PAGE}, headers=headers
-            )
+            r = await self.http.get("/admin/v1/identity/pending", params=params, headers=headers)
             page = _check(r, "list pending identities")
             found.update({i["user_id"]: i["identity_id"] for i in page["items"] if i["user_id"] in wanted})
-            if len(page["items"]) < REVIEW_PAGE:
+            if not page["next_cursor"]:
                 break
-            after = page["next_after"]
+            params = {"limit": REVIEW_PAGE, "cursor": page["next_cursor"]}
         ids = list(found.values())
 
         async def review(i: int) -> None:
@@ -221,9 +241,7 @@ class Provisioner:
                     "senders need an approved identity: give reviewer credentials "
                     "(--operator-handle, and the password in IMSERVER_OPERATOR_PASSWORD or --operator-password)"
                 )
-            handle, password = self.operator
-            r = await self.http.post("/admin/v1/login", json={"handle": handle, "password": password})
-            self._reviewer = _bearer(_check(r, "operator login")["token"])
+            self._reviewer = await self._login(*self.operator)
         return self._reviewer
 
 

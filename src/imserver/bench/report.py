@@ -1,9 +1,9 @@
-"""The results of a run: ratios to the relay, the issue's targets, a table and one JSON object.
+"""The results of a run: ratios to the relay, the targets, a table and one JSON object.
 
 Every figure of a scenario is set beside the same figure measured against the
 relay in the same run, as ``imserver / relay``: above 1 is better for rates
-(messages/s), below 1 is better for times and memory. The targets are the ones
-of issue 7; a target is checked only on the figure it names, and a run at a
+(messages/s), below 1 is better for times and memory. The targets are those in
+docs/benchmarks.md; a target is checked only on the figure it names, and a run at a
 smaller size than the target's says so rather than claiming it.
 """
 
@@ -28,6 +28,10 @@ COMPARED = (
     ("ack_to_last_ms.p50", "ack->last follower p50", "ms"),
     ("ack_to_last_ms.max", "ack->last follower max", "ms"),
     ("post_to_last_ms.p50", "post->last follower p50", "ms"),
+    ("cpu_us_per_message", "server CPU per message", "µs"),
+    ("cpu_us_per_delivery", "server CPU per delivery", "µs"),
+    ("cpu_us_per_client", "server CPU per reconnecting client", "µs"),
+    ("cpu_us_per_connection_s", "server CPU per idle connection-second", "µs"),
     ("rss_kib_per_connection", "server RSS per connection", "KiB"),
     ("idle_cpu_percent", "server CPU while idle", "% of a core"),
     ("catch_up_s", "time until all caught up", "s"),
@@ -40,12 +44,18 @@ COUNTS = (
     ("clients", "clients"),
     ("followers", "followers"),
     ("posts", "posts"),
-    ("missing", "missing post frames"),
+    ("missing", "missing frames (never delivered)"),
     ("posts_timed_out", "posts not at every follower in time"),
     ("gaps", "gaps"),
     ("duplicates", "duplicates"),
     ("incomplete", "clients not caught up"),
     ("early_live_frames", "live frames ahead of the replay (resent by it)"),
+    ("peak_messages_per_s", "peak found first, direct messages/s"),
+    ("offered_load", "offered load, deliveries/s"),
+    ("reconnects", "reconnects with resume"),
+    ("sanctions", "warnings imposed"),
+    ("notices", "warning notices received"),
+    ("post_frames", "post frames received"),
     ("server_cpu_percent", "server CPU during the run, % of a core"),
 )
 
@@ -75,12 +85,15 @@ def _target(text: str, value: Any, met: bool | None, note: str = "") -> dict:
 
 
 def targets(name: str, mine: dict, ratio: dict, options) -> list[dict]:
-    """Issue 7's targets that this scenario's figures can speak to."""
+    """The targets that this scenario's figures can speak to."""
     out = []
     if name == "direct":
         r = ratio.get("messages_per_s")
         out.append(_target(">= 50% of the relay's messages/s", r, None if r is None else r >= 0.5,
                            "" if r is not None else "run with --baseline to compare"))
+        c = ratio.get("cpu_us_per_message")
+        out.append(_target("<= 2x the relay's server CPU per message", c, None if c is None else c <= 2,
+                           "" if c is not None else "needs --baseline and both servers' pids"))
     elif name == "direct-rate":
         p99 = get(mine, "delivery_ms.p99")
         out.append(_target(f"send->delivery p99 < 30 ms at {mine.get('offered_rate'):,.0f} msg/s offered",
@@ -104,6 +117,14 @@ def targets(name: str, mine: dict, ratio: dict, options) -> list[dict]:
         out.append(_target("<= 24 KiB server memory per connection (10,000 connections)", v,
                            None if v is None else v <= 24,
                            "" if at >= 10_000 else f"measured at {at:,} connections"))
+    elif name == "soak" and "intervals" in mine:
+        bad = (mine.get("gaps") or 0) + (mine.get("duplicates") or 0) + (mine.get("missing") or 0)
+        out.append(_target("zero gaps, duplicates and missing messages, reconnects included", bad, bad == 0))
+        n = len(mine["intervals"])
+        flat = mine.get("flat")
+        out.append(_target("RSS, descriptors, loop lag p99 and latency p99 flat after the warm-up",
+                           {True: "flat", False: "grows", None: "not judged"}[flat], flat,
+                           "" if n >= 5 else f"only {n} intervals: too few to judge a trend"))
     elif name == "resume":
         bad = (mine.get("gaps") or 0) + (mine.get("duplicates") or 0) + (mine.get("incomplete") or 0)
         at = mine.get("clients", 0)
@@ -144,6 +165,42 @@ def _rows(run: dict) -> Iterator[tuple[str, str, str, str]]:
             yield key, str(mine[key])[:60], "", ""
 
 
+# soak's per-interval readings: (key, header, width)
+INTERVAL_COLUMNS = (
+    ("interval", "#", 3),
+    ("seconds", "s", 6),
+    ("rss_mib", "RSS MiB", 8),
+    ("open_fds", "fds", 5),
+    ("messages_per_s", "msg/s", 8),
+    ("server_cpu_percent", "CPU %", 6),
+    ("cpu_us_per_message", "µs/msg", 7),
+    ("loop_lag_p99_ms", "lag p99 ms", 10),
+    ("latency_p99_ms", "p99 ms", 8),
+)
+
+
+def _intervals(figures: dict) -> list[str]:
+    """The per-interval readings of a soak, and the verdict on each trend."""
+    rows = figures.get("intervals")
+    if not rows:
+        return []
+    lines = ["   " + " ".join(f"{head:>{w}}" for _, head, w in INTERVAL_COLUMNS)]
+    for row in rows:
+        lines.append("   " + " ".join(f"{_fmt(row.get(key)):>{w}}" for key, _, w in INTERVAL_COLUMNS))
+    verdicts = [
+        f"RSS {_flat(figures, 'rss_flat')} ({_fmt(figures.get('rss_growth_mib'))} MiB)",
+        f"descriptors {_flat(figures, 'fds_flat')} ({_fmt(figures.get('fd_growth'))})",
+        f"loop lag p99 {_flat(figures, 'loop_lag_flat')} (early/late {figures.get('loop_lag_p99_early_late_ms')} ms)",
+        f"latency p99 {_flat(figures, 'latency_flat')} (early/late {figures.get('latency_p99_early_late_ms')} ms)",
+    ]
+    lines.append(f"   after {figures.get('warmup_intervals')} warm-up interval(s): " + "; ".join(verdicts))
+    return lines
+
+
+def _flat(figures: dict, key: str) -> str:
+    return {True: "flat", False: "GROWS", None: "not judged"}[figures.get(key)]
+
+
 def table(result: dict) -> str:
     lines = []
     head = result["machine"]
@@ -169,6 +226,7 @@ def table(result: dict) -> str:
         lines.append(header)
         for label, a, b, r in rows:
             lines.append(f"   {label:<{width}}  {a:>16}" + (f"  {b:>16}  {r:>7}" if has_relay else ""))
+        lines += _intervals(run.get("imserver") or {})
         if run.get("note"):
             lines.append(f"   note: {run['note']}")
         for t in run.get("targets", []):

@@ -50,6 +50,7 @@ BENCH_POST_BURST = 1_000  # posts a public account may make at once: far above a
 START_TIMEOUT = 60.0  # migrations on a fresh database plus interpreter start-up
 STOP_TIMEOUT = 15.0  # a graceful stop flushes the message writer first
 REVIEWER = "bench-reviewer"
+MODERATOR = "bench-moderator"  # made only when a scenario imposes sanctions (soak)
 
 
 def free_port() -> int:
@@ -186,7 +187,12 @@ def _clean_env() -> dict[str, str]:
 
 
 async def start_imserver(
-    *, database_url: str | None, lower_argon2: bool = True, keep: bool = False, progress: bool | None = None
+    *,
+    database_url: str | None,
+    lower_argon2: bool = True,
+    keep: bool = False,
+    progress: bool | None = None,
+    with_moderator: bool = False,
 ) -> Target:
     workdir = Path(tempfile.mkdtemp(prefix="imserver-bench-"))
     env = _clean_env()
@@ -211,22 +217,13 @@ async def start_imserver(
         "IMSERVER_RATE_MESSAGES_PER_SECOND), and the post burst to "
         f"{BENCH_POST_BURST:,} (IMSERVER_RATE_POSTS_BURST): the checks run, they do not refuse"
     )
-    password = secrets.token_urlsafe(16)
-    handle = f"{REVIEWER}-{secrets.token_hex(3)}"
-    # `operator create` also migrates the fresh database.
-    created = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "imserver.cli", "operator", "create", "--handle", handle, "--role", "reviewer"],
-        env={**env, "IMSERVER_OPERATOR_PASSWORD": password},
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=START_TIMEOUT,
-        check=False,
-    )
-    if created.returncode != 0:
+    try:
+        # The first `operator create` also migrates the fresh database.
+        reviewer = await _operator(env, workdir, REVIEWER, "reviewer")
+        moderator = await _operator(env, workdir, MODERATOR, "moderator") if with_moderator else None
+    except RuntimeError:
         shutil.rmtree(workdir, ignore_errors=True)
-        raise RuntimeError(f"imserver operator create failed: {created.stderr.strip()[-500:]}")
+        raise
     port = free_port()
     argv = [sys.executable, "-m", "imserver.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     process = Process(argv, env, workdir, owns_workdir=not keep)
@@ -238,8 +235,31 @@ async def start_imserver(
         raise
     note(f"imserver started: pid {process.pid}, {url}, database {database_url or 'SQLite in ' + str(workdir)}")
     target = Target("imserver", url, pid=process.pid, notes=notes, _process=process)
-    target.provisioner = Provisioner(url, operator=(handle, password), progress=progress)
+    target.provisioner = Provisioner(url, operator=reviewer, moderator=moderator, progress=progress)
     return target
+
+
+async def _operator(env: dict[str, str], workdir: Path, prefix: str, role: str) -> tuple[str, str]:
+    """An operator with a fresh handle and password; (handle, password)."""
+    password = secrets.token_urlsafe(16)
+    handle = f"{prefix}-{secrets.token_hex(3)}"
+    await asyncio.to_thread(create_operator, env, workdir, handle, password, role)
+    return handle, password
+
+
+def create_operator(env: dict[str, str], workdir: Path, handle: str, password: str, role: str) -> None:
+    """``imserver operator create`` (the first one also migrates a fresh database)."""
+    created = subprocess.run(
+        [sys.executable, "-m", "imserver.cli", "operator", "create", "--handle", handle, "--role", role],
+        env={**env, "IMSERVER_OPERATOR_PASSWORD": password},
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        check=False,
+    )
+    if created.returncode != 0:
+        raise RuntimeError(f"imserver operator create --role {role} failed: {created.stderr.strip()[-800:]}")
 
 
 async def start_relay() -> Target:

@@ -20,11 +20,14 @@ __all__ = ["Broker", "BrokerStats", "Handler", "MemoryBroker", "ReconnectHook", 
 _REDIS_SCHEMES = {"redis", "rediss", "unix"}
 
 
-def make_broker(url: str) -> Broker:
-    """The broker named by ``url`` (``Settings.broker_url``), not yet started."""
+def make_broker(url: str, *, channel_prefix: str = "") -> Broker:
+    """The broker named by ``url`` (``Settings.broker_url``), not yet started.
+
+    ``channel_prefix`` (Redis only) keeps deployments sharing one Redis apart.
+    """
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         return MemoryBroker()
     if scheme in _REDIS_SCHEMES:
-        return RedisBroker(url)
+        return RedisBroker(url, channel_prefix=channel_prefix) if channel_prefix else RedisBroker(url)
     raise ValueError(f"unsupported broker URL scheme {scheme!r}: use memory:// or redis://host:port/db")

@@ -86,6 +86,10 @@ class Broker(abc.ABC):
         # that tells its clients to resync by cursor from the database.
         self.on_reconnect: list[ReconnectHook] = []
 
+    # False where no other node can hear a publish (the one-process broker): the
+    # cluster then skips encoding what only this node would read back.
+    reaches_other_nodes: bool = True
+
     @property
     @abc.abstractmethod
     def healthy(self) -> bool:

@@ -10,7 +10,8 @@ broker's :class:`~imserver.broker.tasks.TaskOwner`, which exists only while the
 backlog is not empty. That gives sequential, ordered handling per topic while
 a slow topic never holds up another; a quiet topic costs no task at all.
 A backlog that is full means a handler cannot keep up; the message is dropped
-and counted (at most once: the client resyncs by cursor, STYLE.md habit 9).
+and counted (at most once: the client resyncs by cursor, so a slow handler
+never holds up the broker).
 """
 
 from __future__ import annotations

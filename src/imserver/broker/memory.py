@@ -14,6 +14,8 @@ from imserver.broker.tasks import TaskOwner
 
 
 class MemoryBroker(Broker):
+    reaches_other_nodes = False  # one process: this node is the only subscriber
+
     def __init__(self) -> None:
         super().__init__()
         self._tasks = TaskOwner("imserver.broker.memory")

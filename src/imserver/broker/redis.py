@@ -83,7 +83,8 @@ SOCKET_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 2.0
 # Reconnect backoff: first retry soon (a restart is often quick), doubling to a
 # cap of one second so a returning Redis is used within a second, as the
-# policy-propagation target (issue 6) needs. Jitter keeps nodes from reconnecting in lockstep.
+# target for a sanction to take effect on every node needs. Jitter keeps nodes
+# from reconnecting in lockstep.
 BACKOFF_FIRST_S = 0.05
 BACKOFF_CAP_S = 1.0
 # The reader wakes at least this often to check that the connection is alive.

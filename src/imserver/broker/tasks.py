@@ -1,4 +1,4 @@
-"""The broker's tasks, owned in one place (STYLE.md habit 8: no orphan tasks).
+"""The broker's tasks, owned in one place (no orphan tasks).
 
 A :class:`TaskOwner` runs one supervisor task that holds an
 :class:`asyncio.TaskGroup` open. Every background task of a broker (the Redis

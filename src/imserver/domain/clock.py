@@ -1,4 +1,4 @@
-"""Time, injected. Only time is faked in tests (STYLE.md habit 7)."""
+"""Time, injected, so that tests can fake time and nothing else."""
 
 from __future__ import annotations
 

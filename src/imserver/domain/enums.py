@@ -23,7 +23,7 @@ class RealNameStatus(StrEnum):
 
 
 class Role(StrEnum):
-    """Operator roles (ARCHITECTURE.md, "Operators")."""
+    """Operator roles; they do not nest (each route names the roles it admits)."""
 
     REVIEWER = "reviewer"  # identity and public-account review
     MODERATOR = "moderator"  # reports, warnings, restrictions

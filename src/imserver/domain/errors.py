@@ -14,6 +14,7 @@ Exception tree::
     ├── NotFound             404
     ├── Conflict             409: the request clashes with stored state
     ├── PolicyDenied         403: the compliance pipeline said no
+    ├── TooManyRequests      429: over a per-user limit (retry_after says when)
     └── Unavailable          503: our fault, a dependency (database, broker) is down
 
 Lower layers translate their own exceptions at the boundary with
@@ -56,7 +57,7 @@ class Code(StrEnum):
     GROUP_FULL = "group_full"
     UNKNOWN_RECIPIENT = "unknown_recipient"
     CONFLICT = "conflict"
-    # -- policy reason codes (ARCHITECTURE.md, "The policy pipeline") --------------
+    # -- policy reason codes (the pipeline's checks, policy/checks.py) --------------
     ACCOUNT_CLOSED = "account_closed"
     REAL_NAME_UNVERIFIED = "real_name_unverified"
     AGREEMENT_NOT_ACCEPTED = "agreement_not_accepted"
@@ -76,7 +77,7 @@ class Code(StrEnum):
     INVALID_FIELD = "invalid_field"  # missing, wrong type or out of range
     FIELD_TOO_LARGE = "field_too_large"  # a string field over its length limit
     OUT_OF_ORDER = "out_of_order"  # a valid frame at the wrong time (e.g. a second auth)
-    # -- sanctions, appeals, reports, term lists, regulator (issue 4, operator side) --
+    # -- sanctions, appeals, reports, term lists, regulator (operator side) ----------
     UNKNOWN_SANCTION_KIND = "unknown_sanction_kind"  # kind is not one of the ladder's four
     UNSUPPORTED_SUBJECT = "unsupported_subject"  # subject kind not (yet) sanctionable, e.g. public_account
     SUBJECT_NOT_FOUND = "subject_not_found"  # the sanctioned user / account does not exist
@@ -95,7 +96,7 @@ class Code(StrEnum):
     TERM_EXISTS = "term_exists"
     TERM_NOT_FOUND = "term_not_found"
     INVALID_TERM = "invalid_term"
-    # -- public accounts (issue 5, Art. 7) ----------------------------------------------
+    # -- public accounts (Art. 7) -------------------------------------------------------
     PUBLIC_ACCOUNT_NOT_FOUND = "public_account_not_found"
     PUBLIC_ACCOUNT_CLOSED = "public_account_closed"  # e.g. following a closed account
     PUBLIC_ACCOUNT_STATE = "public_account_state"  # e.g. reviewing an application already decided
@@ -114,8 +115,34 @@ class Code(StrEnum):
     INVALID_POST = "invalid_post"  # empty title/body, or a source on a post that is not a reprint
     REPRINT_SOURCE_MISSING = "reprint_source_missing"  # a reprint needs source name, URL, author and title
     POST_NOT_FOUND = "post_not_found"  # also: a post already taken down
+    # -- operator console ----------------------------------------------------------
+    SIGNIN_THROTTLED = "signin_throttled"  # too many wrong passwords: wait before trying again
+    CSRF_FAILED = "csrf_failed"  # a console form without its anti-forgery token (or a stale one)
+    SESSION_EXPIRED = "session_expired"  # the console session ended, or a WebSocket's token expired (notice, then 4003)
+    # -- the operator workbench: lists, users, content, operators ---------------------
+    INVALID_CURSOR = "invalid_cursor"  # a cursor that does not decode (truncated, edited, made up)
+    CURSOR_MISMATCH = "cursor_mismatch"  # a cursor issued by another list, or for another sort order
+    PAGE_TOO_LARGE = "page_too_large"  # limit over the list's cap
+    INVALID_FILTER = "invalid_filter"  # a filter combination or range that cannot hold (from after to)
+    USER_NOT_FOUND = "user_not_found"
+    MESSAGE_NOT_FOUND = "message_not_found"
+    OPERATOR_NOT_FOUND = "operator_not_found"
+    OPERATOR_EXISTS = "operator_exists"  # the handle is taken by another operator
+    UNKNOWN_ROLE = "unknown_role"  # a role name that is not one of the four
+    LAST_ADMIN = "last_admin"  # disabling or demoting the last enabled admin
+    SELF_DISABLE = "self_disable"  # an operator cannot disable themselves
+    OPERATOR_STATE = "operator_state"  # e.g. disabling a disabled operator
+    PASSWORD_CHANGE_REQUIRED = "password_change_required"  # a reset password must be changed first
+    AGREEMENT_NOT_FOUND = "agreement_not_found"
+    # -- due process ------------------------------------------------------------------
+    APPEAL_ONLY_TOKEN = "appeal_only_token"  # a closed account's token used beyond its sanctions and appeals
+    EVIDENCE_NOT_OF_SUBJECT = "evidence_not_of_subject"  # cited evidence belongs to someone else
+    SELF_REPORT = "self_report"  # reporting one's own message, post or account
+    REPORT_RATE_LIMITED = "report_rate_limited"  # too many reports from one user in the window
+    REPORT_EXISTS = "report_exists"  # the reporter's own report on this target is still open
+    NEWS_SERVICE_UNQUALIFIED = "news_service_unqualified"  # the provider's news licence is missing or expired
+    INVALID_PROVINCE = "invalid_province"  # no province (individuals declare one) or not one of the 31
     # -- hardening: sessions, second factor, separation of duties ----------------------------
-    SESSION_EXPIRED = "session_expired"  # the WebSocket's token expired (notice kind, then close 4003)
     SECOND_FACTOR_REQUIRED = "second_factor_required"  # a TOTP code is needed (or enrolment, for the role)
     SECOND_FACTOR_STATE = "second_factor_state"  # e.g. enrolling when already enrolled
     GRANT_FORBIDDEN = "grant_forbidden"  # this operator may not grant that role
@@ -175,13 +202,18 @@ class PolicyDenied(ImserverError):
     default_code = Code.FORBIDDEN
 
 
+class TooManyRequests(ImserverError):
+    status = 429
+    default_code = Code.RATE_LIMITED
+
+
 class Unavailable(ImserverError):
     status = 503
     default_code = Code.UNAVAILABLE
 
 
-class TooManyRequests(ImserverError):
-    """429: the caller must wait (``retry_after`` seconds, also sent as Retry-After)."""
+class Throttled(ImserverError):
+    """429: too many attempts; ``retry_after`` says how many seconds to wait."""
 
     status = 429
     default_code = Code.RATE_LIMITED

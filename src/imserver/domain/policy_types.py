@@ -144,6 +144,8 @@ class PolicySnapshot:
     user: UserSnapshot
     current_agreement_version: int
     public_account: PublicAccountSnapshot | None = None
+    # Until then, a user who accepted an earlier version still sends (and is asked to accept).
+    agreement_grace_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,19 @@
-"""One WebSocket connection's life, over an abstract transport.
+"""The asyncio driver of one WebSocket connection, over an abstract transport.
 
-States: ``awaiting_auth`` -> ``open`` -> ``closing``. The first frame must be
-``auth``; any other frame before it gets an ``out_of_order`` error and the
-connection keeps waiting (until the auth timeout closes it with 4001).
+What a connection decides lives in :class:`~imserver.gateway.session.Session`
+(states, frames, the inbox stream, acks, the replay, when to close), which does
+no I/O. This driver only does the I/O: it reads frames and hands them to the
+session, carries out the effects the session answers with (awaiting the
+services, setting timers, joining the hub) and feeds their results back, and
+writes what the session queued in its outbox onto the socket.
 
-Structured concurrency (STYLE.md habit 8): each connection runs in one task
-group: the reader (this coroutine's loop), the writer (drains the bounded
-outbox), the auth timer, a replay when one runs, and one small task per send
-in flight awaiting its commit to send the ack. Nothing outlives the connection.
+Structured concurrency: each connection runs in one task group: the reader
+(this coroutine's loop), the replay when one runs, and a writer task only while
+writing must wait. A send awaiting its commit is a callback on the writer's
+future, not a task. Nothing outlives the connection.
 
 The endpoint adapts the WebSocket library to :class:`Transport`; tests can
-drive a Connection with any object that has the three methods.
+drive a Connection with any object that has its methods.
 """
 
 from __future__ import annotations
@@ -19,16 +22,16 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from ..domain.enums import PrincipalKind
-from ..domain.errors import Code, ImserverError, Unauthenticated, Unavailable
-from ..services.events import InboxEvent
+from ..domain.errors import ImserverError, Unauthenticated, Unavailable
+from ..services.events import InboxEvent, SendResult
 from . import protocol
-from .hub import msg_frame
-from .outbox import Outbox
-from .stream import InboxStream
+from . import effects as fx
+from .session import Session
 
 if TYPE_CHECKING:
     from ..services.container import Services
@@ -46,8 +49,8 @@ MAX_INFLIGHT_SENDS = 256
 WRITE_CHUNK_BYTES = 64 * 1024
 WRITE_BUFFER_HIGH = 256 * 1024
 WRITE_BUFFER_POLL = 0.01
-# A close that flushes queued frames first (a revoked token's last notice) gives
-# up flushing after this long: "closed within a second" (issue 3).
+# A close that flushes queued frames first (the error frame explaining it) gives
+# up flushing after this long: the client is told, and closed within a second.
 CLOSE_FLUSH_SECONDS = 0.5
 
 _ids = itertools.count(1)
@@ -76,18 +79,16 @@ class Connection:
         self.hub = hub
         self.transport = transport
         self.client_ip = client_ip
-        self.auth_timeout = settings.auth_timeout_seconds
         self.conn_id = next(_ids)
-        # Sends of this connection awaiting their ack: client_msg_id -> the send frame's id.
-        # A committed send's ack takes the place of its echo in this connection's
-        # stream, so acks and messages reach the client in seq order.
-        self._awaiting: dict[str, str | None] = {}
-        self.user_id = 0
-        self.token_hash: str | None = None
-        self.outbox = Outbox(settings.outbound_queue_bytes)
-        self.stream: InboxStream | None = None
+        self.session = Session(
+            self.conn_id,
+            services.node_id,
+            outbound_queue_bytes=settings.outbound_queue_bytes,
+            auth_timeout=settings.auth_timeout_seconds,
+        )
+        self._outbox = self.session.outbox
         self._loop = asyncio.get_running_loop()
-        # Output: frames pushed in one turn of the event loop are written together
+        # Output: frames queued in one turn of the event loop are written together
         # at its end (_flush, a callback, not a task). The writer task exists only
         # while writing needs to wait: the socket is backed up, the connection is
         # closing, or the transport has no synchronous write.
@@ -95,83 +96,253 @@ class Connection:
         self._writer_task: asyncio.Task | None = None
         self._wake = asyncio.Event()  # the writer task has something to do
         self._room: asyncio.Event | None = None  # made when a replay waits for the outbox to drain
-        self._auth_deadline: asyncio.TimerHandle | None = None
-        self._session_end: asyncio.TimerHandle | None = None  # the token's expiry (_schedule_session_end)
-        self._closing: tuple[int, str, bool] | None = None  # (code, reason, flush first)
+        self._timers: dict[fx.Timer, asyncio.TimerHandle] = {}
         self._inflight = asyncio.Semaphore(MAX_INFLIGHT_SENDS)
         self._tg: asyncio.TaskGroup | None = None
         self._replay: asyncio.Task | None = None
-        self._replay_again = False  # a sync or gap arrived while a replay ran
-        self._sync_pending = False  # a sync frame awaits its `synced`
-        # The posts stream: positions are global and a follower sees only some of
-        # them, so there is no gap to detect; live posts are sent when newer than
-        # posts_delivered, and buffered while a posts replay runs.
-        self.posts_delivered = 0
-        self._posts_replay_from: int | None = None  # a sync asked for posts after this
-        self._posts_buffer: list[tuple[int, bytes, bool]] | None = None  # set while replaying posts
-        self._sync_ref: str | None = None  # that sync frame's id
+
+    @property
+    def user_id(self) -> int:
+        return self.session.user_id
+
+    @property
+    def token_hash(self) -> str | None:
+        return self.session.token_hash
 
     # -- running ------------------------------------------------------------------------
 
     async def run(self) -> None:
         metrics = self.services.metrics
         metrics.connections.inc()
-        self._auth_deadline = self._loop.call_later(self.auth_timeout, self._auth_expired)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
+                self._apply(self.session.start())
                 if not self.transport.write_now([]):
                     self._start_writer()  # no synchronous writes: the task does them all
                 await self._reader()
-                if self._closing is None:
-                    self._closing = (protocol.CLOSE_NORMAL, "", False)  # the peer went away
-                self._auth_deadline.cancel()
+                self._apply(self.session.close(protocol.CLOSE_NORMAL, ""))  # the peer went away (if still open)
+                self._cancel_timers()
                 if self._replay:
                     self._replay.cancel()
                 self._start_writer()  # it closes the socket
                 await self._writer_task
         finally:
-            self._auth_deadline.cancel()
-            if self._session_end is not None:
-                self._session_end.cancel()
+            self._cancel_timers()
             if self._flush_handle is not None:
                 self._flush_handle.cancel()
             self.hub.remove(self)
             metrics.connections.dec()
 
     async def _reader(self) -> None:
-        while self._closing is None:
+        session = self.session
+        while session.closing is None:
             data = await self.transport.receive()
             if data is None:
                 return
-            try:
-                frame = protocol.decode(data)
-            except protocol.ProtocolError as exc:
-                self.push(protocol.encode(protocol.error_frame(exc)))
-                continue
-            try:
-                await self._handle(frame)
-            except ImserverError as exc:
-                self.push(protocol.encode(protocol.Error(exc.code.value, exc.detail, getattr(frame, "id", None))))
+            effects = session.on_data(data)
+            if effects:
+                await self._perform(effects)
+            self._wrote()
 
-    def _schedule_session_end(self, expires_at: datetime | None) -> None:
-        """One timer per connection, set at auth: the socket ends when its token does.
+    # -- carrying out effects -----------------------------------------------------------
 
-        At expiry the client gets a ``session_expired`` notice, then the close
-        (4003) once queued frames are flushed; it signs in again for a new token.
-        """
-        if expires_at is None:
+    async def _perform(self, effects: Sequence[fx.Effect]) -> None:
+        """Effects of a frame: awaited in the reader, so frames are handled in order."""
+        for effect in effects:
+            kind = type(effect)
+            if kind is fx.Submit:
+                await self._submit(effect.frame)
+            elif kind is fx.MarkReceived:
+                await self._call(self.services.messaging.received(self.user_id, effect.seq), effect.ref)
+            elif kind is fx.MarkRead:
+                read = self.services.messaging.read(self.user_id, effect.conversation_id, effect.message_id)
+                await self._call(read, effect.ref)
+            elif kind is fx.NotifyTyping:
+                await self._call(self.services.messaging.typing(self.user_id, effect.conversation_id), effect.ref)
+            elif kind is fx.Authenticate:
+                await self._perform(await self._authenticate(effect))
+            elif kind is fx.ReadCursors:
+                await self._perform(await self._read_cursors())
+            else:
+                self._do(effect)
+
+    def _apply(self, effects: Sequence[fx.Effect]) -> None:
+        """Effects of an input that arrived outside the reader (fan-out, a commit, a timer)."""
+        for effect in effects:
+            self._do(effect)
+        self._wrote()
+
+    def _do(self, effect: fx.Effect) -> None:
+        """An effect carried out without awaiting."""
+        kind = type(effect)
+        if kind is fx.Close:
+            if effect.code == protocol.CLOSE_SLOW_CONSUMER:
+                self.services.metrics.slow_consumers_closed.inc()
+            self._start_writer()
+        elif kind in fx.REPLAY_STEPS:
+            # The session asks for one step at a time; a step asked for outside the replay task starts it.
+            self._replay = self._tg.create_task(self._run_replay(effect), name="ws-replay")
+        elif kind is fx.StartTimer:
+            self._timers[effect.timer] = self._loop.call_later(effect.seconds, self._timer_fired, effect.timer)
+        elif kind is fx.CancelTimer:
+            handle = self._timers.pop(effect.timer, None)
+            if handle is not None:
+                handle.cancel()
+        elif kind is fx.JoinHub:
+            self.hub.add(self)
+        elif kind is fx.LogError:
+            log.error("%s", effect.text)
+        else:  # an effect that must be awaited, from an input that cannot await: a bug
+            raise TypeError(f"cannot carry out {effect!r} here")
+
+    async def _call(self, call: Awaitable[object], ref: str | None) -> None:
+        """A service call a frame asked for; its refusal becomes an error frame."""
+        try:
+            await call
+        except ImserverError as exc:
+            self._apply(self.session.on_error(exc, ref))
+
+    async def _authenticate(self, effect: fx.Authenticate) -> Sequence[fx.Effect]:
+        try:
+            principal = await self.services.accounts.authenticate(effect.token, PrincipalKind.USER)
+        except Unauthenticated as exc:
+            return self.session.on_auth_refused(exc, effect.ref)
+        except ImserverError as exc:  # the token could not be checked: the client may try again
+            return self.session.on_error(exc, effect.ref)
+        expires_in = None
+        if principal.expires_at is not None:
+            expires_in = (principal.expires_at - self.services.clock.now()).total_seconds()
+        return self.session.on_auth_ok(principal.id, principal.token_hash, expires_in)
+
+    async def _read_cursors(self) -> Sequence[fx.Effect]:
+        session = self.session
+        try:
+            inbox_seq, received_seq = await self.services.messaging.cursors(session.user_id)
+            posts_position = await self.services.public_accounts.latest_position()
+            # A new agreement version in its grace period: the user is asked to accept it (sending still works).
+            agreement = await self.services.policy.agreement_notice(session.user_id)
+        except ImserverError as exc:
+            return session.on_read_failed(exc)
+        effects = list(session.on_cursors(inbox_seq, received_seq, posts_position, datetime.now(UTC).isoformat()))
+        if agreement is not None:
+            notice = protocol.Notice(agreement["kind"], agreement["text"], agreement["data"])
+            effects.extend(session.push(protocol.encode(notice)))
+        return effects
+
+    def _timer_fired(self, timer: fx.Timer) -> None:
+        self._timers.pop(timer, None)
+        self._apply(self.session.on_timer(timer))
+
+    def _cancel_timers(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+    # -- sends --------------------------------------------------------------------------
+
+    async def _submit(self, frame: protocol.Send) -> None:
+        """The one call into the send use case; its outcome goes back to the session."""
+        await self._inflight.acquire()
+        try:
+            future = await self.services.messaging.submit(
+                sender_id=self.session.user_id,
+                client_msg_id=frame.client_msg_id,
+                to_kind=frame.to.kind,
+                to_id=frame.to.id,
+                body=frame.body,
+                origin=self.conn_id,
+            )
+        except ImserverError as exc:
+            self._inflight.release()
+            self._apply(self.session.on_send_refused(frame, exc))
             return
-        delay = (expires_at - self.services.clock.now()).total_seconds()
-        self._session_end = self._loop.call_later(max(0.0, delay), self._session_expired)
+        # A callback, not a task per send: most acks go out from push_live.
+        future.add_done_callback(lambda f: self._committed(frame, f))
 
-    def _session_expired(self) -> None:
-        self.push(protocol.encode(protocol.Notice(Code.SESSION_EXPIRED.value, "your session has expired: sign in again")))
-        self.close_soon(protocol.CLOSE_REVOKED, "session expired", flush=True)
+    def _committed(self, frame: protocol.Send, future: asyncio.Future[SendResult]) -> None:
+        self._inflight.release()
+        session = self.session
+        if future.cancelled():
+            effects = session.on_send_cancelled(frame)
+        elif (exc := future.exception()) is None:
+            effects = session.on_send_stored(frame, future.result())
+        elif isinstance(exc, ImserverError):
+            effects = session.on_send_refused(frame, exc)
+        else:
+            log.error("send of user %d failed", session.user_id, exc_info=exc)
+            effects = session.on_send_refused(frame, Unavailable("the message could not be stored"))
+        self._apply(effects)
 
-    def _auth_expired(self) -> None:
-        if self.stream is None:
-            self.close_soon(protocol.CLOSE_AUTH_TIMEOUT, "no auth frame in time")
+    # -- the replay ---------------------------------------------------------------------
+
+    async def _run_replay(self, step: fx.Effect | None) -> None:
+        """Carry out the replay's steps, one at a time, until the session has caught up."""
+        session = self.session
+        messaging = self.services.messaging
+        while step is not None:
+            kind = type(step)
+            try:
+                if kind is fx.ReadPage:
+                    effects = session.on_page(await messaging.inbox_after(session.user_id, step.after, step.limit))
+                elif kind is fx.ReadPosts:
+                    effects = session.on_posts(await self._posts_after(step.after, step.limit))
+                else:
+                    assert kind is fx.AwaitRoom
+                    await self._wait_for_room()
+                    effects = session.on_room()
+            except ImserverError as exc:
+                effects = session.on_read_failed(exc)
+            step = None
+            for effect in effects:
+                if type(effect) in fx.REPLAY_STEPS:
+                    step = effect  # the next step, carried out here
+                else:
+                    self._do(effect)
+            self._wrote()
+
+    async def _posts_after(self, after: int, limit: int):
+        return await self.services.public_accounts.posts_after(self.session.user_id, after, limit)
+
+    async def _wait_for_room(self) -> None:
+        """A replay waits here while the outbox is over half full."""
+        if self._room is None:
+            self._room = asyncio.Event()
+        self._room.clear()
+        if not self._outbox.has_room():
+            await self._room.wait()
+
+    # -- deliveries from the hub --------------------------------------------------------
+
+    def push(self, frame: bytes, *, droppable: bool = False) -> None:
+        """Queue an ephemeral frame; a consumer too slow to take it is closed (4008)."""
+        self._apply(self.session.push(frame, droppable=droppable))
+
+    def push_live(self, event: InboxEvent, frame: bytes) -> None:
+        """A committed inbox entry from fan-out (the hot path: _apply and _wrote written out)."""
+        effects = self.session.live(event, frame)
+        if effects:
+            self._apply(effects)
+        if self._flush_handle is None and self._outbox.size:
+            self._flush_handle = self._loop.call_soon(self._flush)
+
+    def push_post(self, position: int, frame: bytes, tombstone: bool) -> None:
+        """A committed post (or a takedown's tombstone) of an account this user follows."""
+        self._apply(self.session.post(position, frame, tombstone))
+
+    def resync(self) -> None:
+        """Look in the store for entries after the cursor (live delivery may have lost some)."""
+        self._apply(self.session.resync())
+
+    def close_soon(self, code: int, reason: str, *, flush: bool = False) -> None:
+        self._apply(self.session.close(code, reason, flush=flush))
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _wrote(self) -> None:
+        """Frames were queued: write them at the end of this loop turn."""
+        if self._flush_handle is None and self._outbox.size:
+            self._flush_handle = self._loop.call_soon(self._flush)
 
     def _start_writer(self) -> None:
         if self._writer_task is None and self._tg is not None:
@@ -179,52 +350,51 @@ class Connection:
         self._wake.set()
 
     def _flush(self) -> None:
-        """End of the loop turn: write what was pushed, unless writing must wait (then the task does)."""
+        """End of the loop turn: write what was queued, unless writing must wait (then the task does)."""
         self._flush_handle = None
         if self._writer_task is not None:
             self._wake.set()
             return
-        if self._closing is not None or self.transport.write_buffered() > WRITE_BUFFER_HIGH:
+        if self.session.closing is not None or self.transport.write_buffered() > WRITE_BUFFER_HIGH:
             self._start_writer()
             return
-        while frames := self.outbox.pop_many(WRITE_CHUNK_BYTES):
+        while frames := self._outbox.pop_many(WRITE_CHUNK_BYTES):
             try:
                 self.transport.write_now(frames)
             except Exception:  # noqa: BLE001 - a dead peer: the writer task closes
-                if self._closing is None:
-                    self._closing = (protocol.CLOSE_GOING_AWAY, "", False)
+                self.session.close(protocol.CLOSE_GOING_AWAY, "")
                 self._start_writer()
                 return
             if self.transport.write_buffered() > WRITE_BUFFER_HIGH:
-                if len(self.outbox):
+                if len(self._outbox):
                     self._start_writer()  # the peer is not reading: wait for it there
                 break
         self._outbox_drained()
 
     def _outbox_drained(self) -> None:
-        if self._room is not None and self.outbox.has_room():
+        if self._room is not None and self._outbox.has_room():
             self._room.set()
 
     async def _writer(self) -> None:
         """Writes that must wait: a backed-up socket, a flush before close, a transport without write_now."""
         deadline: float | None = None
         loop = self._loop
+        session = self.session
         direct = self.transport.write_now([])
         while True:
-            if self._closing is not None:
-                code, reason, flush = self._closing
+            if (closing := session.closing) is not None:
                 if deadline is None:
                     deadline = loop.time() + CLOSE_FLUSH_SECONDS
-                if not flush or not len(self.outbox) or loop.time() > deadline:
+                if not closing.flush or not len(self._outbox) or loop.time() > deadline:
                     with contextlib.suppress(Exception):  # the peer may be gone already
-                        await self.transport.close(code, reason)
+                        await self.transport.close(closing.code, closing.reason)
                     return
             if self.transport.write_buffered() > WRITE_BUFFER_HIGH:
                 await asyncio.sleep(WRITE_BUFFER_POLL)  # the peer is not reading: let the outbox fill
                 continue
-            frames = self.outbox.pop_many(WRITE_CHUNK_BYTES)
+            frames = self._outbox.pop_many(WRITE_CHUNK_BYTES)
             if not frames:
-                if direct and self._closing is None:
+                if direct and session.closing is None:
                     self._writer_task = None  # caught up: _flush writes again
                     return
                 self._wake.clear()
@@ -237,324 +407,8 @@ class Connection:
                 else:
                     await self.transport.send_many(frames)
             except Exception:  # noqa: BLE001 - a dead peer: stop writing
-                if self._closing is None:
-                    self._closing = (protocol.CLOSE_GOING_AWAY, "", False)
+                session.close(protocol.CLOSE_GOING_AWAY, "")
                 with contextlib.suppress(Exception):
-                    await self.transport.close(self._closing[0], self._closing[1])
+                    await self.transport.close(session.closing.code, session.closing.reason)
                 return
             self._outbox_drained()
-
-    # -- output -------------------------------------------------------------------------
-
-    def push(self, frame: bytes, *, droppable: bool = False) -> None:
-        """Queue a frame; a consumer too slow to take it is closed (4008)."""
-        if self._closing is not None:
-            return
-        if not self.outbox.push(frame, droppable=droppable):
-            self.services.metrics.slow_consumers_closed.inc()
-            self.close_soon(protocol.CLOSE_SLOW_CONSUMER, "too slow: reconnect and sync from your cursor")
-            return
-        if self._flush_handle is None:
-            self._flush_handle = self._loop.call_soon(self._flush)
-
-    def push_live(self, event: InboxEvent, frame: bytes) -> None:
-        """A committed inbox entry from fan-out (hub)."""
-        if self.stream is None:
-            return
-        if event.origin == self.conn_id or (
-            event.message.sender_id == self.user_id and event.message.client_msg_id in self._awaiting
-        ):
-            frame = self._own_ack(event)
-        out, need_replay = self.stream.live(event.seq, frame)
-        for f in out:
-            self.push(f)
-        if need_replay:
-            self.stream.begin_replay()
-            self._start_replay()
-
-    def push_post(self, position: int, frame: bytes, tombstone: bool) -> None:
-        """A committed post (or a takedown's tombstone) of an account this user follows."""
-        if self._posts_buffer is not None:
-            self._posts_buffer.append((position, frame, tombstone))
-            return
-        if tombstone:
-            self.push(frame)
-        elif position > self.posts_delivered:
-            self.posts_delivered = position
-            self.push(frame)
-
-    def _flush_posts(self) -> None:
-        """End of a posts replay: send what arrived live meanwhile, skipping what the replay sent."""
-        buffered, self._posts_buffer = self._posts_buffer or [], None
-        for position, frame, tombstone in sorted(buffered, key=lambda b: b[0]):
-            self.push_post(position, frame, tombstone)
-
-    async def _latest_post_position(self) -> int:
-        accounts = getattr(self.services, "public_accounts", None)
-        return await accounts.latest_position() if accounts is not None else 0
-
-    async def _replay_posts(self, after: int) -> None:
-        """Send the followed accounts' posts after `after`, then hand over to live posts."""
-        from .hub import post_frame
-
-        accounts = getattr(self.services, "public_accounts", None)
-        self.posts_delivered = after
-        page_size = protocol.DEFAULT_SYNC_LIMIT
-        while accounts is not None:
-            views = await accounts.posts_after(self.user_id, self.posts_delivered, page_size)
-            for view in views:
-                if view.position > self.posts_delivered:
-                    self.posts_delivered = view.position
-                    self.push(post_frame(view))
-                if not self.outbox.has_room():
-                    await self._wait_for_room()
-                if self._closing is not None:
-                    return
-            if len(views) < page_size:
-                break
-        self._flush_posts()
-
-    async def _wait_for_room(self) -> None:
-        """A replay waits here while the outbox is over half full."""
-        if self._room is None:
-            self._room = asyncio.Event()
-        self._room.clear()
-        await self._room.wait()
-
-    def _own_ack(self, event: InboxEvent) -> bytes:
-        m = event.message
-        ref = self._awaiting.pop(m.client_msg_id, None)
-        return protocol.encode(
-            protocol.Ack(
-                client_msg_id=m.client_msg_id,
-                status="accepted",
-                message_id=m.message_id,
-                conversation_id=m.conversation_id,
-                seq=event.seq,
-                sent_at=m.sent_at,
-                ref=ref,
-            )
-        )
-
-    def resync(self) -> None:
-        """Look in the store for entries after the cursor (live delivery may have lost some)."""
-        if self.stream is not None and self._tg is not None and self._closing is None:
-            self.stream.begin_replay()
-            self._start_replay()
-
-    def close_soon(self, code: int, reason: str, *, flush: bool = False) -> None:
-        if self._closing is None:
-            self._closing = (code, reason, flush)
-            self._start_writer()
-
-    # -- frames -------------------------------------------------------------------------
-
-    async def _handle(self, frame: protocol.ClientFrame) -> None:
-        if isinstance(frame, protocol.Auth):
-            await self._auth(frame)
-            return
-        if self.stream is None:
-            raise ImserverError("authenticate first with an auth frame", Code.OUT_OF_ORDER)
-        messaging = self.services.messaging
-        match frame:
-            case protocol.Send():
-                await self._send(frame)
-            case protocol.Sync():
-                self.stream.reset(frame.inbox_after)
-                self._sync_ref = frame.id
-                self._sync_pending = True
-                if frame.posts_after is not None:
-                    self._posts_replay_from = frame.posts_after
-                    self._posts_buffer = self._posts_buffer if self._posts_buffer is not None else []
-                self._start_replay()
-            case protocol.Received():
-                await messaging.received(self.user_id, frame.seq)
-            case protocol.Read():
-                await messaging.read(self.user_id, frame.conversation_id, frame.message_id)
-            case protocol.Typing():
-                await messaging.typing(self.user_id, frame.conversation_id)
-            case protocol.Ping():
-                self.push(protocol.encode(protocol.Pong(frame.nonce)))
-
-    async def _auth(self, frame: protocol.Auth) -> None:
-        if self.stream is not None:
-            raise ImserverError("already authenticated", Code.OUT_OF_ORDER)
-        try:
-            principal = await self.services.accounts.authenticate(frame.token, PrincipalKind.USER)
-        except Unauthenticated as exc:
-            self.push(protocol.encode(protocol.Error(exc.code.value, exc.detail, frame.id)))
-            self.close_soon(protocol.CLOSE_POLICY, "authentication failed", flush=True)
-            return
-        self.user_id = principal.id
-        self.token_hash = principal.token_hash
-        self._schedule_session_end(principal.expires_at)
-        # Join the hub before reading the cursor, buffering live entries meanwhile:
-        # an entry committed around the read is then either covered by the
-        # cursor, emitted from the buffer, or found missing and replayed.
-        self.stream = InboxStream(delivered=0)
-        self.stream.replaying = True
-        self.hub.add(self)
-        self._posts_buffer = []  # posts committed around the cursor reads wait here
-        last_seq, received_seq = await self.services.messaging.cursors(self.user_id)
-        self.stream.delivered = last_seq
-        self.posts_delivered = await self._latest_post_position()
-        self._auth_deadline.cancel()
-        self.push(
-            protocol.encode(
-                protocol.Hello(
-                    user_id=self.user_id,
-                    node=self.services.node_id,
-                    inbox_seq=last_seq,
-                    received_seq=received_seq,
-                    server_time=datetime.now(UTC).isoformat(),
-                )
-            )
-        )
-        if frame.inbox_after is not None or frame.posts_after is not None:
-            # Resume in the auth frame: replay from the client's cursors before
-            # anything live (live entries stay buffered until the replay has passed them).
-            if frame.inbox_after is not None:
-                self.stream.reset(frame.inbox_after)
-            # else: the stream stays buffering from last_seq; the replay drains it.
-            if frame.posts_after is not None:
-                self._posts_replay_from = frame.posts_after
-            else:
-                self._flush_posts()
-            self._sync_ref = frame.id
-            self._sync_pending = True
-            self._start_replay()
-            return
-        out, again = self.stream.page_done(reached_end=True)
-        for f in out:
-            self.push(f)
-        self._flush_posts()
-        if again:
-            self._start_replay()
-
-    async def _send(self, frame: protocol.Send) -> None:
-        await self._inflight.acquire()
-        self._awaiting[frame.client_msg_id] = frame.id
-        try:
-            future, decision = await self.services.send_message(
-                sender_id=self.user_id,
-                client_msg_id=frame.client_msg_id,
-                to_kind=frame.to.kind,
-                to_id=frame.to.id,
-                body=frame.body,
-                origin=self.conn_id,
-            )
-        except ImserverError as exc:
-            self._inflight.release()
-            self._awaiting.pop(frame.client_msg_id, None)
-            self.push(protocol.encode(self._rejected(frame, exc)))
-            return
-        # A callback, not a task per send: most acks go out from push_live.
-        future.add_done_callback(lambda f: self._committed(frame, f, decision))
-
-    def _committed(self, frame: protocol.Send, future: asyncio.Future, decision) -> None:
-        self._inflight.release()
-        if future.cancelled():
-            self._awaiting.pop(frame.client_msg_id, None)
-            return
-        exc = future.exception()
-        if exc is not None:
-            self._awaiting.pop(frame.client_msg_id, None)
-            if isinstance(exc, ImserverError):
-                self.push(protocol.encode(self._rejected(frame, exc)))
-            else:
-                log.error("send of user %d failed", self.user_id, exc_info=exc)
-                self.push(protocol.encode(self._rejected(frame, Unavailable("the message could not be stored"))))
-            return
-        stored = future.result()
-        if stored.sender_seq is not None and not stored.duplicate:
-            return  # acked in stream order by push_live (or by the replay that re-reads it)
-        # No new inbox entry for the sender: a retry of a stored send, or a held message.
-        self._awaiting.pop(frame.client_msg_id, None)
-        self.push(
-            protocol.encode(
-                protocol.Ack(
-                    client_msg_id=frame.client_msg_id,
-                    status="held" if stored.status == "held" else "accepted",
-                    message_id=stored.message_id,
-                    conversation_id=stored.conversation_id,
-                    seq=stored.sender_seq,
-                    sent_at=stored.created_at.isoformat(),
-                    duplicate=stored.duplicate,
-                    reason=decision.reason.value if decision and decision.reason else None,
-                    ref=frame.id,
-                )
-            )
-        )
-
-    @staticmethod
-    def _rejected(frame: protocol.Send, exc: ImserverError) -> protocol.Ack:
-        retry_after = exc.extra.get("retry_after")
-        return protocol.Ack(
-            client_msg_id=frame.client_msg_id,
-            status="rejected",
-            reason=exc.code.value,
-            detail=exc.detail,
-            retry_after=float(retry_after) if retry_after is not None else None,
-            ref=frame.id,
-        )
-
-    # -- replay -------------------------------------------------------------------------
-
-    def _start_replay(self) -> None:
-        if self._replay is not None and not self._replay.done():
-            self._replay_again = True
-            return
-        self._replay_again = False
-        self._replay = self._tg.create_task(self._run_replay(), name="ws-replay")
-
-    async def _run_replay(self) -> None:
-        """Page through the store from the stream's cursor until caught up with live."""
-        stream = self.stream
-        messaging = self.services.messaging
-        page_size = protocol.DEFAULT_SYNC_LIMIT
-        while True:
-            after = stream.delivered
-            events = await messaging.inbox_after(self.user_id, after, page_size)
-            for event in events:
-                # A live frame buffered for this seq is sent as fan-out made it: for
-                # this connection's own send it is the ack (push_live already took
-                # the send out of _awaiting), which re-encoding would turn into a msg.
-                live_frame = stream.buffered(event.seq)
-                if event.seq > stream.delivered + 1 and event is events[0]:
-                    # Cannot happen: seqs are gap-free by construction. Should the
-                    # store ever hold a gap, skip it rather than re-read this page forever.
-                    log.error("inbox of user %d has a gap after seq %d", self.user_id, stream.delivered)
-                    stream.delivered = event.seq - 1
-                if stream.replayed(event.seq):
-                    own = event.message.sender_id == self.user_id and event.message.client_msg_id in self._awaiting
-                    if live_frame is not None:
-                        self.push(live_frame)
-                    else:
-                        self.push(self._own_ack(event) if own else msg_frame(event))
-                if not self.outbox.has_room():
-                    await self._wait_for_room()
-                if self._closing is not None:
-                    return
-            out, again = stream.page_done(reached_end=len(events) < page_size)
-            for f in out:
-                self.push(f)
-            if again or self._replay_again:
-                self._replay_again = False
-                stream.replaying = True
-                continue
-            posts_seq = None
-            if self._posts_replay_from is not None:
-                after, self._posts_replay_from = self._posts_replay_from, None
-                await self._replay_posts(after)
-                posts_seq = self.posts_delivered
-            if self._sync_pending:
-                self.push(
-                    protocol.encode(
-                        protocol.Synced(
-                            inbox_seq=stream.delivered, complete=True, ref=self._sync_ref, posts_seq=posts_seq
-                        )
-                    )
-                )
-                self._sync_pending = False
-                self._sync_ref = None
-            return

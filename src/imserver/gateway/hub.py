@@ -1,6 +1,6 @@
 """The local hub: which live connections this node holds for each user.
 
-Implements :class:`imserver.services.events.Fanout` for this node: committed
+Implements :class:`imserver.services.cluster.LocalNode` for this node: committed
 inbox entries are encoded once per entry and handed to each of the user's
 connections without awaiting (each has its own bounded outbox).
 """
@@ -10,51 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from ..services.events import InboxEvent, PostEvent, PostView, UserEvent
+from ..services.events import InboxEvent, PostEvent, UserEvent
 from . import protocol
 
 if TYPE_CHECKING:
     from .connection import Connection
-
-
-def msg_tail(m) -> bytes:
-    """The recipient-independent part of a message's ``msg`` frame (protocol.msg_tail)."""
-    return protocol.msg_tail(
-        m.message_id, m.conversation_id, m.conversation_kind, m.sender_id, m.sender_nickname, m.body,
-        m.client_msg_id, m.sent_at,
-    )
-
-
-def msg_frame(event: InboxEvent, tail: bytes | None = None) -> bytes:
-    return protocol.msg_with_seq(event.seq, tail if tail is not None else msg_tail(event.message))
-
-
-def post_frame(view: PostView, *, tombstone: bool = False) -> bytes:
-    if tombstone:
-        return protocol.encode(protocol.Tombstone(view.position, view.post_id, view.account_id))
-    return protocol.encode(
-        protocol.Post(
-            position=view.position,
-            post_id=view.post_id,
-            account={"id": view.account_id, "name": view.account_name, "news_badge": view.news_badge},
-            kind=view.kind,
-            title=view.title,
-            body=view.body,
-            posted_at=view.posted_at,
-            source=view.source,
-        )
-    )
-
-
-def user_event_frame(event: UserEvent) -> bytes | None:
-    d = event.data
-    if event.kind == "receipt":
-        return protocol.encode(protocol.Receipt(d["conversation_id"], d["user_id"], d["message_id"]))
-    if event.kind == "typing":
-        return protocol.encode(protocol.TypingEvent(d["conversation_id"], d["user_id"]))
-    if event.kind == "notice":
-        return protocol.encode(protocol.Notice(d["kind"], d["text"], d.get("data")))
-    return None
 
 
 class Hub:
@@ -77,7 +37,7 @@ class Hub:
     def connections(self, user_id: int) -> tuple[Connection, ...]:
         return tuple(self._by_user.get(user_id, ()))
 
-    # -- Fanout ---------------------------------------------------------------------
+    # -- LocalNode ---------------------------------------------------------------------
 
     def inbox(self, events: list[InboxEvent]) -> None:
         tails: dict[int, bytes] = {}  # message id -> its frame after the seq, encoded once
@@ -88,7 +48,7 @@ class Hub:
                 mid = event.message.message_id
                 tail = tails.get(mid)
                 if tail is None:
-                    tail = tails[mid] = msg_tail(event.message)
+                    tail = tails[mid] = protocol.msg_tail(event.message)
                 frame = protocol.msg_with_seq(event.seq, tail)  # once, for all of the user's devices
                 for conn in tuple(conns):
                     conn.push_live(event, frame)
@@ -97,9 +57,13 @@ class Hub:
         if event.kind == "disconnect":
             for user_id in event.user_ids:
                 for conn in self.connections(user_id):
-                    conn.close_soon(event.data.get("code", protocol.CLOSE_REVOKED), event.data.get("reason", ""))
+                    conn.close_soon(
+                        event.data.get("code", protocol.CLOSE_REVOKED),
+                        event.data.get("reason", ""),
+                        flush=bool(event.data.get("flush")),  # queued frames (the closure's notice) go first
+                    )
             return
-        frame = user_event_frame(event)
+        frame = protocol.user_event_frame(event)
         if frame is None:
             return
         droppable = event.kind == "typing"
@@ -118,7 +82,7 @@ class Hub:
         followers = event.followers
         if not followers or not self._by_user:
             return
-        frame = post_frame(event.view, tombstone=event.tombstone)
+        frame = protocol.post_frame(event.view, tombstone=event.tombstone)
         position = event.view.position
         # Walk the smaller side: the account's followers or the users connected here.
         if len(followers) <= len(self._by_user):
@@ -133,7 +97,7 @@ class Hub:
     def token_hashes(self) -> list[str]:
         return sorted({c.token_hash for conns in self._by_user.values() for c in conns if c.token_hash})
 
-    def close_token(self, token_hash: str, code: int, reason: str) -> None:
+    def close_token(self, token_hash: str, code: int = protocol.CLOSE_REVOKED, reason: str = "token revoked") -> None:
         for conns in self._by_user.values():
             for conn in tuple(conns):
                 if conn.token_hash == token_hash:

@@ -1,6 +1,6 @@
 """A connection's outbound queue, bounded in bytes.
 
-Broadcast never waits for a slow reader (STYLE.md habit 9): frames are encoded
+Broadcast never waits for a slow reader: frames are encoded
 once and queued; when a connection's queue would pass its byte bound, droppable
 frames (typing) are dropped first, and if that is not enough the connection is
 declared a slow consumer and closed (4008). It loses nothing: everything durable

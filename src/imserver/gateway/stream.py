@@ -13,7 +13,7 @@ while messages keep arriving during the replay:
   out of order, a lost broker message) is buffered and triggers a replay from
   the last emitted seq; an entry at or below it is a duplicate and is dropped.
 
-Pure: no I/O, no awaits. The connection feeds it and acts on what it returns.
+Pure: no I/O, no awaits. The session (session.py) feeds it and acts on what it returns.
 """
 
 from __future__ import annotations

@@ -4,8 +4,12 @@ No I/O and no awaits; imports only ``domain``. Modules, one idea each:
 
 * ``decision``: the Decision value (allow, deny, hold; reason code; check name).
 * ``pipeline``: ordered checks, first non-allow decides; plugins by entry point.
-* ``checks``: the eight built-in checks, in the design's order.
-* ``ladder``: what each sanction forbids while in force, as a table (Art. 8).
+* ``checks``: the eight built-in checks, in the pipeline's order.
+* ``ladder``: the sanction ladder as one table (Art. 8): who imposes each measure,
+  which acts need a second operator, its default duration and what it stops.
+* ``baselines``: the seven baselines of an agreement, in Chinese and English (Art. 6).
+* ``provinces``: the provincial-level department a filing goes to (Art. 3).
+* ``provider``: the provider's qualifications; public accounts need the news one (Art. 4).
 * ``news``: which account categories may publish or reprint news (Art. 7).
 * ``content_filter``: operator term lists in an Aho–Corasick automaton.
 * ``ratelimit``: per-user token buckets, time passed in.

@@ -1,10 +1,10 @@
-"""The eight built-in checks, in the design's order (ARCHITECTURE.md, "The policy pipeline").
+"""The eight built-in checks, in the pipeline's order (docs/architecture.md, "The policy pipeline").
 
 Each check is a small object with a ``name`` and ``__call__(snapshot,
 outgoing, now) -> Decision``: a pure function of state the caller loaded, like
 Synapse's ``event_auth``. It returns the shared ``ALLOW`` when it has nothing
 to say, else a deny or hold naming itself and a stable reason code. Its
-docstring cites the article of ``spec/im-provisions.txt`` it enforces.
+docstring cites the article of the provisions (docs/regulation.md) it enforces.
 
 Only the content filter and the rate limit hold state: an immutable term list
 swapped whole, and token buckets advanced by the ``now`` passed in.
@@ -58,12 +58,18 @@ class RealNameVerified:
 
 
 class AgreementAccepted:
-    """Art. 6 §2: the user has signed the current agreement (the "seven baselines")."""
+    """Art. 6 §2: the user has signed the current agreement (the "seven baselines").
+
+    During the current version's grace period, a user who accepted an earlier
+    version still sends; the gateway asks them to accept."""
 
     name = "agreement"
 
     def __call__(self, snapshot: PolicySnapshot, outgoing: Outgoing, now: datetime) -> Decision:
         accepted, current = snapshot.user.agreement_version, snapshot.current_agreement_version
+        grace = snapshot.agreement_grace_until
+        if accepted is not None and accepted < current and grace is not None and now < grace:
+            return ALLOW
         if accepted is None or accepted < current:
             return deny(self.name, Code.AGREEMENT_NOT_ACCEPTED, f"accepted version {accepted}, current {current}")
         return ALLOW
@@ -77,19 +83,22 @@ class SanctionsInForce:
     name = "sanctions"
 
     def __call__(self, snapshot: PolicySnapshot, outgoing: Outgoing, now: datetime) -> Decision:
-        sanctions = snapshot.user.sanctions
         account = snapshot.public_account
-        if outgoing.kind is OutgoingKind.POST and account is not None and account.sanctions:
-            sanctions = sanctions + account.sanctions
-        if not sanctions:
-            return ALLOW
-        found = ladder.forbidding(sanctions, outgoing.kind, now)
+        found = ladder.refusal(
+            snapshot.user.sanctions,
+            account.sanctions if account is not None and outgoing.kind is OutgoingKind.POST else (),
+            ladder.item_of(outgoing.kind, outgoing.post_kind),
+            now,
+        )
         if found is None:
             return ALLOW
-        reason = ladder.LADDER[found.kind].reason
-        assert reason is not None  # a rung that forbids names its reason
-        until = found.ends_at.isoformat() if found.ends_at else "lifted"
-        return deny(self.name, reason, f"sanction {found.sanction_id} ({found.kind}) until {until}")
+        worst, subject = found
+        until = worst.ends_at.isoformat() if worst.ends_at else "lifted"
+        return deny(
+            self.name,
+            ladder.reason_for(worst, subject),
+            f"sanction {worst.sanction_id} ({worst.kind}) on the {subject.value} until {until}",
+        )
 
 
 class PublicAccountVerified:
@@ -183,7 +192,7 @@ class RateLimits:
 class RateLimit:
     """Art. 5 safety management duties (flooding), and Art. 8 "restricting
     publication": group messages of a restricted user take the restricted
-    bucket too (the ladder's ``throttles``). A refusal carries ``retry_after``."""
+    bucket too (the ladder's ``limited`` effect). A refusal carries ``retry_after``."""
 
     name = "rate_limit"
 
@@ -197,7 +206,9 @@ class RateLimit:
         user = snapshot.user.user_id
         at = now.timestamp()
         kind = outgoing.kind
-        if snapshot.user.sanctions and ladder.throttled(snapshot.user.sanctions, kind, now):
+        if snapshot.user.sanctions and ladder.limited(
+            snapshot.user.sanctions, ladder.SubjectKind.USER, ladder.item_of(kind, outgoing.post_kind), now
+        ):
             wait = self._restricted.take(user, at)
             if wait is not None:
                 return deny(self.name, Code.RATE_LIMITED, "restricted: group messages limited", wait)
@@ -208,7 +219,7 @@ class RateLimit:
         return ALLOW
 
 
-# The design's order; settings may reorder it or add plugin checks by name.
+# The built-in order; settings may reorder it or add plugin checks by name.
 DEFAULT_ORDER = (
     AccountOpen.name,
     RealNameVerified.name,

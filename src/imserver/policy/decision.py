@@ -6,7 +6,7 @@ code (from the one ``Code`` enum), the name of the check that decided, human
 waiting would help. Checks return the shared :data:`ALLOW` when they have
 nothing to say, so the common path allocates nothing.
 
-How callers act on it (ARCHITECTURE.md, "The policy pipeline"):
+How callers act on it:
 
 * allow: store and deliver;
 * deny: ack with the reason code, store and deliver nothing, record the deny;

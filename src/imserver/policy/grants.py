@@ -8,7 +8,7 @@ does not close accounts. So:
 * an admin grants ``reviewer`` and ``moderator`` alone;
 * the two roles that reach people's data or close accounts, or manage
   operators, ``compliance`` and ``admin``, are *privileged*: an admin's grant
-  of one (at creation or as a role change, to or from it) stays pending until
+  of one (at creation, or a change of roles that adds or removes one) stays pending until
   a *different* admin confirms it (four eyes),
   so one admin cannot make the compliance operators (or a second, puppet
   admin) that would let them read identity or close an account alone;
@@ -29,28 +29,31 @@ from ..domain.errors import Code, Forbidden
 PRIVILEGED = frozenset({Role.ADMIN, Role.COMPLIANCE})
 
 
-def check_grant(granter_role: Role | None, granter_handle: str, role: Role, compliance_grantors: Collection[str]) -> None:
-    """Forbidden unless this operator may grant `role` (pending confirmation or not)."""
-    if granter_role != Role.ADMIN:
+def check_grant(
+    granter_roles: Collection[Role], granter_handle: str, granted: Collection[Role], compliance_grantors: Collection[str]
+) -> None:
+    """Forbidden unless this operator may grant the roles `granted` (pending confirmation or not)."""
+    if Role.ADMIN not in granter_roles:
         raise Forbidden("only an admin grants operator roles", Code.GRANT_FORBIDDEN)
-    if role == Role.COMPLIANCE and compliance_grantors and granter_handle not in compliance_grantors:
+    if Role.COMPLIANCE in granted and compliance_grantors and granter_handle not in compliance_grantors:
         raise Forbidden("this admin is not a configured grantor of the compliance role", Code.GRANT_FORBIDDEN)
 
 
-def needs_second_admin(role: Role, granted_by: int | None, current: Role | None = None) -> bool:
-    """A privileged role granted (or taken away) through the API waits for a second admin's confirmation."""
-    return granted_by is not None and (role in PRIVILEGED or current in PRIVILEGED)
+def needs_second_admin(after: Collection[Role], granted_by: int | None, before: Collection[Role] = ()) -> bool:
+    """A privileged role granted or taken away through the API waits for a second admin's confirmation."""
+    changed = set(after).symmetric_difference(before)
+    return granted_by is not None and not changed.isdisjoint(PRIVILEGED)
 
 
 def check_role_change(granter_id: int, operator_id: int) -> None:
-    """No operator changes their own role: that is always someone else's grant."""
+    """No operator changes their own roles: that is always someone else's grant."""
     if granter_id == operator_id:
-        raise Forbidden("an operator cannot change their own role", Code.GRANT_FORBIDDEN)
+        raise Forbidden("an operator cannot change their own roles", Code.GRANT_FORBIDDEN)
 
 
-def check_confirmation(confirmer_role: Role | None, confirmer_id: int, granted_by: int | None) -> None:
+def check_confirmation(confirmer_roles: Collection[Role], confirmer_id: int, granted_by: int | None) -> None:
     """A pending grant is confirmed by an admin other than the one who made it."""
-    if confirmer_role != Role.ADMIN:
+    if Role.ADMIN not in confirmer_roles:
         raise Forbidden("only an admin confirms a grant", Code.GRANT_FORBIDDEN)
     if granted_by == confirmer_id:
         raise Forbidden("a second admin must confirm this grant", Code.SAME_OPERATOR)

@@ -17,7 +17,6 @@ from ..domain.clock import Clock
 from ..domain.enums import PrincipalKind, Role, UserStatus
 from ..domain.errors import BadRequest, Code, Conflict, Forbidden, NotFound, Unauthenticated
 from ..domain.principals import Principal
-from ..policy import grants
 from ..store import accounts as store
 from ..store import agreement as agreement_store
 from ..store import audit
@@ -25,14 +24,19 @@ from ..store.db import Database
 from .passwords import Passwords
 from .second_factor import SecondFactor
 from .signin_guard import SigninGuard
+from .unit_of_work import AfterCommit, TokenRevoked
 
 # An operator session's last use is written at most this often (one write a
 # minute, not one per request); the idle timeout is exact to within it.
 IDLE_TOUCH = timedelta(seconds=60)
-TOKEN_BYTES = 32  # 256 bits from secrets; issue 2 asks for at least 128
+TOKEN_BYTES = 32  # 256 bits from secrets; at least 128 keeps tokens unguessable
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 MAX_NICKNAME_CHARS = 32
 
+# A closed account's correct sign-in gets a session of this scope: its own
+# sanctions and appeals only (services/accounts.authenticate, api/deps.py).
+APPEAL_SCOPE = "appeal"
+APPEAL_TOKEN_TTL = timedelta(hours=1)  # long enough to read and write an appeal; sign in again for more
 
 def hash_token(token: str) -> str:
     """Tokens are stored as SHA-256: a leaked table holds nothing usable."""
@@ -64,11 +68,12 @@ class Accounts:
         passwords: Passwords,
         *,
         token_ttl: timedelta,
+        effects: AfterCommit,
         guard: SigninGuard | None = None,
         operator_token_ttl: timedelta | None = None,
         operator_idle: timedelta | None = None,
         totp_required: frozenset[Role] = frozenset(),
-        compliance_grantors: tuple[str, ...] = (),
+        second_factor: SecondFactor | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -78,8 +83,8 @@ class Accounts:
         self.operator_token_ttl = operator_token_ttl or token_ttl
         self.operator_idle = operator_idle  # None: no idle timeout
         self.totp_required = totp_required
-        self.compliance_grantors = compliance_grantors
-        self.second_factor: SecondFactor | None = None  # set by the container (it needs the key ring)
+        self.second_factor = second_factor  # None: TOTP cannot be enrolled (tools that sign nobody in)
+        self.effects = effects
 
     # -- users -------------------------------------------------------------------
 
@@ -93,7 +98,7 @@ class Accounts:
         password_hash = self.passwords.hash(password)  # outside the transaction: ~50 ms of CPU
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, now)
             if current is None:
                 raise Conflict("no agreement has been published", Code.NO_AGREEMENT)
             if agreement_version != current["version"]:
@@ -122,20 +127,30 @@ class Accounts:
         async with self.db.transaction() as conn:
             user = await store.get_user_by_handle(conn, handle) if handle else None
         stored = user["password_hash"] if user else None
-        if not self.passwords.verify(stored, password) or user["status"] == UserStatus.CLOSED:
+        if not self.passwords.verify(stored, password):
             await self._failed(PrincipalKind.USER, handle, client_ip)
             raise Unauthenticated("wrong handle or password", Code.INVALID_CREDENTIALS)
         await self._succeeded(PrincipalKind.USER, handle)
+        closed = user["status"] == UserStatus.CLOSED
         async with self.db.transaction() as conn:
             if self.passwords.needs_rehash(stored):
                 await store.update_user(conn, user["id"], password_hash=self.passwords.hash(password))
-            token = await self._issue(conn, PrincipalKind.USER, user["id"])
+            token = await self._issue(conn, PrincipalKind.USER, user["id"], scope=APPEAL_SCOPE if closed else None)
+        if closed:
+            # Only after the password matched: a wrong password never learns the account is closed.
+            raise Forbidden(
+                "the account is closed; this token reads your sanctions (GET /api/v1/sanctions) and files appeals",
+                Code.ACCOUNT_CLOSED,
+                appeal_token=token,
+                user_id=user["id"],
+                token_type="bearer",
+            )
         return token, user["id"]
 
     async def accept_agreement(self, user_id: int, version: int, client_ip: str | None) -> None:
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, now)
             if current is None or version != current["version"]:
                 raise BadRequest(
                     "only the current agreement version can be accepted",
@@ -143,12 +158,13 @@ class Accounts:
                     current_version=current["version"] if current else None,
                 )
             await store.record_acceptance(conn, user_id=user_id, version=version, now=now, client_ip=client_ip)
+        await self.effects.policy_changed(user_id=user_id)  # sending may be allowed again, on every node
 
     async def profile(self, user_id: int) -> dict:
         """The user's own view: status fields only, never identity data."""
         async with self.db.transaction() as conn:
             user = await store.get_user(conn, user_id)
-            current = await agreement_store.current(conn)
+            current = await agreement_store.current(conn, self.clock.now())
         current_version = current["version"] if current else None
         return {
             "id": user["id"],
@@ -161,6 +177,23 @@ class Accounts:
             "agreement_current": user["agreement_version"] == current_version,
         }
 
+    async def update_nickname(self, user_id: int, nickname: str) -> dict:
+        """Change the front-stage nickname (the caller has asked the sanction ladder first)."""
+        nickname = clean_nickname(nickname)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            await store.update_user(conn, user_id, nickname=nickname)
+            await audit.append(
+                conn,
+                at=now,
+                actor_kind="user",
+                actor_id=user_id,
+                action="user.profile",
+                subject=f"user:{user_id}",
+                detail={"fields": ["nickname"]},
+            )
+        return await self.profile(user_id)
+
     async def public_profile(self, user_id: int) -> dict:
         """What other users see: the front-stage nickname, nothing else (Art. 6 ¶1)."""
         async with self.db.transaction() as conn:
@@ -171,36 +204,39 @@ class Accounts:
 
     # -- operators -------------------------------------------------------------
 
-    async def create_operator(self, *, handle: str, password: str, role: Role, created_by: int | None) -> int:
-        """A new operator. Created by another operator (`created_by`), the grant must be
-        theirs to give (policy/grants.py), and a privileged role stays pending until a
-        second admin confirms it; created from the CLI (None), it is active at once."""
+    async def create_operator(
+        self,
+        *,
+        handle: str,
+        password: str,
+        role: Role,
+        created_by: int | None,
+        roles: list[Role] | None = None,
+        pending: bool = False,
+    ) -> int:
+        """A new operator holding `roles` (default: just `role`); audited.
+
+        Who may grant what is the operators service's check (services/operators.py,
+        policy/grants.py); `pending` keeps the new operator from signing in until a
+        second admin confirms. From the CLI (`created_by` None) it is active at once."""
         handle = normalise_handle(handle)
-        if created_by is not None:
-            async with self.db.read() as conn:
-                granter = await store.get_operator(conn, created_by)
-            grants.check_grant(
-                Role(granter["role"]) if granter else None,
-                granter["handle"] if granter else "",
-                role,
-                self.compliance_grantors,
-            )
         self.passwords.check_acceptable(password, context=(handle,))
         password_hash = self.passwords.hash(password)
+        held = sorted(set(roles or [role]))
         now = self.clock.now()
-        pending = grants.needs_second_admin(role, created_by)
         async with self.db.transaction() as conn:
             operator_id = await store.insert_operator(
                 conn,
                 handle=handle,
                 password_hash=password_hash,
                 role=role,
+                roles=held,
                 now=now,
                 created_by=created_by,
                 confirmed_at=None if pending else now,
             )
             if operator_id is None:
-                raise Conflict("an operator with this handle exists")
+                raise Conflict("an operator with this handle exists", Code.OPERATOR_EXISTS)
             await audit.append(
                 conn,
                 at=now,
@@ -208,71 +244,17 @@ class Accounts:
                 actor_id=created_by,
                 action="operator.create",
                 subject=f"operator:{operator_id}",
-                detail={"handle": handle, "role": role.value, "pending": pending},
+                detail={"handle": handle, "role": role.value, "roles": [r.value for r in held], "pending": pending},
             )
         return operator_id
 
-    async def change_role(self, granter: Principal, operator_id: int, role: Role) -> dict:
-        """Give an operator another role; to or from a privileged one it waits for a second admin."""
-        grants.check_role_change(granter.id, operator_id)
-        now = self.clock.now()
-        async with self.db.transaction() as conn:
-            me = await store.get_operator(conn, granter.id)
-            grants.check_grant(Role(me["role"]), me["handle"], role, self.compliance_grantors)
-            op = await store.get_operator(conn, operator_id)
-            if op is None:
-                raise NotFound("no such operator")
-            pending = grants.needs_second_admin(role, granter.id, Role(op["role"]))
-            if pending:
-                await store.update_operator(conn, operator_id, pending_role=role.value, pending_role_by=granter.id)
-            else:
-                await store.update_operator(conn, operator_id, role=role.value, pending_role=None, pending_role_by=None)
-            await audit.append(
-                conn,
-                at=now,
-                actor_kind="operator",
-                actor_id=granter.id,
-                action="operator.role_change",
-                subject=f"operator:{operator_id}",
-                detail={"from": op["role"], "to": role.value, "pending": pending},
-            )
-        if pending:
-            return {"id": operator_id, "role": op["role"], "pending_role": role.value}
-        return {"id": operator_id, "role": role.value, "pending_role": None}
-
-    async def confirm_operator(self, confirmer: Principal, operator_id: int) -> dict:
-        """A second admin confirms a pending privileged grant: a new operator, or a role change."""
-        now = self.clock.now()
-        async with self.db.transaction() as conn:
-            op = await store.get_operator(conn, operator_id)
-            if op is None:
-                raise NotFound("no such operator")
-            if op["confirmed_at"] is None and op["created_by"] is not None:
-                grants.check_confirmation(confirmer.role, confirmer.id, op["created_by"])
-                await store.update_operator(conn, operator_id, confirmed_by=confirmer.id, confirmed_at=now)
-                role, what = op["role"], "creation"
-            elif op["pending_role"] is not None:
-                grants.check_confirmation(confirmer.role, confirmer.id, op["pending_role_by"])
-                await store.update_operator(
-                    conn, operator_id, role=op["pending_role"], pending_role=None, pending_role_by=None
-                )
-                role, what = op["pending_role"], "role_change"
-            else:
-                raise Conflict("this operator is not awaiting confirmation", Code.GRANT_STATE)
-            await audit.append(
-                conn,
-                at=now,
-                actor_kind="operator",
-                actor_id=confirmer.id,
-                action="operator.confirm",
-                subject=f"operator:{operator_id}",
-                detail={"role": role, "confirms": what},
-            )
-        return {"id": operator_id, "role": role, "status": "active"}
-
     async def operator_login(
         self, *, handle: str, password: str, client_ip: str | None = None, totp: str | None = None
-    ) -> tuple[str, int, Role]:
+    ) -> tuple[str, Principal]:
+        """A new token and the operator it authenticates (roles, must_change_password).
+
+        Throttled like the users' sign-in (services/signin_guard.py); a wrong
+        second-factor code counts as a failed sign-in, and a code works once."""
         try:
             handle = normalise_handle(handle)
         except BadRequest:
@@ -300,10 +282,11 @@ class Accounts:
             if step is not None:
                 await store.update_operator(conn, op["id"], totp_last_step=step)
             token = await self._issue(conn, PrincipalKind.OPERATOR, op["id"])
+            roles = (await store.operator_roles_of(conn, [op["id"]]))[op["id"]]
             await audit.append(
                 conn, at=now, actor_kind="operator", actor_id=op["id"], action="operator.login", subject=None
             )
-        return token, op["id"], Role(op["role"])
+        return token, self._operator_principal(op, hash_token(token), roles, now + self.operator_token_ttl)
 
     async def enroll_totp(self, principal: Principal) -> dict:
         """A new TOTP secret for the calling operator, off until enable_totp proves a code."""
@@ -363,10 +346,13 @@ class Accounts:
 
     # -- tokens ----------------------------------------------------------------
 
-    async def _issue(self, conn, kind: PrincipalKind, principal_id: int) -> str:
+    async def _issue(self, conn, kind: PrincipalKind, principal_id: int, *, scope: str | None = None) -> str:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         now = self.clock.now()
-        ttl = self.operator_token_ttl if kind == PrincipalKind.OPERATOR else self.token_ttl
+        if scope == APPEAL_SCOPE:
+            ttl = APPEAL_TOKEN_TTL
+        else:
+            ttl = self.operator_token_ttl if kind == PrincipalKind.OPERATOR else self.token_ttl
         await store.insert_session(
             conn,
             token_hash=hash_token(token),
@@ -374,11 +360,15 @@ class Accounts:
             principal_id=principal_id,
             now=now,
             expires_at=now + ttl,
+            scope=scope,
         )
         return token
 
-    async def authenticate(self, token: str | None, kind: PrincipalKind) -> Principal:
-        """The principal behind a bearer token, or Unauthenticated."""
+    async def authenticate(self, token: str | None, kind: PrincipalKind, *, appeal_ok: bool = False) -> Principal:
+        """The principal behind a bearer token, or Unauthenticated.
+
+        A closed account's appeal token passes only where ``appeal_ok`` (its own
+        sanctions and appeals); everywhere else, the WebSocket included, it is refused."""
         if not token:
             raise Unauthenticated("a bearer token is required")
         token_hash = hash_token(token)
@@ -394,26 +384,37 @@ class Accounts:
                 raise Unauthenticated("the token is invalid, expired or revoked")
             if kind == PrincipalKind.USER:
                 user = await store.get_user(conn, session["principal_id"])
+                if session["scope"] == APPEAL_SCOPE:
+                    if user is None or not appeal_ok:
+                        raise Unauthenticated(
+                            "this token only reads your sanctions and files appeals", Code.APPEAL_ONLY_TOKEN
+                        )
+                    return Principal(kind, user["id"], token_hash, appeal_only=True, expires_at=session["expires_at"])
                 if user is None or user["status"] == UserStatus.CLOSED:
                     raise Unauthenticated("the account is closed", Code.ACCOUNT_CLOSED)
                 return Principal(kind, user["id"], token_hash, expires_at=session["expires_at"])
             op = await store.get_operator(conn, session["principal_id"])
             if op is None or op["disabled_at"] is not None:
                 raise Unauthenticated("the operator account is disabled")
+            roles = (await store.operator_roles_of(conn, [op["id"]]))[op["id"]]
         last_seen = session["last_seen_at"] or session["created_at"]
         if self.operator_idle is not None and now - last_seen >= self.operator_idle:
             raise Unauthenticated("the session was idle too long: sign in again")
         if now - last_seen >= IDLE_TOUCH:
             async with self.db.transaction() as conn:
                 await store.touch_session(conn, token_hash, now)
-        role = Role(op["role"])
+        return self._operator_principal(op, token_hash, roles, session["expires_at"])
+
+    def _operator_principal(self, op, token_hash: str, roles: set[str], expires_at) -> Principal:
+        held = frozenset(Role(r) for r in roles)
         return Principal(
-            kind,
+            PrincipalKind.OPERATOR,
             op["id"],
             token_hash,
-            role,
-            expires_at=session["expires_at"],
-            second_factor_missing=role in self.totp_required and op["totp_enabled_at"] is None,
+            roles=held,
+            must_change_password=bool(op["must_change_password"]),
+            expires_at=expires_at,
+            second_factor_missing=not held.isdisjoint(self.totp_required) and op["totp_enabled_at"] is None,
         )
 
     async def live_tokens(self, token_hashes: list[str]) -> set[str]:
@@ -422,15 +423,17 @@ class Accounts:
             return await store.live_token_hashes(conn, token_hashes, self.clock.now())
 
     async def logout(self, principal: Principal) -> None:
+        """Revoke the token; every node closes the sockets that used it."""
         async with self.db.transaction() as conn:
             await store.revoke_session(conn, principal.token_hash, self.clock.now())
+        await self.effects.apply(TokenRevoked(principal.token_hash))
 
 
 def require_role(principal: Principal, *roles: Role) -> None:
     """Forbidden unless the caller is an operator holding one of `roles`.
 
     Roles do not nest: `admin` manages operators and settings but does not read
-    identity data, which only `compliance` may (ARCHITECTURE.md, "Personal information").
+    identity data, which only `compliance` may.
     """
-    if principal.kind != PrincipalKind.OPERATOR or principal.role not in roles:
+    if principal.kind != PrincipalKind.OPERATOR or not principal.roles.intersection(roles):
         raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")

@@ -1,4 +1,4 @@
-"""Reading and verifying the audit chain (issue 2, item 7).
+"""Reading and verifying the audit chain.
 
 Shared by the admin API (``/admin/v1/audit``) and ``imserver audit verify``, so
 both front ends give the same verdict. Operators' reads and verifications are
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..domain.clock import Clock
 from ..domain.errors import BadRequest
@@ -89,17 +90,34 @@ class AuditLog:
         async with self.db.transaction() as conn:
             rows = await store.page(conn, after=after, limit=limit)
             if operator_id is not None:
-                await store.append(
-                    conn,
-                    at=self.clock.now(),
-                    actor_kind="operator",
-                    actor_id=operator_id,
-                    action="audit.read",
-                    subject=None,
-                    detail={"after": after, "limit": limit, "returned": len(rows)},
-                )
+                await self._record_read(conn, operator_id, {"after": after, "limit": limit, "returned": len(rows)})
         entries = [_entry(r) for r in rows]
         return {"entries": entries, "next_after": entries[-1]["id"] if len(entries) == limit else None}
+
+    async def search(self, *, operator_id: int, before: int | None = None, limit: int = PAGE_DEFAULT, **filters) -> dict:
+        """Rows matching the filters (actor_id, action, subject, since, until), newest
+        first; ``next_before`` pages further back. The read is itself recorded."""
+        if not 1 <= limit <= PAGE_MAX or (before is not None and before < 1):
+            raise BadRequest(f"before must be >= 1 and limit 1 to {PAGE_MAX}")
+        async with self.db.transaction() as conn:
+            rows = await store.search(conn, before=before, limit=limit, **filters)
+            used = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in filters.items() if v}
+            detail = {"before": before, "limit": limit, "returned": len(rows), "filters": used}
+            await self._record_read(conn, operator_id, detail)
+        entries = [_entry(r) for r in rows]
+        return {"entries": entries, "next_before": entries[-1]["id"] if len(entries) == limit else None}
+
+    async def _record_read(self, conn, operator_id: int, detail: dict) -> None:
+        """Reading the log is itself a recorded act (``audit.read``)."""
+        await store.append(
+            conn,
+            at=self.clock.now(),
+            actor_kind="operator",
+            actor_id=operator_id,
+            action="audit.read",
+            subject=None,
+            detail=detail,
+        )
 
     async def verify(self, *, anchor: Anchor | None = None, operator_id: int | None = None) -> ChainReport:
         """Walk the whole chain, one page per transaction, and report the first break.

@@ -1,24 +1,30 @@
-"""The service container built by the composition root (app.py) and handed to front ends.
+"""The services of one node, built in one place and handed to the front ends.
 
-Front ends (REST, WebSocket) reach every use case through one ``Services``;
-they never build services themselves.
+:func:`build_services` is the bootstrap: it builds every service in dependency
+order, each with what it needs passed in, and returns a fully built
+:class:`Services`. Nothing is set after construction and nothing is looked up
+late: the fan-out always goes through the cluster, over whichever broker is
+configured (the one-process memory broker, or Redis for many nodes), so a node
+alone and a node among many run the same code.
+
+Front ends (REST, WebSocket, console, CLI) reach every use case through one
+``Services``; they never build services themselves. The gateway passes in its
+hub as the ``local`` node; the CLI, which has no connections, passes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
+from ..broker import Broker, MemoryBroker
 from ..config import Settings
 from ..domain.clock import Clock, SystemClock
-from ..domain.errors import PolicyDenied
-from ..domain.policy_types import Outgoing, OutgoingKind
-from ..domain.principals import Principal
-from ..policy import DEFAULT_ORDER, Pipeline, Rate, RateLimits, builtin_checks, load_plugins, merge_registries
+from ..metrics import Metrics
+from ..policy import DEFAULT_ORDER, Pipeline, Rate, RateLimits, baselines, builtin_checks, load_plugins, merge_registries
+from ..policy.provider import ProviderProfile
 from ..store.db import Database
 from ..store.keyring import KeyRing
 from ..domain.enums import Role
@@ -26,182 +32,112 @@ from .accounts import Accounts
 from .second_factor import SecondFactor
 from .signin_guard import SigninGuard, SigninLimits, failure_store
 from .agreement import Agreements
-from .identity import Identities  # real name behind (issue 2, item 4)
 from .audit import AuditLog
+from .cluster import Cluster, LocalNode, NoLocalNode
+from .decision_log import DecisionLog
+from .identity import Identities
 from .messaging import Messaging
-from .policy_gate import PolicyGate
 from .passwords import Passwords
-from .verifiers import build_verifier
-from . import operator_side  # sanctions, appeals, reports, terms, regulator (issue 4, operator side)
+from .policy_gate import PolicyGate
+from .public_account_cache import AccountCache
+from .public_accounts import PublicAccounts
 from .regulator import Regulator
+from .report_desk import ReportDesk
 from .reports import Reports
 from .sanctions import Sanctions
+from .staffing import Staffing
 from .terms import Terms
-from .public_accounts import PublicAccounts  # Art. 7 public accounts (issue 5)
-
-# Special ids for after_policy_change: every user's snapshot is stale (a new
-# agreement version), or the content filter's term lists changed.
-ALL_USERS = 0
-TERMS_CHANGED = -1
-
-# Called after a commit that changes what a user may do (policy snapshot) or
-# revokes a token; the gateway subscribes to close sockets and drop caches.
-PolicyListener = Callable[[int], Awaitable[None]]
-TokenListener = Callable[[str], Awaitable[None]]
+from .unit_of_work import AfterCommit, UnitOfWork
+from .verifiers import build_verifier
+from . import workbench
+from .workbench import Workbench
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
     db: Database
     clock: Clock
+    node_id: str
+    metrics: Metrics
+    broker: Broker  # moves frames and invalidations between nodes (memory: this process only)
+    cluster: Cluster  # local delivery plus the broker, both ways
+    effects: AfterCommit  # what commits cause, run after them, here and on every node
+    uow: UnitOfWork
+    decisions: DecisionLog  # policy decisions, recorded in batches off the send path
     accounts: Accounts
     agreements: Agreements
     identities: Identities  # real name behind: submit, review, audited reads, key rotation
-    audit: AuditLog  # the audit chain: read and verify (issue 2, item 7)
-    messaging: Messaging
+    audit: AuditLog  # the audit chain: read and verify
     policy: PolicyGate
-    node_id: str
-    broker: object = None  # imserver.broker.Broker, started by start()
-    cluster: object = None  # ClusterFanout when other nodes share a broker
-    metrics: object = None  # imserver.metrics.Metrics, set by the composition root
-    policy_listeners: list[PolicyListener] = field(default_factory=list)
-    token_listeners: list[TokenListener] = field(default_factory=list)
-    # Operator side of issue 4: they call back into this container, so
-    # operator_side.wire builds them once the container exists.
-    sanctions: Sanctions = field(init=False)  # Art. 8 sanctions, appeals, expiry sweeper
-    reports: Reports = field(init=False)  # Art. 5 public reports
-    terms: Terms = field(init=False)  # content-filter term lists
-    regulator: Regulator = field(init=False)  # Art. 8 regulator outbox: export, webhook
-    public_accounts: PublicAccounts = field(init=False)  # Art. 7: review, filing, follows, posts (issue 5)
-
-    def __post_init__(self) -> None:
-        operator_side.wire(self)
-        self.public_accounts = PublicAccounts(
-            self.db,
-            self.clock,
-            policy=self.policy,
-            after_change=self.after_policy_change,
-            # The fan-out is chosen by the composition root after building: look it up per event.
-            emit_post=lambda event: self.messaging.fanout.post(event),
-            per_user_cap=self.settings.public_accounts_per_user,
-        )
-        self.public_accounts.install_sanction_hooks(self.sanctions)  # subject kind "public_account"
+    messaging: Messaging  # the send use case, sync, groups, held messages
+    regulator: Regulator  # Art. 8 regulator outbox: export, webhook
+    sanctions: Sanctions  # Art. 8 sanctions, appeals, expiry sweeper
+    reports: Reports  # Art. 5 public reports
+    terms: Terms  # content-filter term lists
+    public_accounts: PublicAccounts  # Art. 7: review, filing, follows, posts
+    report_desk: ReportDesk  # a report's content and author; resolve with a sanction
+    workbench: Workbench  # operators' lists, user dossiers, content reads, operator accounts
+    staffing: Staffing  # Art. 5: queues against the scale of the service
 
     async def start(self) -> None:
-        """Start background work (writers, expiry sweeps, broker subscriptions)."""
-        if self.metrics is not None:
-            self.messaging.writer.observe_batch = self.metrics.batch_size.observe
-        self.policy_listeners.append(self._drop_user_cache)
-        self.policy_listeners.append(self.public_accounts.on_policy_change)  # account snapshots, follower sets
-        if self.broker is not None:
-            await self.broker.start()
-        if self.cluster is not None:
-            self.cluster.on_policy(self._local_policy_change)
-            self.cluster.on_token(self._local_token_revoked)
-            await self.cluster.start()
+        """Start background work: the broker and the cluster, the writers, the sweepers."""
+        await self.broker.start()
+        await self.cluster.start()
+        await self.decisions.start()
         await self.messaging.start()
-        await operator_side.start(self)  # expiry sweeper, regulator webhook, report metrics
-        if self.cluster is not None:  # follower-set invalidations to and from the other nodes
-            await self.public_accounts.cache.attach(self.broker, self.node_id)
+        self.sanctions.start()
+        await self.regulator.start()
+        self.metrics.refreshers.extend(
+            (self._refresh_report_metrics, self._refresh_provider_metrics, self._refresh_queue_metrics)
+        )
 
     async def stop(self) -> None:
-        """Stop background work, flushing what was accepted."""
-        await operator_side.stop(self)
-        await self.public_accounts.cache.detach()
+        """Stop background work, committing what was accepted."""
+        await self.sanctions.stop()
+        await self.regulator.stop()
         await self.messaging.stop()
-        if self.cluster is not None:
-            await self.cluster.stop()
-        if self.broker is not None:
-            await self.broker.close()
-        if self.accounts.guard is not None:
-            await self.accounts.guard.store.close()
-
-    async def _drop_user_cache(self, user_id: int) -> None:
-        if user_id == TERMS_CHANGED:
-            await self.policy.reload_terms()
-            return
-        self.messaging.invalidate_user(user_id)
-        self.policy.invalidate(user_id)
-
-    async def send_message(
-        self, *, sender_id: int, client_msg_id: str, to_kind: str, to_id: int, body: str, origin: int = 0
-    ) -> tuple[asyncio.Future, object]:
-        """The send use case up to the queue: policy, then the group-commit writer.
-
-        A denied send raises PolicyDenied (recorded, nothing stored); a held one
-        is stored as held and not delivered. Returns (a future of the Stored
-        message, resolved after the commit; the policy Decision or None).
-        """
-        kind = OutgoingKind.MESSAGE_GROUP if to_kind == "group" else OutgoingKind.MESSAGE_DIRECT
-        outgoing = Outgoing(kind, sender_id, body)
-        try:
-            verdict = await self.policy.check(outgoing)
-        except PolicyDenied:
-            # A retry of a send stored before the refusal applied (say, before a
-            # sanction) gets its first ack back, not the refusal. Looked up only
-            # on a deny, so the hot path pays nothing for it.
-            stored = await self.messaging.find_sent(sender_id, client_msg_id)
-            if stored is None:
-                raise
-            done = asyncio.get_running_loop().create_future()
-            done.set_result(stored)
-            return done, None
-        future = await self.messaging.enqueue(
-            sender_id=sender_id,
-            client_msg_id=client_msg_id,
-            to_kind=to_kind,
-            to_id=to_id,
-            body=body,
-            origin=origin,
-            held=verdict.held,
-        )
-        if verdict.held:  # rare: the decision is recorded against the stored message
-            future = asyncio.ensure_future(self._record_held(future, outgoing, verdict))
-        return future, verdict.decision
-
-    async def _record_held(self, future: asyncio.Future, outgoing: Outgoing, verdict):
-        stored = await future
-        if not stored.duplicate:
-            await self.policy.record(outgoing, verdict.decision, message_id=stored.message_id)
-        return stored
+        await self.decisions.stop()
+        await self.cluster.stop()
+        await self.broker.close()
+        await self.accounts.guard.store.close()
 
     def health(self) -> dict[str, str]:
-        """Component health beside the database's, for /healthz."""
-        if self.cluster is None or self.broker is None:
+        """Component health beside the database's, for /healthz (the broker only where it joins nodes)."""
+        if not self.broker.reaches_other_nodes:
             return {}
         return {"broker": "ok" if self.broker.healthy else "down"}
 
-    async def agreement_current(self) -> dict:
-        return await self.agreements.current()
+    def provider(self) -> dict:
+        """The provider's qualifications (Art. 4), as configured, with their validity now."""
+        return self.public_accounts.provider.view(self.clock.now())
 
-    async def after_policy_change(self, *, user_id: int) -> None:
-        """After a commit that changed what `user_id` may do (0: everyone), on every node."""
-        await self._local_policy_change(user_id)
-        if self.cluster is not None:
-            self.cluster.policy_changed(user_id)
+    async def _refresh_report_metrics(self) -> None:
+        count, age = await self.reports.unresolved_stats()
+        self.metrics.reports_open.set(count)
+        self.metrics.reports_oldest_open_age.set(age)
 
-    async def after_token_revoked(self, principal: Principal) -> None:
-        await self._local_token_revoked(principal.token_hash)
-        if self.cluster is not None:
-            self.cluster.token_revoked(principal.token_hash)
+    async def _refresh_provider_metrics(self) -> None:
+        profile, now = self.public_accounts.provider, self.clock.now()
+        self.metrics.news_qualified.set(1 if profile.news_qualified(now) else 0)
+        expires = profile.news_licence_expires_at
+        self.metrics.news_licence_expires_in.set((expires - now).total_seconds() if expires else 0)
 
-    async def after_broker_reconnect(self) -> None:
-        """The broker is back: invalidations other nodes published meanwhile were lost, so forget every cached fact.
+    async def _refresh_queue_metrics(self) -> None:
+        for name, q in (await self.staffing.queues_now()).items():
+            self.metrics.queue_open.labels(queue=name).set(q["open"])
+            self.metrics.queue_oldest_age.labels(queue=name).set(q["oldest_open_age_seconds"])
+            self.metrics.queue_overdue.labels(queue=name).set(1 if q["overdue"] else 0)
 
-        (Issue 6: a sanction applied through another node while Redis was away
-        takes effect here once it is back, instead of never.)
-        """
-        await self._local_policy_change(ALL_USERS)
-        await self._local_policy_change(TERMS_CHANGED)
 
-    async def _local_policy_change(self, user_id: int) -> None:
-        for listener in self.policy_listeners:
-            await listener(user_id)
-
-    async def _local_token_revoked(self, token_hash: str) -> None:
-        for listener in self.token_listeners:
-            await listener(token_hash)
+def provider_profile(settings: Settings) -> ProviderProfile:
+    """The provider's qualifications (Art. 4) as configured."""
+    return ProviderProfile(
+        settings.provider_operator_name,
+        settings.provider_icp_licence,
+        settings.provider_news_licence,
+        settings.provider_news_licence_expires_at,
+    )
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -227,56 +163,151 @@ def build_signin_guard(settings: Settings, clock: Clock) -> SigninGuard:
     return SigninGuard(store, clock, limits)
 
 
-def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    db: Database,
+    clock: Clock | None = None,
+    *,
+    broker: Broker | None = None,
+    local: LocalNode | None = None,
+    metrics: Metrics | None = None,
+) -> Services:
+    """Build every service of a node, in dependency order (the bootstrap)."""
     clock = clock or SystemClock()
+    broker = broker or MemoryBroker()
+    metrics = metrics or Metrics()
+    node_id = settings.node_id or f"{socket.gethostname()}-{os.getpid()}"
+
+    # Delivery and invalidation first: every use case below reports through them.
+    account_cache = AccountCache(db, clock)
+    local = NoLocalNode() if local is None else local  # (an empty hub is falsy: it has a length)
+    cluster = Cluster(local, broker, node_id, followers=account_cache.followers)
+    effects = AfterCommit(cluster)
+    uow = UnitOfWork(db, effects)
+    decisions = DecisionLog(db, clock)
+    policy = PolicyGate(db, clock, build_pipeline(settings), decisions)
+
     passwords = Passwords(
         memory_kib=settings.argon2_memory_kib,
         time_cost=settings.argon2_time_cost,
         parallelism=settings.argon2_parallelism,
         min_score=settings.password_min_score,
     )
-    services = Services(
+    keyring = KeyRing.from_config(
+        master_keys=settings.master_keys,
+        master_key_id=settings.master_key_id,
+        hmac_key=settings.hmac_key,
+        data_dir=settings.data_dir,
+    )
+    messaging = Messaging(
+        db,
+        clock,
+        policy=policy,
+        uow=uow,
+        group_cap=settings.group_member_cap,
+        max_batch=settings.batch_max_size,
+        max_wait=settings.batch_max_wait_ms / 1000,
+        lanes=settings.batch_lanes,
+        groups_per_user=settings.max_groups_per_user,
+        observe_batch=metrics.batch_size.observe,
+        # Test-only, off by default: lets the durability harness prove it detects loss.
+        unsafe_ack_before_commit=settings.unsafe_ack_before_commit,
+        unsafe_commit_delay=settings.unsafe_commit_delay_ms / 1000,
+    )
+    regulator = Regulator(db, clock, settings)
+    sanctions = Sanctions(
+        db,
+        clock,
+        regulator=regulator,
+        after_change=effects.policy_changed,
+        emit=effects.notify,
+        appeal_window=timedelta(days=settings.appeal_window_days),
+        strike_window=timedelta(days=settings.strike_window_days),
+        sweep_interval=settings.sanction_sweep_interval_seconds,
+    )
+    public_accounts = PublicAccounts(
+        db,
+        clock,
+        policy=policy,
+        effects=effects,
+        cache=account_cache,
+        per_user_cap=settings.public_accounts_per_user,
+        local_zone=settings.local_timezone,
+        provider=provider_profile(settings),
+    )
+    public_accounts.install_sanction_hooks(sanctions)  # subject kind "public_account"
+
+    # Caches that drop facts when a commit here or on another node says they changed.
+    reports = Reports(
+        db,
+        clock,
+        emit=effects.notify,
+        rate_limit=settings.report_rate_limit,
+        rate_window=timedelta(seconds=settings.report_rate_window_seconds),
+    )
+    public_accounts.install_report_hooks(reports)  # target kind "post"
+    accounts = Accounts(
+        db,
+        clock,
+        passwords,
+        token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+        effects=effects,
+        guard=build_signin_guard(settings, clock),
+        operator_token_ttl=timedelta(seconds=settings.operator_token_ttl_seconds),
+        operator_idle=timedelta(seconds=settings.operator_idle_timeout_seconds),
+        totp_required=frozenset(Role(r) for r in settings.operator_totp_required_roles),
+        second_factor=SecondFactor(keyring),  # TOTP secrets are sealed by the identity key ring
+    )
+
+    for cache in (policy.invalidate, messaging.invalidate, account_cache.invalidate):
+        effects.on_invalidate(cache)
+
+    return Services(
         settings=settings,
         db=db,
         clock=clock,
-        accounts=Accounts(
-            db,
-            clock,
-            passwords,
-            token_ttl=timedelta(seconds=settings.token_ttl_seconds),
-            guard=build_signin_guard(settings, clock),
-            operator_token_ttl=timedelta(seconds=settings.operator_token_ttl_seconds),
-            operator_idle=timedelta(seconds=settings.operator_idle_timeout_seconds),
-            totp_required=frozenset(Role(r) for r in settings.operator_totp_required_roles),
-            compliance_grantors=tuple(settings.compliance_grantors),
+        node_id=node_id,
+        metrics=metrics,
+        broker=broker,
+        cluster=cluster,
+        effects=effects,
+        uow=uow,
+        decisions=decisions,
+        accounts=accounts,
+        agreements=Agreements(
+            db, clock, effects=effects, baselines=baselines.configured(settings.agreement_baseline_phrases)
         ),
-        agreements=Agreements(db, clock),
         identities=Identities(
             db,
             clock,
-            KeyRing.from_config(
-                master_keys=settings.master_keys,
-                master_key_id=settings.master_key_id,
-                hmac_key=settings.hmac_key,
-                data_dir=settings.data_dir,
-            ),
+            keyring,
             build_verifier(settings.identity_verifier, settings.identity_verifier_url),
             max_accounts=settings.max_accounts_per_identity,
+            effects=effects,
         ),
         audit=AuditLog(db, clock),
-        messaging=Messaging(
+        policy=policy,
+        messaging=messaging,
+        regulator=regulator,
+        sanctions=sanctions,
+        reports=reports,
+        terms=Terms(db, clock, changed=effects.terms_changed),
+        public_accounts=public_accounts,
+        report_desk=ReportDesk(db, clock, reports=reports, sanctions=sanctions),
+        workbench=workbench.build(
             db,
             clock,
-            group_cap=settings.group_member_cap,
-            max_batch=settings.batch_max_size,
-            max_wait=settings.batch_max_wait_ms / 1000,
-            # Test-only, off by default: lets the durability harness prove it detects loss.
-            unsafe_ack_before_commit=settings.unsafe_ack_before_commit,
-            unsafe_commit_delay=settings.unsafe_commit_delay_ms / 1000,
-            groups_per_user=settings.max_groups_per_user,
+            sanctions=sanctions,
+            accounts=accounts,
+            effects=effects,
+            compliance_grantors=tuple(settings.compliance_grantors),
         ),
-        policy=PolicyGate(db, clock, build_pipeline(settings)),
-        node_id=settings.node_id or f"{socket.gethostname()}-{os.getpid()}",
+        staffing=Staffing(
+            db,
+            clock,
+            overdue_after=timedelta(seconds=settings.queue_age_warning_seconds),
+            local_zone=settings.local_timezone,
+        ),
     )
     # TOTP secrets are sealed by the identity key ring.
     services.accounts.second_factor = SecondFactor(services.identities.keyring)

@@ -1,14 +1,48 @@
-"""What services hand to the delivery side after a commit.
+"""What services hand to the delivery side: send results, and events after a commit.
 
-Services never touch sockets or wire frames: they emit these events to a
-:class:`Fanout`, which the gateway implements (local connections) and the broker
-layer extends (other nodes). Events are plain data, so they cross nodes as JSON.
+Services never touch sockets or wire frames: they emit these events through the
+after-commit effects (:mod:`imserver.services.unit_of_work`) to the local node
+(the gateway's hub) and, through the cluster, to the other nodes. Events are
+plain data, so they cross nodes as versioned JSON (:mod:`imserver.services.cluster`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..policy import Decision
+    from ..store.messages import Stored
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What a sender is told once its send is durable (or was found stored before)."""
+
+    message_id: int
+    conversation_id: int
+    seq: int | None  # the sender's own inbox position (None: held, no entry yet)
+    sent_at: str  # ISO 8601, UTC
+    held: bool  # stored for review, delivered to nobody yet
+    duplicate: bool  # a retry: the first send's result
+    reason: str | None = None  # the policy's reason code for a hold
+    # A new entry in the sender's inbox exists, so the sender's live connections
+    # get the ack in stream order (from the delivery), not from this result.
+    in_stream: bool = False
+
+    @classmethod
+    def of(cls, stored: Stored, decision: Decision | None = None) -> SendResult:
+        return cls(
+            message_id=stored.message_id,
+            conversation_id=stored.conversation_id,
+            seq=stored.sender_seq,
+            sent_at=stored.created_at.isoformat(),
+            held=stored.status == "held",
+            duplicate=stored.duplicate,
+            reason=decision.reason.value if decision is not None and decision.reason else None,
+            in_stream=stored.sender_seq is not None and not stored.duplicate,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,27 +106,3 @@ class PostEvent:
     view: PostView
     followers: frozenset[int]
     tombstone: bool = False
-
-
-class Fanout(Protocol):
-    def inbox(self, events: list[InboxEvent]) -> None:
-        """Hand committed inbox entries to live connections. Must not block."""
-
-    def user_event(self, event: UserEvent) -> None:
-        """Hand an ephemeral event to live connections. Must not block."""
-
-    def post(self, event: PostEvent) -> None:
-        """Hand a committed post or tombstone to the followers' live connections. Must not block."""
-
-
-class NoFanout:
-    """Fan-out for a node without a gateway (the CLI): nothing is live."""
-
-    def inbox(self, events: list[InboxEvent]) -> None:
-        pass
-
-    def user_event(self, event: UserEvent) -> None:
-        pass
-
-    def post(self, event: PostEvent) -> None:
-        pass

@@ -3,12 +3,14 @@ the provider "files [them] in a categorized manner with the controlling
 department for Internet information and content").
 
 Three renderings of the same records (``PublicAccounts.filings``), all grouped
-by category (categories in the order of :class:`AccountCategory`, records in
-filing order within one):
+by province (Art. 3: each goes to its province's department; GB/T 2260 order,
+accounts without one last) and by category within a province (categories in
+the order of :class:`AccountCategory`, records in filing order within one):
 
-* ``json``: ``{"generated_at", "count", "categories": {category: [record, ...]}}``
+* ``json``: ``{"generated_at", "count", "categories": {category: [record, ...]},
+  "provinces": {code: {"department", "name", "count", "categories": {...}}}}``
   with every category present, empty ones too;
-* ``jsonl``: one record per line, category by category;
+* ``jsonl``: one record per line, province by province, category by category;
 * ``csv``: a header row of :data:`COLUMNS`, then the records in the same order.
 
 ``imserver export filings`` and ``GET /admin/v1/public-accounts/filings`` give
@@ -25,9 +27,12 @@ from datetime import datetime
 
 from ..domain.errors import BadRequest
 from ..domain.policy_types import AccountCategory
+from ..policy import provinces
 
 FORMATS = ("json", "jsonl", "csv")
 COLUMNS = (
+    "province",
+    "department",
     "category",
     "reference",
     "revision",
@@ -63,14 +68,30 @@ def grouped(records: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
+def by_province(records: list[dict]) -> dict[str, dict]:
+    """Province code (``"unknown"`` last) -> its department, name, count and records by category."""
+    codes = sorted({r.get("province") or "unknown" for r in records}, key=lambda c: (c == "unknown", c))
+    out = {}
+    for code in codes:
+        mine = [r for r in records if (r.get("province") or "unknown") == code]
+        out[code] = {
+            "department": provinces.department(code),
+            "name": provinces.name(code),
+            "count": len(mine),
+            "categories": grouped(mine),
+        }
+    return out
+
+
 def render(records: list[dict], fmt: str, *, now: datetime) -> Export:
     if fmt not in FORMATS:
         raise BadRequest(f"format is one of {', '.join(FORMATS)}")
     groups = grouped(records)
-    ordered = [r for group in groups.values() for r in group]
+    regions = by_province(records)
+    ordered = [r for region in regions.values() for group in region["categories"].values() for r in group]
     if fmt == "json":
         body = json.dumps(
-            {"generated_at": now.isoformat(), "count": len(ordered), "categories": groups},
+            {"generated_at": now.isoformat(), "count": len(ordered), "categories": groups, "provinces": regions},
             ensure_ascii=False,
             indent=2,
         )

@@ -21,7 +21,7 @@ Rules, numbered as the use case runs them:
 Who sees what: the user sees only the status; ``reviewer`` sees masked fields;
 ``compliance`` may see the plaintext; every other role gets 403. Every read
 (queue listings included) and every decision writes an audit row naming the
-operator and the user. Callers publish the policy change (``after_policy_change``)
+operator and the user. The service publishes the policy change (an invalidation after the commit)
 after a status change.
 """
 
@@ -38,8 +38,10 @@ from ..domain.errors import Code, Conflict, ImserverError, NotFound
 from ..domain.principals import Principal
 from ..store import audit
 from ..store import identity as store
+from ..store import worklists
 from ..store.db import Database
 from ..store.keyring import KeyRing, KeyRingError
+from . import paging
 from .accounts import require_role
 from .identity_fields import (
     clean_legal_name,
@@ -49,6 +51,7 @@ from .identity_fields import (
     normalise_id_number,
     normalise_phone,
 )
+from .unit_of_work import AfterCommit
 from .verifiers import Submission, Verifier
 
 log = logging.getLogger("imserver.identity")
@@ -69,17 +72,32 @@ class RotationResult:
 
 
 class Identities:
-    def __init__(self, db: Database, clock: Clock, keyring: KeyRing, verifier: Verifier, *, max_accounts: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        keyring: KeyRing,
+        verifier: Verifier,
+        *,
+        max_accounts: int,
+        effects: AfterCommit,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.keyring = keyring
         self.verifier = verifier
         self.max_accounts = max_accounts
+        self.effects = effects
 
     # -- the user's side -------------------------------------------------------------
 
     async def submit(self, user_id: int, *, legal_name: str, id_number: str, phone: str) -> RealNameStatus:
         """Validate, seal and store a submission, then ask the verifier; returns the new status."""
+        status = await self._submit(user_id, legal_name=legal_name, id_number=id_number, phone=phone)
+        await self.effects.policy_changed(user_id=user_id)  # the real-name status changed, on every node
+        return status
+
+    async def _submit(self, user_id: int, *, legal_name: str, id_number: str, phone: str) -> RealNameStatus:
         now = self.clock.now()
         number = normalise_id_number(id_number, today=now.astimezone(BEIJING).date())  # rule 1
         phone = normalise_phone(phone)
@@ -131,29 +149,32 @@ class Identities:
 
     # -- the operators' side -----------------------------------------------------------
 
-    async def pending(self, operator: Principal, *, after: int = 0, limit: int = 50) -> list[dict]:
-        """The review queue, masked; each listed submission is an audited read."""
+    async def pending(self, operator: Principal, *, cursor: str | None = None, limit: int = 50) -> dict:
+        """The review queue, oldest first, masked, with each submitter's handle and
+        nickname, in the list envelope; each listed submission is an audited read."""
         require_role(operator, Role.REVIEWER, Role.COMPLIANCE)
-        limit = max(1, min(limit, QUEUE_PAGE_MAX))
+        page = paging.page_request("identity_queue", sort="submitted_at", cursor=cursor, limit=limit, cap=QUEUE_PAGE_MAX)
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            rows = await store.pending(conn, after=after, limit=limit)
-            for row in rows:
+            rows, total = await worklists.identity_queue_page(
+                conn, status=RealNameStatus.PENDING, after=page.after, limit=page.limit
+            )
+            for row in rows[: page.limit]:
                 await self._audit_read(conn, operator, row["user_id"], row["id"], full=False, via="queue", now=now)
         views = []
-        for row in rows:
+        for row in rows[: page.limit]:
             try:
                 fields = self._open(row)
             except ImserverError:
                 log.error("identity %s does not decrypt; listed without fields", row["id"])
                 fields = None
-            views.append(_view(row, fields, full=False))
-        return views
+            views.append({**_view(row, fields, full=False), "handle": row["handle"], "nickname": row["nickname"]})
+        return paging.envelope(page, rows, total, views)
 
     async def read(self, operator: Principal, user_id: int, *, full: bool = False) -> dict:
         """A user's latest submission: plaintext for compliance when asked, masked otherwise."""
         require_role(operator, Role.REVIEWER, Role.COMPLIANCE)
-        show_full = full and operator.role == Role.COMPLIANCE
+        show_full = full and Role.COMPLIANCE in operator.roles
         now = self.clock.now()
         async with self.db.transaction() as conn:
             row = await store.latest_for_user(conn, user_id)
@@ -172,6 +193,7 @@ class Identities:
         require_role(operator, Role.REVIEWER)
         status = RealNameStatus.VERIFIED if approve else RealNameStatus.REJECTED
         user_id = await self._decide(identity_id, status, note, actor=operator, via="reviewer")
+        await self.effects.policy_changed(user_id=user_id)  # the real-name status changed, on every node
         return user_id, status
 
     async def _decide(

@@ -1,30 +1,57 @@
 """Chat use cases: send, sync, receipts, typing, groups, history.
 
-Send is the hot path: membership and user facts come from in-memory caches
-(dropped when they change), the policy decision is a pure function, and the
-write goes through the group-commit writer. Fan-out happens after the commit,
-from the writer's commit callback, in commit order.
+Send is the hot path (:meth:`Messaging.submit`), one use case from the frame's
+fields to a future of its :class:`~.events.SendResult`:
+
+1. the policy pipeline decides (:class:`~.policy_gate.PolicyGate`: a pure
+   evaluation of cached snapshots); a deny is recorded in a batch off the path;
+2. a denied send that may be a retry of one stored before the refusal applied
+   is looked up, and its first result returned instead of the refusal;
+3. the recipients come from in-memory caches (dropped on every node when a
+   membership or user fact changes);
+4. the group-commit writer (:mod:`~.writer`) stores it, held or not, in the
+   next batch; after the batch commits, its deliveries run through the
+   after-commit effects (:mod:`~.unit_of_work`), in commit order, and the
+   sender's future resolves.
+
+Membership changes (create, invite, leave, removal) run in a unit of work whose
+commit drops the group's cached membership on every node.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..domain.clock import Clock
 from ..domain.enums import ConversationKind, UserStatus
-from ..domain.errors import BadRequest, Code, Conflict, Forbidden, NotFound
+from ..domain.errors import BadRequest, Code, Conflict, Forbidden, NotFound, PolicyDenied
+from ..domain.policy_types import Outgoing, OutgoingKind
 from ..store import accounts as account_store
 from ..store import audit
 from ..store import conversations as conv_store
 from ..store import messages as msg_store
 from ..store.db import Database
 from ..store.messages import NewMessage, Stored
-from ..store.writer import MessageWriter
-from .events import Fanout, InboxEvent, MessageView, NoFanout, UserEvent
+from .cache import Bounded
+from .events import InboxEvent, MessageView, SendResult, UserEvent
+from .policy_gate import PolicyGate
+from .unit_of_work import AfterCommit, Deliver, Invalidate, Notify, Scope, UnitOfWork
+from .writer import MessageWriter, Queued
 
 HISTORY_PAGE_MAX = 200  # REST history page bound
 SYNC_PAGE_MAX = 1000  # one replay query's bound; the gateway pages through more
+# Cached entries per node before a cache is cleared and refilled on demand
+# (coarse bounds: a user's facts ~150 B, a group's members up to 500 ids ~4 KB).
+MAX_CACHED_USERS = 200_000
+MAX_CACHED_GROUPS = 20_000
+MAX_CACHED_DIRECT = 200_000
+
+# Refusals a retry of a stored send can meet only briefly: the sender retries
+# after `retry_after` and then gets its first ack. Not worth a database lookup
+# on every refused frame of a flood.
+TRANSIENT_REFUSALS = frozenset({Code.RATE_LIMITED})
 
 
 @dataclass(slots=True)
@@ -39,32 +66,38 @@ class Messaging:
         db: Database,
         clock: Clock,
         *,
+        policy: PolicyGate,
+        uow: UnitOfWork,
         group_cap: int,
         max_batch: int,
         max_wait: float,
+        lanes: int = 1,
+        observe_batch: Callable[[int], None] | None = None,
         unsafe_ack_before_commit: bool = False,  # test-only: see config.Settings
         unsafe_commit_delay: float = 0.05,
         groups_per_user: int | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
+        self.policy = policy
+        self.uow = uow
+        self.effects: AfterCommit = uow.after_commit
         self.group_cap = group_cap
         self.groups_per_user = groups_per_user  # groups one user may create; None: no cap
-        self.fanout: Fanout = NoFanout()
         self.writer = MessageWriter(
             db,
             max_batch=max_batch,
             max_wait=max_wait,
+            lanes=lanes,
             on_commit=self._committed,
+            observe_batch=observe_batch,
             unsafe_ack_before_commit=unsafe_ack_before_commit,
             unsafe_commit_delay=unsafe_commit_delay,
         )
-        # Caches on the hot path; dropped by invalidate_* when the facts change.
-        self._users: dict[int, _UserFacts] = {}
-        self._members: dict[int, tuple[str, tuple[int, ...]]] = {}  # conv -> (kind, active members)
-        self._direct: dict[tuple[int, int], int] = {}  # (lo, hi) -> conversation id (never changes)
-        self._kinds: dict[int, str] = {}  # conversation id -> kind (never changes)
-        self._pending_nicknames: dict[int, str] = {}
+        # Caches on the hot path; dropped by invalidate() when the facts change.
+        self._users: Bounded[int, _UserFacts] = Bounded(MAX_CACHED_USERS)
+        self._members: Bounded[int, tuple[str, tuple[int, ...]]] = Bounded(MAX_CACHED_GROUPS)  # conv -> (kind, members)
+        self._direct: Bounded[tuple[int, int], int] = Bounded(MAX_CACHED_DIRECT)  # (lo, hi) -> id (never changes)
 
     async def start(self) -> None:
         await self.writer.start()
@@ -74,14 +107,14 @@ class Messaging:
 
     # -- caches ----------------------------------------------------------------
 
-    def invalidate_user(self, user_id: int) -> None:
-        if user_id == 0:
+    def invalidate(self, effect: Invalidate) -> None:
+        """Registered with AfterCommit: drop what the effect says changed, here."""
+        if effect.scope is Scope.CONVERSATION:
+            self._members.pop(effect.id, None)
+        elif effect.scope is Scope.USER:
+            self._users.pop(effect.id, None)
+        elif effect.scope is Scope.EVERYONE:
             self._users.clear()
-        else:
-            self._users.pop(user_id, None)
-
-    def invalidate_conversation(self, conversation_id: int) -> None:
-        self._members.pop(conversation_id, None)
 
     async def _user(self, user_id: int) -> _UserFacts | None:
         facts = self._users.get(user_id)
@@ -91,7 +124,7 @@ class Messaging:
             if row is None:
                 return None
             facts = _UserFacts(row["nickname"], row["status"] == UserStatus.ACTIVE)
-            self._users[user_id] = facts
+            self._users.put(user_id, facts)
         return facts
 
     async def _conversation(self, conversation_id: int) -> tuple[str, tuple[int, ...]] | None:
@@ -103,8 +136,7 @@ class Messaging:
                     return None
                 members = await conv_store.active_member_ids(conn, conversation_id)
             entry = (conv["kind"], tuple(members))
-            self._members[conversation_id] = entry
-            self._kinds[conversation_id] = conv["kind"]
+            self._members.put(conversation_id, entry)
         return entry
 
     async def _direct_conversation(self, a: int, b: int) -> int:
@@ -113,8 +145,7 @@ class Messaging:
         if conv_id is None:
             async with self.db.transaction() as conn:
                 conv_id = await conv_store.get_or_create_direct(conn, a, b, self.clock.now())
-            self._direct[key] = conv_id
-            self._kinds[conv_id] = ConversationKind.DIRECT
+            self._direct.put(key, conv_id)
         return conv_id
 
     # -- send --------------------------------------------------------------------
@@ -134,35 +165,34 @@ class Messaging:
             raise Forbidden("only members may send to a group", Code.NOT_A_MEMBER)
         return to_id, conv[1]
 
-    async def send(
-        self, *, sender_id: int, client_msg_id: str, to_kind: str, to_id: int, body: str, held: bool = False
-    ) -> Stored:
-        """Store a message durably and fan it out; returns after the commit."""
-        future = await self.enqueue(
-            sender_id=sender_id, client_msg_id=client_msg_id, to_kind=to_kind, to_id=to_id, body=body, held=held,
-        )
-        return await asyncio.shield(future)
+    async def submit(
+        self, *, sender_id: int, client_msg_id: str, to_kind: str, to_id: int, body: str, origin: int = 0
+    ) -> asyncio.Future[SendResult]:
+        """The send use case up to the writer's queue; the future resolves after the commit.
 
-    async def enqueue(
-        self,
-        *,
-        sender_id: int,
-        client_msg_id: str,
-        to_kind: str,
-        to_id: int,
-        body: str,
-        held: bool = False,
-        origin: int = 0,
-    ) -> asyncio.Future[Stored]:
-        """Resolve the recipients and queue the message for the next group commit.
-
-        Errors about the send itself (unknown recipient, not a member) raise here;
-        the returned future resolves after the commit, or with Unavailable.
+        A refused send raises (PolicyDenied with the reason code, NotFound or
+        Forbidden for the recipient), recorded and with nothing stored; a held
+        one is stored as held and delivered to nobody. ``origin`` (the sending
+        connection, opaque here) comes back with the sender's own delivery.
         """
+        kind = OutgoingKind.MESSAGE_GROUP if to_kind == "group" else OutgoingKind.MESSAGE_DIRECT
+        outgoing = Outgoing(kind, sender_id, body)
+        try:
+            verdict = await self.policy.check(outgoing)
+        except PolicyDenied as denied:
+            # A retry of a send stored before the refusal applied (say, before a
+            # sanction) gets its first result back, not the refusal.
+            stored = None if denied.code in TRANSIENT_REFUSALS else await self.find_sent(sender_id, client_msg_id)
+            if stored is None:
+                raise
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(SendResult.of(stored))
+            return done
         sender = await self._user(sender_id)
         if sender is None or not sender.active:
             raise Forbidden("the account is closed", Code.ACCOUNT_CLOSED)
         conv_id, members = await self.resolve_recipients(sender_id, to_kind, to_id)
+        held = verdict.held
         message = NewMessage(
             sender_id=sender_id,
             client_msg_id=client_msg_id,
@@ -171,41 +201,51 @@ class Messaging:
             body=body,
             created_at=self.clock.now(),
             status=msg_store.HELD if held else msg_store.DELIVERED,
-            origin=origin,
         )
-        self._pending_nicknames[sender_id] = sender.nickname
-        return self.writer.enqueue(message)
+        group = to_kind == "group"
+        return self.writer.enqueue(
+            message,
+            origin=origin,
+            decision=verdict.decision if held else None,
+            nickname=sender.nickname,
+            kind=ConversationKind.GROUP if group else ConversationKind.DIRECT,
+        )
 
     async def find_sent(self, sender_id: int, client_msg_id: str) -> Stored | None:
         """The stored message of an earlier send with this client_msg_id, if any."""
         async with self.db.transaction() as conn:
             return await msg_store.find_sent(conn, sender_id, client_msg_id)
 
-    def _committed(self, batch: list[NewMessage], results: list[Stored]) -> None:
-        """Writer callback, right after a batch commits: hand the entries to fan-out, in seq order."""
+    def _committed(self, batch: list[Queued], results: list[Stored]) -> None:
+        """The writer's batch committed: deliver its entries in seq order, record its holds."""
         events: list[InboxEvent] = []
-        for m, r in zip(batch, results, strict=True):
-            if r.duplicate or not r.seqs:
+        for item, r in zip(batch, results, strict=True):
+            if r.duplicate:
+                continue
+            m = item.message
+            if item.decision is not None:  # held: recorded against the stored message
+                self.policy.decisions.add(
+                    Outgoing(OutgoingKind.MESSAGE_GROUP if item.kind == ConversationKind.GROUP
+                             else OutgoingKind.MESSAGE_DIRECT, m.sender_id, m.body),
+                    item.decision,
+                    message_id=r.message_id,
+                )
+            if not r.seqs:
                 continue
             view = MessageView(
                 message_id=r.message_id,
                 conversation_id=r.conversation_id,
-                conversation_kind=self._kinds.get(m.conversation_id, ConversationKind.DIRECT),
+                conversation_kind=item.kind,
                 sender_id=m.sender_id,
-                sender_nickname=self._nickname(m.sender_id),
+                sender_nickname=item.nickname,
                 body=m.body,
                 client_msg_id=m.client_msg_id,
                 sent_at=m.created_at.isoformat(),
             )
-            events.extend(
-                InboxEvent(u, seq, view, m.origin if u == m.sender_id else 0) for u, seq in r.seqs.items()
-            )
+            sender, origin = m.sender_id, item.origin
+            events.extend(InboxEvent(u, seq, view, origin if u == sender else 0) for u, seq in r.seqs.items())
         if events:
-            self.fanout.inbox(events)
-
-    def _nickname(self, user_id: int) -> str:
-        facts = self._users.get(user_id)
-        return facts.nickname if facts else self._pending_nicknames.get(user_id, "")
+            self.effects.deliver(events)  # synchronous: in commit order, before the acks
 
     # -- read side ---------------------------------------------------------------
 
@@ -249,7 +289,7 @@ class Messaging:
             if msg is None or msg["conversation_id"] != conversation_id:
                 raise NotFound("no such message in this conversation")
             await msg_store.set_read_mark(conn, conversation_id, user_id, message_id, self.clock.now())
-        self.fanout.user_event(
+        self.effects.notify(
             UserEvent(
                 tuple(u for u in conv[1] if u != user_id),
                 "receipt",
@@ -261,7 +301,7 @@ class Messaging:
         conv = await self._conversation(conversation_id)
         if conv is None or user_id not in conv[1]:
             raise Forbidden("not a member of this conversation", Code.NOT_A_MEMBER)
-        self.fanout.user_event(
+        self.effects.notify(
             UserEvent(
                 tuple(u for u in conv[1] if u != user_id),
                 "typing",
@@ -309,7 +349,8 @@ class Messaging:
         """A moderator releases (delivers now) or rejects a held message; both are recorded."""
         now = self.clock.now()
         to_status = msg_store.DELIVERED if release else msg_store.REJECTED
-        async with self.db.transaction() as conn:
+        async with self.uow() as tx:
+            conn = tx.conn
             msg = await msg_store.get_message(conn, message_id)
             if msg is None:
                 raise NotFound("no such message")
@@ -321,6 +362,17 @@ class Messaging:
                 [seqs] = await msg_store.append_to_inboxes(conn, [(message_id, tuple(members))])
                 conv = await conv_store.get(conn, msg["conversation_id"])
                 sender = await account_store.get_user(conn, msg["sender_id"])
+                view = MessageView(
+                    message_id=message_id,
+                    conversation_id=msg["conversation_id"],
+                    conversation_kind=conv["kind"],
+                    sender_id=msg["sender_id"],
+                    sender_nickname=sender["nickname"],
+                    body=msg["body"],
+                    client_msg_id=msg["client_msg_id"],
+                    sent_at=msg["created_at"].isoformat(),
+                )
+                tx.add(Deliver([InboxEvent(u, seq, view) for u, seq in seqs.items()]))
             await msg_store.record_review(
                 conn, message_id, review="released" if release else "rejected", operator_id=operator_id, at=now
             )
@@ -333,18 +385,6 @@ class Messaging:
                 subject=f"message:{message_id}",
                 detail={"note": note, "sender_id": msg["sender_id"]},
             )
-        if release:
-            view = MessageView(
-                message_id=message_id,
-                conversation_id=msg["conversation_id"],
-                conversation_kind=conv["kind"],
-                sender_id=msg["sender_id"],
-                sender_nickname=sender["nickname"],
-                body=msg["body"],
-                client_msg_id=msg["client_msg_id"],
-                sent_at=msg["created_at"].isoformat(),
-            )
-            self.fanout.inbox([InboxEvent(u, seq, view) for u, seq in seqs.items()])
         return {"message_id": message_id, "status": to_status, "delivered_to": sorted(seqs)}
 
     # -- groups ------------------------------------------------------------------
@@ -356,17 +396,22 @@ class Messaging:
         wanted = sorted(set(members) | {owner})
         if len(wanted) > self.group_cap:
             raise Conflict(f"a group has at most {self.group_cap} members", Code.GROUP_FULL)
-        async with self.db.transaction() as conn:
+        async with self.uow() as tx:
             if self.groups_per_user is not None:
-                if await conv_store.count_groups_created_by(conn, owner) >= self.groups_per_user:
+                if await conv_store.count_groups_created_by(tx.conn, owner) >= self.groups_per_user:
                     raise Conflict(f"a user may create at most {self.groups_per_user} groups", Code.GROUP_LIMIT)
-            found = await account_store.get_users(conn, wanted)
+            found = await account_store.get_users(tx.conn, wanted)
             if any(u not in found or found[u]["status"] != UserStatus.ACTIVE for u in wanted):
                 raise NotFound("no such user among the members", Code.UNKNOWN_RECIPIENT)
-            return await conv_store.create_group(conn, owner=owner, name=name, members=wanted, now=self.clock.now())
+            group_id = await conv_store.create_group(
+                tx.conn, owner=owner, name=name, members=wanted, now=self.clock.now()
+            )
+            tx.add(Invalidate(Scope.CONVERSATION, group_id))
+        return group_id
 
     async def invite(self, actor: int, group_id: int, user_ids: list[int]) -> list[int]:
-        async with self.db.transaction() as conn:
+        async with self.uow() as tx:
+            conn = tx.conn
             conv = await conv_store.get(conn, group_id)
             if conv is None or conv["kind"] != ConversationKind.GROUP:
                 raise NotFound("no such group")
@@ -380,17 +425,34 @@ class Messaging:
             if current + len(newcomers) > self.group_cap:
                 raise Conflict(f"a group has at most {self.group_cap} members", Code.GROUP_FULL)
             added = await conv_store.add_members(conn, group_id, user_ids, self.clock.now())
-        self.invalidate_conversation(group_id)
+            tx.add(Invalidate(Scope.CONVERSATION, group_id))
         return added
 
     async def leave(self, user_id: int, group_id: int) -> None:
-        async with self.db.transaction() as conn:
-            conv = await conv_store.get(conn, group_id)
-            if conv is None or conv["kind"] != ConversationKind.GROUP:
-                raise NotFound("no such group")
-            if not await conv_store.deactivate_member(conn, group_id, user_id):
+        async with self.uow() as tx:
+            await self._group(tx.conn, group_id)
+            if not await conv_store.deactivate_member(tx.conn, group_id, user_id):
                 raise Forbidden("not a member of this group", Code.NOT_A_MEMBER)
-        self.invalidate_conversation(group_id)
+            tx.add(Invalidate(Scope.CONVERSATION, group_id))
+
+    async def remove_member(self, actor: int, group_id: int, user_id: int) -> None:
+        """The group's owner removes a member; from the next send on, nothing more reaches them."""
+        async with self.uow() as tx:
+            conv = await self._group(tx.conn, group_id)
+            if conv["created_by"] != actor:
+                raise Forbidden("only the group's owner removes members", Code.FORBIDDEN)
+            if user_id == actor:
+                raise BadRequest("the owner leaves rather than removing themselves")
+            if not await conv_store.deactivate_member(tx.conn, group_id, user_id):
+                raise NotFound("no such member of this group", Code.NOT_A_MEMBER)
+            tx.add(Invalidate(Scope.CONVERSATION, group_id))
+
+    @staticmethod
+    async def _group(conn, group_id: int):
+        conv = await conv_store.get(conn, group_id)
+        if conv is None or conv["kind"] != ConversationKind.GROUP:
+            raise NotFound("no such group")
+        return conv
 
     async def members(self, user_id: int, group_id: int) -> list[dict]:
         async with self.db.transaction() as conn:

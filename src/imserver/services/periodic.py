@@ -1,4 +1,4 @@
-"""One background loop, started and stopped by its owner (STYLE.md habit 8).
+"""One background loop, started and stopped by its owner (no orphan tasks).
 
 ``Periodic(name, interval, step)`` runs ``await step()`` every `interval`
 seconds, or sooner when :meth:`nudge` is called (a new outbox record need not

@@ -4,15 +4,17 @@ The pipeline itself is pure (``imserver.policy``); this service feeds it. It
 keeps a snapshot per user in memory (status, real-name status, accepted
 agreement, sanctions not ended) and the current agreement version, so a send
 costs a dictionary lookup and a few microseconds of checks. Snapshots are
-dropped when the facts change: ``Services.after_policy_change`` calls
-:meth:`invalidate` on this node and, through the broker's ``policy`` topic, on
-every other node; the next send reloads. Every deny and hold is recorded with
-its reason code, the check that decided and the time (ARCHITECTURE.md).
+dropped when the facts change: an invalidation after the commit
+(:mod:`imserver.services.unit_of_work`) reaches :meth:`invalidate` on this node
+and, through the broker, on every other node; the next send reloads. Every deny
+and hold is recorded with its reason code, the check that decided and the time,
+in batches off the send path (:mod:`imserver.services.decision_log`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..domain.clock import Clock
 from ..domain.enums import RealNameStatus, UserStatus
@@ -25,11 +27,15 @@ from ..domain.policy_types import (
     SanctionKind,
     UserSnapshot,
 )
-from ..policy import Decision, Outcome, Pipeline, Term, TermList
+from ..policy import Decision, Outcome, Pipeline, Term, TermList, ladder
 from ..policy.checks import ContentFilter
+from ..policy.ladder import Item
 from ..store import agreement as agreement_store
 from ..store import policy as store
 from ..store.db import Database
+from .cache import Bounded
+from .decision_log import DecisionLog
+from .unit_of_work import Invalidate, Scope
 
 # Snapshots cached per node; past this the cache is cleared and refilled on
 # demand (a coarse bound: 100k users of ~200 B each is ~20 MB).
@@ -47,25 +53,36 @@ class Verdict:
         return self.decision.outcome is Outcome.HOLD
 
 
+@dataclass(frozen=True, slots=True)
+class AgreementTerms:
+    version: int  # in effect now; 0: none published
+    grace_until: datetime | None
+    effective_at: datetime | None
+    valid_until: datetime | None  # when a scheduled version takes effect: reload then
+
+
 class PolicyGate:
-    def __init__(self, db: Database, clock: Clock, pipeline: Pipeline) -> None:
+    def __init__(self, db: Database, clock: Clock, pipeline: Pipeline, decisions: DecisionLog) -> None:
         self.db = db
         self.clock = clock
         self.pipeline = pipeline
-        self._users: dict[int, UserSnapshot] = {}
-        self._agreement: int | None = None
+        self.decisions = decisions
+        self._users: Bounded[int, UserSnapshot] = Bounded(MAX_CACHED_SNAPSHOTS)
+        self._agreement: AgreementTerms | None = None
         # The term lists load on the first check (fail closed: no check without them).
         self._terms_loaded = False
 
     # -- cache ----------------------------------------------------------------
 
-    def invalidate(self, user_id: int) -> None:
-        """Drop a user's snapshot; 0 drops every snapshot and the agreement version."""
-        if user_id <= 0:
+    async def invalidate(self, effect: Invalidate) -> None:
+        """Registered with AfterCommit: drop what the effect says changed."""
+        if effect.scope is Scope.USER:
+            self._users.pop(effect.id, None)
+        elif effect.scope is Scope.EVERYONE:
             self._users.clear()
             self._agreement = None
-        else:
-            self._users.pop(user_id, None)
+        elif effect.scope is Scope.TERMS:
+            await self.reload_terms()
 
     async def reload_terms(self) -> int:
         """Recompile the content filter from the stored term lists; returns the count."""
@@ -95,17 +112,47 @@ class PolicyGate:
             agreement_version=facts["agreement_version"],
             sanctions=sanctions_in_force(rows),
         )
-        if len(self._users) >= MAX_CACHED_SNAPSHOTS:
-            self._users.clear()
-        self._users[user_id] = snap
+        self._users.put(user_id, snap)
         return snap
 
     async def current_agreement(self) -> int:
-        if self._agreement is None:
+        return (await self.agreement_terms()).version
+
+    async def agreement_terms(self) -> AgreementTerms:
+        """The version in effect and its grace period, cached until a scheduled version takes effect."""
+        now = self.clock.now()
+        terms = self._agreement
+        if terms is None or (terms.valid_until is not None and now >= terms.valid_until):
             async with self.db.transaction() as conn:
-                row = await agreement_store.current(conn)
-            self._agreement = row["version"] if row else 0
-        return self._agreement
+                row = await agreement_store.current(conn, now)
+                upcoming = await agreement_store.next_effective_at(conn, now)
+            terms = self._agreement = AgreementTerms(
+                row["version"] if row else 0,
+                row["grace_until"] if row else None,
+                (row["effective_at"] or row["published_at"]) if row else None,
+                upcoming,
+            )
+        return terms
+
+    async def agreement_notice(self, user_id: int) -> dict | None:
+        """The notice asking a user to accept the version in effect, while its grace period runs."""
+        terms = await self.agreement_terms()
+        user = await self.user_snapshot(user_id)
+        if user is None or user.agreement_version is None or user.agreement_version >= terms.version:
+            return None
+        if terms.grace_until is None or self.clock.now() >= terms.grace_until:
+            return None  # sending is refused already (agreement_not_accepted), which says the same
+        return {
+            "kind": "agreement_update",
+            "text": f"Agreement version {terms.version} is in effect; "
+            f"accept it before {terms.grace_until.isoformat()}.",
+            "data": {
+                "version": terms.version,
+                "accepted_version": user.agreement_version,
+                "effective_at": terms.effective_at.isoformat() if terms.effective_at else None,
+                "grace_until": terms.grace_until.isoformat(),
+            },
+        }
 
     # -- deciding ---------------------------------------------------------------
 
@@ -116,29 +163,32 @@ class PolicyGate:
         user = await self.user_snapshot(outgoing.sender_id)
         if user is None:
             raise Forbidden("no such user", Code.ACCOUNT_CLOSED)
-        snapshot = PolicySnapshot(user, await self.current_agreement(), account)
+        terms = await self.agreement_terms()
+        snapshot = PolicySnapshot(user, terms.version, account, terms.grace_until)
         now = self.clock.now()
         decision = self.pipeline.evaluate(snapshot, outgoing, now)
         if decision.outcome is Outcome.DENY:
-            await self.record(outgoing, decision)
+            self.decisions.add(outgoing, decision)
             extra = {"check": decision.check}
             if decision.retry_after is not None:
                 extra["retry_after"] = round(decision.retry_after, 3)
             raise PolicyDenied(decision.detail, decision.reason, **extra)
         return Verdict(decision)
 
-    async def record(self, outgoing: Outgoing, decision: Decision, message_id: int | None = None) -> None:
-        async with self.db.transaction() as conn:
-            await store.record_decision(
-                conn,
-                user_id=outgoing.sender_id,
-                outgoing_kind=outgoing.kind.value,
-                outcome=decision.outcome.value,
-                reason=decision.reason.value if decision.reason else "",
-                check_name=decision.check,
-                detail=decision.detail,
-                at=self.clock.now(),
-                message_id=message_id,
+    async def require_allowed(self, user_id: int, item: Item, account: PublicAccountSnapshot | None = None) -> None:
+        """Refuse an act the sanction ladder stops (a profile change, a public-account update)
+        with the measure's reason code; nothing is recorded as a policy decision."""
+        user = await self.user_snapshot(user_id)
+        if user is None:
+            raise Forbidden("no such user", Code.ACCOUNT_CLOSED)
+        now = self.clock.now()
+        found = ladder.refusal(user.sanctions, account.sanctions if account is not None else (), item, now)
+        if found is not None:
+            sanction, subject = found
+            raise PolicyDenied(
+                f"a {sanction.kind} on the {subject.value} stops {item.value}",
+                ladder.reason_for(sanction, subject),
+                sanction_id=sanction.sanction_id,
             )
 
 

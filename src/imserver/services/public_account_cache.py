@@ -1,6 +1,6 @@
 """Per-node caches of public accounts: the policy snapshot of each account and
-its follower set (ARCHITECTURE.md, "The policy pipeline": snapshots cached in
-memory on every node, dropped when the facts change).
+its follower set (like every policy snapshot: cached in memory on every node,
+dropped when the facts change).
 
 * **Account facts** (:class:`AccountFacts`): the :class:`PublicAccountSnapshot`
   the post check reads (effective status, filed, news permission, sanctions not
@@ -15,15 +15,13 @@ memory on every node, dropped when the facts change).
 Invalidation, on this node and every other:
 
 * Account facts change with the owner: every change (review, closure, sanction,
-  news approval, re-review) is followed by ``Services.after_policy_change(
-  user_id=owner)``, which runs :meth:`on_policy_change` here and, through the
-  broker's ``policy`` topic, on every node; the sanctions module already calls it
-  for the subject's owner. ``0`` (everyone, or the broker came back after losing
-  messages) drops everything, follower sets included.
-* Follower sets change with a follow or unfollow: :meth:`followers_changed`
-  drops the set here and publishes the account id on the broker topic
-  ``public_accounts`` (:data:`TOPIC`) for the other nodes (attached only when a
-  real broker joins several nodes).
+  news approval, re-review) is followed by an invalidation of the owner's user
+  scope (:mod:`imserver.services.unit_of_work`), which reaches :meth:`invalidate`
+  here and on every other node; the sanctions module already sends it for the
+  subject's owner. The ``everyone`` scope (a new agreement, or the broker came
+  back after losing messages) drops everything, follower sets included.
+* Follower sets change with a follow or unfollow: the ``followers`` scope with
+  the account's id drops the set here and on every other node.
 
 A load racing an invalidation is not stored: each cache has a generation that
 every drop bumps, and a load stores its result only if no drop happened meanwhile.
@@ -31,11 +29,8 @@ every drop bumps, and a load stores its result only if no drop happened meanwhil
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
-
-import orjson
 
 from ..domain.clock import Clock
 from ..domain.enums import UserStatus
@@ -44,11 +39,10 @@ from ..policy.public_accounts import Approval, NewsFacts, news_permission, valid
 from ..store import policy as policy_store
 from ..store import public_accounts as store
 from ..store.db import Database
+from .cache import Bounded
 from .policy_gate import sanctions_in_force
+from .unit_of_work import Invalidate, Scope
 
-log = logging.getLogger("imserver.public_accounts")
-
-TOPIC = "public_accounts"  # broker topic: {"node", "followers": account_id}
 # Entries kept per node before a cache is cleared and refilled on demand (coarse
 # bounds: a snapshot is ~300 B; a follower set of 10k ids ~0.5 MB, and only
 # accounts that post or are synced have one).
@@ -92,11 +86,9 @@ class AccountCache:
         self.clock = clock
         self._facts: dict[int, AccountFacts] = {}
         self._by_owner: dict[int, set[int]] = {}
-        self._followers: dict[int, frozenset[int]] = {}
+        self._followers: Bounded[int, frozenset[int]] = Bounded(MAX_CACHED_FOLLOWER_SETS)
         self._facts_gen = 0
         self._followers_gen = 0
-        self._broker = None
-        self._node_id = ""
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -144,23 +136,24 @@ class AccountCache:
         async with self.db.transaction() as conn:
             ids = frozenset(await store.follower_ids(conn, account_id))
         if gen == self._followers_gen:
-            if len(self._followers) >= MAX_CACHED_FOLLOWER_SETS:
-                self._followers.clear()
-            self._followers[account_id] = ids
+            self._followers.put(account_id, ids)
         return ids
 
     # -- invalidation -------------------------------------------------------------------------
 
-    async def on_policy_change(self, user_id: int) -> None:
-        """A policy listener (Services.policy_listeners): the facts of `user_id`'s accounts changed."""
-        self._facts_gen += 1
-        if user_id == 0:
+    def invalidate(self, effect: Invalidate) -> None:
+        """Registered with AfterCommit: drop what the effect says changed, here."""
+        if effect.scope is Scope.FOLLOWERS:
+            self._drop_followers(effect.id or None)
+        elif effect.scope is Scope.EVERYONE:
+            self._facts_gen += 1
             self._facts.clear()
             self._by_owner.clear()
             self._drop_followers(None)  # the broker may have lost follower invalidations too
-            return
-        for account_id in self._by_owner.pop(user_id, ()):
-            self._facts.pop(account_id, None)
+        elif effect.scope is Scope.USER:
+            self._facts_gen += 1
+            for account_id in self._by_owner.pop(effect.id, ()):
+                self._facts.pop(account_id, None)
 
     def drop_account(self, account_id: int) -> None:
         """Drop one account's facts here (its owner's listener drops them on the other nodes)."""
@@ -169,12 +162,6 @@ class AccountCache:
         if facts is not None:
             self._by_owner.get(facts.owner_id, set()).discard(account_id)
 
-    async def followers_changed(self, account_id: int) -> None:
-        """After a follow or unfollow committed: drop the set here and on every other node."""
-        self._drop_followers(account_id)
-        if self._broker is not None:
-            await self._broker.publish(TOPIC, orjson.dumps({"node": self._node_id, "followers": account_id}))
-
     def _drop_followers(self, account_id: int | None) -> None:
         self._followers_gen += 1
         if account_id is None:
@@ -182,19 +169,3 @@ class AccountCache:
         else:
             self._followers.pop(account_id, None)
 
-    # -- other nodes --------------------------------------------------------------------------
-
-    async def attach(self, broker, node_id: str) -> None:
-        """Join the other nodes: publish follower changes to them and apply theirs."""
-        self._broker, self._node_id = broker, node_id
-        await broker.subscribe(TOPIC, self._on_message)
-
-    async def detach(self) -> None:
-        if self._broker is not None:
-            await self._broker.unsubscribe(TOPIC, self._on_message)
-            self._broker = None
-
-    def _on_message(self, payload: bytes) -> None:
-        message = orjson.loads(payload)
-        if message.get("node") != self._node_id and "followers" in message:
-            self._drop_followers(int(message["followers"]))

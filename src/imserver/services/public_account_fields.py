@@ -29,6 +29,7 @@ from stdnum.exceptions import ValidationError
 
 from ..domain.errors import BadRequest, Code
 from ..domain.policy_types import AccountCategory, PostKind
+from ..policy import provinces
 from ..policy.public_accounts import LICENSED, ORGANISATIONS
 
 NAME_MIN, NAME_MAX = 2, 64  # short names are squatted; 64 fits any organisation's short name
@@ -199,3 +200,23 @@ def clean_post(
     if len(url) > SOURCE_URL_MAX or parts.scheme not in ("http", "https") or not parts.netloc:
         raise BadRequest("the source URL is an http(s) URL", Code.REPRINT_SOURCE_MISSING, missing=["url"])
     return title, body, Source(fields["name"], url, fields["author"], fields["title"])
+
+
+def clean_province(credit_code: str | None, declared: str | None) -> str:
+    """The province an account is registered in (Art. 3): its credit code's region, else the
+    province the applicant declares (a GB/T 2260 two-digit code); a contradiction is refused."""
+    declared = declared.strip() if declared else None
+    if declared is not None and declared not in provinces.PROVINCES:
+        raise BadRequest(
+            f"province {declared!r} is not a GB/T 2260 provincial code (e.g. 11 Beijing, 44 Guangdong)",
+            Code.INVALID_PROVINCE,
+        )
+    derived = provinces.of_credit_code(credit_code) if credit_code else None
+    if derived is not None and declared is not None and declared != derived:
+        raise BadRequest(
+            f"the credit code is registered in province {derived}, not {declared}", Code.INVALID_PROVINCE
+        )
+    province = derived or declared
+    if province is None:
+        raise BadRequest("declare the province you are registered in (province)", Code.INVALID_PROVINCE)
+    return province

@@ -40,16 +40,16 @@ Life of an account::
 
 Every operator action, and each application, change request and takedown,
 appends an audit row in its own transaction. After any commit that changes
-what an account may do, ``after_change(user_id=owner)`` drops cached snapshots
+what an account may do, an invalidation of the owner's facts drops cached snapshots
 on every node (:mod:`.public_account_cache`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..domain.clock import Clock
 from ..domain.enums import PrincipalKind, RealNameStatus, Role, UserStatus
@@ -63,14 +63,18 @@ from ..domain.policy_types import (
     PublicAccountStatus,
 )
 from ..domain.principals import Principal
+from ..policy import provinces
 from ..policy.decision import deny
+from ..policy.provider import ProviderProfile
+from ..policy.ladder import Item
 from ..policy.public_accounts import LICENSED, badge, impersonation_flags, name_key
 from ..store import audit
 from ..store import public_accounts as store
 from ..store.db import Database
-from . import filing_export
+from . import filing_export, paging, regulator
 from .accounts import require_role
 from .events import PostEvent, PostView
+from .policy_gate import PolicyGate
 from .public_account_cache import AccountCache, AccountFacts, effective_status
 from .public_account_fields import (
     Source,
@@ -78,16 +82,16 @@ from .public_account_fields import (
     clean_description,
     clean_name,
     clean_operator,
+    clean_province,
     clean_post,
     clean_post_kind,
     clean_reason,
 )
+from .unit_of_work import AfterCommit, Invalidate, Scope
 
 PAGE_MAX = 100  # rows per listing page
 FILED_FACTS = ("name", "category", "operator_name", "credit_code", "licence_number", "licence_expires_at")
 
-AfterChange = Callable[..., Awaitable[None]]  # Services.after_policy_change(user_id=...)
-EmitPost = Callable[[PostEvent], None]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -98,24 +102,36 @@ def _page(limit: int) -> int:
     return max(1, min(limit, PAGE_MAX))
 
 
+async def post_subjects(conn, ids: list[int]) -> dict[int, frozenset[tuple[str, int]]]:
+    """Whom a post is about, as sanction evidence and report target: its account and the owner."""
+    return {
+        post_id: frozenset({("public_account", account_id), ("user", owner_id)})
+        for post_id, (account_id, owner_id) in (await store.post_accounts(conn, ids)).items()
+    }
+
+
 class PublicAccounts:
     def __init__(
         self,
         db: Database,
         clock: Clock,
         *,
-        policy,  # services.policy_gate.PolicyGate
-        after_change: AfterChange,
-        emit_post: EmitPost,
+        policy: PolicyGate,
+        effects: AfterCommit,
+        cache: AccountCache,
         per_user_cap: int,
+        local_zone: str = "UTC",
+        provider: ProviderProfile | None = None,
     ) -> None:
         self.db = db
+        # Art. 4: public accounts run only under the provider's valid news information service licence.
+        self.provider = provider or ProviderProfile("", "", "", None)
+        self.zone = ZoneInfo(local_zone)  # export periods given without a zone are read here
         self.clock = clock
         self.policy = policy
-        self.after_change = after_change
-        self.emit_post = emit_post  # looks up the fan-out per event: the app replaces it after building
+        self.effects = effects
         self.per_user_cap = per_user_cap
-        self.cache = AccountCache(db, clock)
+        self.cache = cache
         # Commit and hand-off of posts, in position order on this node (module docstring, 4).
         self._post_lock = asyncio.Lock()
 
@@ -140,9 +156,6 @@ class PublicAccounts:
         facts = await self.cache.facts(account_id)
         return facts.snapshot if facts else None
 
-    async def on_policy_change(self, user_id: int) -> None:
-        await self.cache.on_policy_change(user_id)
-
     # == application and review (Art. 7 ¶1) ========================================================
 
     async def apply(
@@ -156,8 +169,14 @@ class PublicAccounts:
         credit_code: str | None = None,
         licence_number: str | None = None,
         licence_expires_at: datetime | None = None,
+        province: str | None = None,
     ) -> dict:
-        """A verified user's application; stored as pending, flagged for manual review where due."""
+        """A verified user's application; stored as pending, flagged for manual review where due.
+        Refused while the provider lacks its news information service qualification (Art. 4).
+
+        ``province`` (GB/T 2260) is what an individual declares; an organisation's comes
+        from its credit code (Art. 3: the filing goes to that province's department)."""
+        self._require_qualified()
         await self._require_verified(user_id)
         now = self.clock.now()
         cat = clean_category(category)
@@ -171,6 +190,7 @@ class PublicAccounts:
             licence_expires_at=licence_expires_at,
             now=now,
         )
+        province = clean_province(op.credit_code, province)
         key = name_key(name)
         flags = impersonation_flags(name)
         async with self.db.transaction() as conn:
@@ -190,6 +210,7 @@ class PublicAccounts:
                 credit_code=op.credit_code,
                 licence_number=op.licence_number,
                 licence_expires_at=op.licence_expires_at,
+                province=province,
                 status=store.PENDING,
                 manual_review=bool(flags),
                 review_flags=flags,
@@ -208,6 +229,12 @@ class PublicAccounts:
             row = await store.get_account(conn, account_id)
         return await self._owner_view(row)
 
+    def _require_qualified(self) -> None:
+        """Art. 4: public information services need the provider's news information service qualification."""
+        why = self.provider.why_not(self.clock.now())
+        if why is not None:
+            raise Forbidden(f"public accounts are unavailable: {why}", Code.NEWS_SERVICE_UNQUALIFIED)
+
     async def _require_verified(self, user_id: int) -> None:
         user = await self.policy.user_snapshot(user_id)
         if user is None or user.status != UserStatus.ACTIVE:
@@ -218,13 +245,37 @@ class PublicAccounts:
                 Code.REAL_NAME_UNVERIFIED,
             )
 
-    async def applications(self, operator: Principal, *, status: str = "pending", after: int = 0, limit: int = 50):
+    async def applications(
+        self,
+        operator: Principal,
+        *,
+        status: str = "pending",
+        category: str | None = None,
+        flagged_only: bool = False,
+        name: str | None = None,
+        descending: bool = False,
+        cursor: str | None = None,
+        limit: int = paging.PAGE_DEFAULT,
+    ) -> dict:
+        """Applications in a status (oldest first: the review queue), in the list envelope."""
         require_role(operator, Role.REVIEWER, Role.COMPLIANCE)
         if status not in (store.PENDING, store.APPROVED, store.REJECTED, store.CLOSED):
             raise BadRequest(f"unknown status {status!r}")
-        async with self.db.transaction() as conn:
-            rows = await store.applications(conn, status=status, after=after, limit=_page(limit))
-        return [await self._owner_view(r) for r in rows]
+        page = paging.page_request(
+            "public_account_applications", sort="created_at", descending=descending, cursor=cursor, limit=limit
+        )
+        async with self.db.read() as conn:
+            rows, total = await store.applications(
+                conn,
+                status=status,
+                category=category,
+                flagged_only=flagged_only,
+                name_contains=name_key(name) if name else None,
+                descending=descending,
+                after=page.after,
+                limit=page.limit,
+            )
+        return paging.envelope(page, rows, total, [await self._owner_view(r) for r in rows])
 
     async def review(
         self, operator: Principal, account_id: int, *, approve: bool, reason: str, acknowledge_flags: bool = False
@@ -253,6 +304,7 @@ class PublicAccounts:
             filing = None
             if approve:
                 filing = await store.file_account(conn, row, filed_by=operator.id, now=now)
+                await regulator.record_filing(conn, kind="filed", filing=filing, now=now)
             await audit.append(
                 conn,
                 at=now,
@@ -268,13 +320,18 @@ class PublicAccounts:
                 },
             )
             row = await store.get_account(conn, account_id)
-        await self.after_change(user_id=row["owner_id"])
+        await self.effects.policy_changed(user_id=row["owner_id"])
         return await self._owner_view(row)
 
     # == changes to a filed account: re-review and re-filing (Art. 7 ¶1) ===============================
 
     async def update(self, user_id: int, account_id: int, fields: dict[str, Any]) -> dict:
-        """The owner edits: the description at once; filed facts as a change awaiting re-review."""
+        """The owner edits: the description at once; filed facts as a change awaiting re-review.
+
+        A sanction on the owner or the account that stops public-account updates (the ladder) refuses it."""
+        facts = await self.cache.facts(account_id)
+        if facts is not None and facts.owner_id == user_id:
+            await self.policy.require_allowed(user_id, Item.PUBLIC_ACCOUNT_UPDATES, facts.snapshot)
         now = self.clock.now()
         async with self.db.transaction() as conn:
             row = await self._own(conn, user_id, account_id)
@@ -355,11 +412,13 @@ class PublicAccounts:
             return None
         return proposed
 
-    async def pending_changes(self, operator: Principal, *, after: int = 0, limit: int = 50) -> list[dict]:
+    async def pending_changes(self, operator: Principal, *, cursor: str | None = None, limit: int = 50) -> dict:
+        """Changes to filed accounts awaiting re-review, oldest first, in the list envelope."""
         require_role(operator, Role.REVIEWER, Role.COMPLIANCE)
-        async with self.db.transaction() as conn:
-            rows = await store.pending_changes(conn, after=after, limit=_page(limit))
-        return [self._change_view(r) for r in rows]
+        page = paging.page_request("public_account_changes", sort="id", cursor=cursor, limit=limit, cap=PAGE_MAX)
+        async with self.db.read() as conn:
+            rows, total = await store.pending_changes(conn, after=page.after, limit=page.limit)
+        return paging.envelope(page, rows, total, [self._change_view(r) for r in rows[: page.limit]])
 
     async def review_change(
         self, operator: Principal, change_id: int, *, approve: bool, reason: str, acknowledge_flags: bool = False
@@ -394,8 +453,11 @@ class PublicAccounts:
             filing = None
             if approve:
                 facts = {k: change[k] for k in FILED_FACTS}
+                if change["credit_code"]:  # a new credit code may move the account to another province
+                    facts["province"] = provinces.of_credit_code(change["credit_code"]) or row["province"]
                 await store.update_account(conn, row["id"], name_key=key, updated_at=now, **facts)
                 filing = await store.file_account(conn, {**row, **facts}, filed_by=operator.id, now=now)
+                await regulator.record_filing(conn, kind="refiled", filing=filing, now=now)
             await audit.append(
                 conn,
                 at=now,
@@ -411,7 +473,7 @@ class PublicAccounts:
                 },
             )
             change = await store.get_change(conn, change_id)
-        await self.after_change(user_id=row["owner_id"])
+        await self.effects.policy_changed(user_id=row["owner_id"])
         return self._change_view(change) | {"filing_reference": filing["reference"] if filing else None}
 
     # == news approvals by compliance (Art. 7 ¶2) =======================================================
@@ -454,7 +516,7 @@ class PublicAccounts:
                 },
             )
             approval = await store.get_approval(conn, approval_id)
-        await self.after_change(user_id=row["owner_id"])
+        await self.effects.policy_changed(user_id=row["owner_id"])
         return self._approval_view(approval)
 
     async def revoke_news(self, operator: Principal, approval_id: int, *, reason: str) -> dict:
@@ -478,7 +540,7 @@ class PublicAccounts:
                 detail={"approval_id": approval_id, "reason": reason},
             )
             approval = await store.get_approval(conn, approval_id)
-        await self.after_change(user_id=owner)
+        await self.effects.policy_changed(user_id=owner)
         return self._approval_view(approval)
 
     # == following ===========================================================================
@@ -494,7 +556,7 @@ class PublicAccounts:
             changed = await store.follow(conn, account_id, user_id, now)
             count = await store.follower_count(conn, account_id)
         if changed:
-            await self.cache.followers_changed(account_id)
+            await self.effects.apply(Invalidate(Scope.FOLLOWERS, account_id))
         return {"account_id": account_id, "following": True, "follower_count": count}
 
     async def unfollow(self, user_id: int, account_id: int) -> dict:
@@ -503,7 +565,7 @@ class PublicAccounts:
             changed = await store.unfollow(conn, account_id, user_id)
             count = await store.follower_count(conn, account_id)
         if changed:
-            await self.cache.followers_changed(account_id)
+            await self.effects.apply(Invalidate(Scope.FOLLOWERS, account_id))
         return {"account_id": account_id, "following": False, "follower_count": count}
 
     async def following(self, user_id: int) -> list[dict]:
@@ -564,6 +626,7 @@ class PublicAccounts:
         source: dict[str, str | None] | None = None,
     ) -> dict:
         """Policy first, then one commit at the next stream position, then the fan-out; returns the ack."""
+        self._require_qualified()
         post_kind = clean_post_kind(kind)
         title, body, src = clean_post(post_kind, title, body, source)
         facts = await self.cache.facts(account_id)
@@ -575,7 +638,7 @@ class PublicAccounts:
         verdict = await self.policy.check(outgoing, facts.snapshot)  # raises PolicyDenied on a deny
         if verdict.held:
             refused = deny(verdict.decision.check, Code.CONTENT_REVIEW, verdict.decision.detail)
-            await self.policy.record(outgoing, refused)
+            self.policy.decisions.add(outgoing, refused)
             raise PolicyDenied(
                 "posts are not held for review: this one matches a review term; edit and post again",
                 Code.CONTENT_REVIEW,
@@ -611,7 +674,7 @@ class PublicAccounts:
                 posted_at=now.isoformat(),
                 source=src.as_dict() if src else None,
             )
-            self.emit_post(PostEvent(view, await self.followers(account_id)))
+            self.effects.broadcast(PostEvent(view, await self.followers(account_id)))
         return {
             "post_id": post_id,
             "position": position,
@@ -661,7 +724,7 @@ class PublicAccounts:
                 detail={"post_id": post_id, "position": post["position"], "reason": reason},
             )
         view = await self._view(post)
-        self.emit_post(PostEvent(view, await self.followers(post["account_id"]), tombstone=True))
+        self.effects.broadcast(PostEvent(view, await self.followers(post["account_id"]), tombstone=True))
         return {"post_id": post_id, "account_id": post["account_id"], "taken_down_at": now.isoformat()}
 
     # == sanctions on accounts (services/sanctions.py hooks) =========================================
@@ -671,16 +734,21 @@ class PublicAccounts:
 
         Closing keeps the status it had, to restore when the closure is lifted,
         expired or overturned. Its caller commits and then calls
-        ``after_change(user_id=owner)``, which drops the cached snapshot everywhere.
+        an invalidation of the owner's facts, which drops the cached snapshot everywhere.
         """
         row = await store.get_account(conn, account_id, lock=True)
         if row is None:
             return
+        filing = await store.current_filing(conn, account_id)
         if closed and row["status"] != store.CLOSED:
             await store.update_account(
                 conn, account_id, status=store.CLOSED, status_before_close=row["status"], closed_at=now, updated_at=now
             )
+            if filing is not None:  # the regulator learns the filed account is closed
+                await regulator.record_filing(conn, kind="closed", filing=filing, now=now)
         elif not closed and row["status"] == store.CLOSED:
+            if filing is not None:
+                await regulator.record_filing(conn, kind="reopened", filing=filing, now=now)
             await store.update_account(
                 conn,
                 account_id,
@@ -691,11 +759,29 @@ class PublicAccounts:
             )
         self.cache.drop_account(account_id)
 
+    async def report_target(self, conn, post_id: int, reporter_id: int) -> frozenset[tuple[str, int]] | None:
+        """A post anyone who can read it may report (not taken down, its account visible to
+        the reporter); it is about its account and the owner. None: nothing the reporter can see."""
+        post = await store.get_post(conn, post_id)
+        if post is None or post["taken_down_at"] is not None:
+            return None
+        account = await store.get_account(conn, post["account_id"])
+        if account is None:
+            return None
+        if account["status"] in (store.PENDING, store.REJECTED) and account["owner_id"] != reporter_id:
+            return None
+        return frozenset({("public_account", account["id"]), ("user", account["owner_id"])})
+
+    def install_report_hooks(self, reports) -> None:
+        """Make posts reportable (the hook services/reports.py documents)."""
+        reports.targets["post"] = self.report_target
+
     def install_sanction_hooks(self, sanctions) -> None:
         """Make public accounts sanctionable subjects (the hook services/sanctions.py documents)."""
         sanctions.subjects["public_account"] = store.owner_of
         sanctions.closers["public_account"] = self.close_by_sanction
-        sanctions.evidence_checkers["post_ids"] = store.existing_post_ids
+        sanctions.owned_subjects["public_account"] = store.account_ids_of_owner
+        sanctions.evidence_subjects["post_ids"] = post_subjects
 
     # == the register for the regulator (Art. 7 ¶1 "files [them] in a categorized manner") ===========
 
@@ -706,16 +792,32 @@ class PublicAccounts:
         return [_filing_view(r) for r in rows]
 
     async def export_filings(
-        self, actor: Principal | None, *, fmt: str, include_superseded: bool = False
+        self,
+        actor: Principal | None,
+        *,
+        fmt: str,
+        include_superseded: bool = False,
+        since: str | None = None,
+        until: str | None = None,
     ) -> filing_export.Export:
-        """The register grouped by category (:mod:`.filing_export`); the export is audited.
+        """The register grouped by province, then category (:mod:`.filing_export`), optionally
+        only what was filed in [since, until); the export is audited.
 
         ``actor`` None is the CLI (the system); an operator needs ``compliance``
-        (regulator exports, ARCHITECTURE.md "Operators").
+        (regulator exports are compliance's).
         """
         if actor is not None:
             require_role(actor, Role.COMPLIANCE)
-        records = await self.filings(include_superseded=include_superseded)
+        start = regulator.parse_when(since, self.zone) if since else None
+        end = regulator.parse_when(until, self.zone) if until else None
+        if start is not None and end is not None and end <= start:
+            raise BadRequest("until must be after since", Code.INVALID_PERIOD)
+        records = [
+            r
+            for r in await self.filings(include_superseded=include_superseded)
+            if (start is None or datetime.fromisoformat(r["filed_at"]) >= start)
+            and (end is None or datetime.fromisoformat(r["filed_at"]) < end)
+        ]
         export = filing_export.render(records, fmt, now=self.clock.now())
         await self._record_export(actor, fmt=fmt, count=export.count)
         return export
@@ -878,6 +980,8 @@ def _filing_view(r: dict) -> dict:
         "filed_at": _iso(r["filed_at"]),
         "filed_by": r["filed_by"],
         "superseded_at": _iso(r["superseded_at"]),
+        "province": r.get("province"),
+        "department": provinces.department(r.get("province")),
     }
     if "account_status" in r:
         closed = r["account_status"] == store.CLOSED or r["owner_status"] == UserStatus.CLOSED

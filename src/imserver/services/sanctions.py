@@ -11,8 +11,12 @@ connections (``emit``). Who may do what:
 ==========================  ===================================================
 action                      who
 ==========================  ===================================================
-impose / lift a kind        the role of ``IMPOSED_BY_ROLE`` (sanction_state.py)
-confirm a closure           compliance, not the operator who imposed it
+impose / lift a kind        the ladder's ``imposed_by`` role (policy/ladder.py)
+confirm an imposition       the same role, not the operator who imposed it
+                            (where the ladder wants a second operator to impose)
+confirm a lift or overturn  the same role, neither the proposer nor the imposer
+                            (nor, for an overturn, the confirmer), where the
+                            ladder wants a second operator for that act
 appeal                      the sanctioned user, once, within the window
 decide an appeal            compliance, not the imposer nor the confirmer
 expire                      the sweeper, when ``ends_at`` has passed
@@ -20,10 +24,9 @@ expire                      the sweeper, when ``ends_at`` has passed
 
 Subjects are pluggable: ``subjects[kind]`` resolves a subject id to the user to
 notify (None: no such subject); ``closers[kind]`` closes and reopens one. Only
-``user`` is built in. **Hook for public accounts**: register
-``subjects["public_account"]`` (the owner's user id) and
-``closers["public_account"]``, and append to ``close_hooks`` to close a closed
-user's public accounts; ``evidence_checkers["post_ids"]`` validates post ids.
+``user`` is built in; ``services/public_accounts.py`` registers
+``public_account`` (the owner is notified). Evidence must belong to the
+subject: ``evidence_owners[key]`` answers which of the given ids belong to it.
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ from . import regulator
 from .accounts import require_role
 from .events import UserEvent
 from .periodic import Periodic
-from .sanction_state import IMPOSED_BY_ROLE, NEEDS_CONFIRMATION, TIMED, Event, Stage, allows, standing, status_at
+from ..policy import ladder
+from ..policy.ladder import Act, Measure
+from .sanction_state import Event, Stage, allows, standing, status_at
 
 log = logging.getLogger("imserver.sanctions")
 
@@ -57,7 +62,6 @@ MAX_NOTE_CHARS = 2000
 MAX_APPEAL_CHARS = 4000
 MAX_EVIDENCE_IDS = 200  # per list: bounds one IN (...) query
 EXPIRY_BATCH = 100  # sanctions expired per sweeper query
-PAGE_MAX = 200
 # Close code sent to a closed account's sockets (gateway/protocol.CLOSE_REVOKED;
 # services do not import the gateway, the number is the contract).
 CLOSE_ACCOUNT_CLOSED = 4003
@@ -67,7 +71,16 @@ Conn = Any  # the store's connection, opaque to services
 SubjectResolver = Callable[[Conn, int], Awaitable[int | None]]
 Closer = Callable[[Conn, int, bool, datetime], Awaitable[None]]  # (conn, subject_id, closed?, now)
 CloseHook = Callable[[Conn, str, int, bool, datetime], Awaitable[None]]
-EvidenceChecker = Callable[[Conn, list[int]], Awaitable[set[int]]]
+Subject = tuple[str, int]  # (subject kind, id)
+# Evidence ids -> the subjects each one is about (ids that do not exist are left out).
+EvidenceSubjects = Callable[[Conn, list[int]], Awaitable[dict[int, frozenset[Subject]]]]
+# A report's target kind -> the evidence key whose resolver says whom the target is about.
+TARGET_EVIDENCE = {"message": "message_ids", "post": "post_ids"}
+
+
+async def _message_subjects(conn: Conn, ids: list[int]) -> dict[int, frozenset[Subject]]:
+    """A message is about its sender."""
+    return {m: frozenset({("user", sender)}) for m, sender in (await store.message_senders(conn, ids)).items()}
 
 
 async def _user_subject(conn: Conn, user_id: int) -> int | None:
@@ -124,10 +137,13 @@ class Sanctions:
         self.strike_window = strike_window
         self.subjects: dict[str, SubjectResolver] = {"user": _user_subject}
         self.closers: dict[str, Closer] = {"user": _close_user}
+        # Subjects a user answers for besides their own account (their public accounts): kind -> ids.
+        self.owned_subjects: dict[str, Callable[[Conn, int], Awaitable[list[int]]]] = {}
         self.close_hooks: list[CloseHook] = []
-        self.evidence_checkers: dict[str, EvidenceChecker] = {
-            "message_ids": store.existing_message_ids,
-            "report_ids": report_store.existing_ids,
+        # Whom each kind of evidence is about; post_ids come with public accounts.
+        self.evidence_subjects: dict[str, EvidenceSubjects] = {
+            "message_ids": _message_subjects,
+            "report_ids": self._report_subjects,
         }
         self._sweeper = Periodic("sanction-expiry", sweep_interval, self.expire_due)
 
@@ -159,23 +175,23 @@ class Sanctions:
         except ValueError as exc:
             kinds = ", ".join(k.value for k in SanctionKind)
             raise BadRequest(f"unknown sanction kind {kind!r}; one of {kinds}", Code.UNKNOWN_SANCTION_KIND) from exc
-        role = IMPOSED_BY_ROLE[sk]
-        require_role(operator, role)
         if subject_kind not in self.subjects:
             raise BadRequest(
                 f"subjects of kind {subject_kind!r} cannot be sanctioned here (known: {', '.join(self.subjects)})",
                 Code.UNSUPPORTED_SUBJECT,
             )
+        measure = ladder.measure(sk, subject_kind)
+        require_role(operator, measure.imposed_by)
         reason = _clean(reason, MAX_REASON_CHARS, "reason")
         now = self.clock.now()
-        end = self._end(sk, now, ends_at, duration_seconds)
+        end = self._end(sk, measure, now, ends_at, duration_seconds)
         evidence = self._evidence(evidence or {})
-        needs = sk in NEEDS_CONFIRMATION
+        needs = Act.IMPOSE in measure.second_operator
         async with self.db.transaction() as conn:
             user_id = await self.subjects[subject_kind](conn, subject_id)
             if user_id is None:
                 raise NotFound(f"no {subject_kind} {subject_id}", Code.SUBJECT_NOT_FOUND)
-            await self._check_evidence(conn, evidence)
+            await self._check_evidence(conn, evidence, (subject_kind, subject_id))
             sanction_id = await store.insert_sanction(
                 conn,
                 subject_kind=subject_kind,
@@ -206,13 +222,19 @@ class Sanctions:
         return view
 
     def _end(
-        self, kind: SanctionKind, now: datetime, ends_at: datetime | None, duration_seconds: int | None
+        self,
+        kind: SanctionKind,
+        measure: Measure,
+        now: datetime,
+        ends_at: datetime | None,
+        duration_seconds: int | None,
     ) -> datetime | None:
+        """The end given, else the ladder's default duration from now (None: until lifted)."""
         if ends_at is not None and duration_seconds is not None:
             raise BadRequest("give ends_at or duration_seconds, not both", Code.INVALID_PERIOD)
         if ends_at is None and duration_seconds is None:
-            return None
-        if kind not in TIMED:
+            return now + measure.default_duration if measure.default_duration is not None else None
+        if not measure.timed:
             raise BadRequest(f"a {kind.value} has no end; it lasts until lifted", Code.INVALID_PERIOD)
         if ends_at is not None and ends_at.tzinfo is None:
             raise BadRequest("ends_at needs a time zone (e.g. 2026-01-01T00:00:00Z)", Code.INVALID_PERIOD)
@@ -233,70 +255,182 @@ class Sanctions:
             raise BadRequest(f"evidence has only {', '.join(EVIDENCE_KINDS)}")
         return out
 
-    async def _check_evidence(self, conn: Conn, evidence: dict[str, list[int]]) -> None:
+    async def _check_evidence(self, conn: Conn, evidence: dict[str, list[int]], subject: Subject) -> None:
+        """Every cited id exists (else evidence_not_found) and is about the subject: a message
+        it sent, a post of it (or of an account it owns), a report about it (else evidence_not_of_subject)."""
         missing: dict[str, list[int]] = {}
+        foreign: dict[str, list[int]] = {}
         for key, ids in evidence.items():
             if not ids:
                 continue
-            checker = self.evidence_checkers.get(key)
-            found = await checker(conn, ids) if checker else set()
-            if set(ids) - found:
-                missing[key] = sorted(set(ids) - found)
+            resolver = self.evidence_subjects.get(key)
+            about = await resolver(conn, ids) if resolver else {}
+            if gone := sorted(set(ids) - set(about)):
+                missing[key] = gone
+            if other := sorted(i for i in ids if i in about and subject not in about[i]):
+                foreign[key] = other
         if missing:
             raise BadRequest("some evidence does not exist", Code.EVIDENCE_NOT_FOUND, missing=missing)
+        if foreign:
+            raise BadRequest(
+                f"evidence must be about the {subject[0]} sanctioned; these are about someone else",
+                Code.EVIDENCE_NOT_OF_SUBJECT,
+                foreign=foreign,
+            )
+
+    async def _report_subjects(self, conn: Conn, ids: list[int]) -> dict[int, frozenset[Subject]]:
+        """A report is about whom its target is about (a reported account: that user)."""
+        targets = await report_store.targets_of(conn, ids)
+        by_kind: dict[str, list[int]] = {}
+        for kind, target_id in targets.values():
+            by_kind.setdefault(kind, []).append(target_id)
+        resolved: dict[str, dict[int, frozenset[Subject]]] = {}
+        for kind, target_ids in by_kind.items():
+            if kind == "account":
+                resolved[kind] = {t: frozenset({("user", t)}) for t in target_ids}
+            else:
+                resolver = self.evidence_subjects.get(TARGET_EVIDENCE.get(kind, ""))
+                resolved[kind] = await resolver(conn, target_ids) if resolver else {}
+        return {rid: resolved[kind].get(target_id, frozenset()) for rid, (kind, target_id) in targets.items()}
 
     def _imposed_notice(self, sanction: dict) -> dict:
+        """What the user is told when a sanction takes effect: kind, reason, end and appeal deadline."""
         kind = sanction["kind"]
-        data = {"sanction_id": sanction["id"], "sanction_kind": kind, "ends_at": _iso(sanction["ends_at"])}
+        data = {
+            "sanction_id": sanction["id"],
+            "sanction_kind": kind,
+            "subject": {"kind": sanction["subject_kind"], "id": sanction["subject_id"]},
+            "reason": sanction["reason"],
+            "ends_at": _iso(sanction["ends_at"]),
+            "appeal_deadline": _iso(self.appeal_deadline(sanction)),
+        }
         if kind == SanctionKind.WARNING:
             return {"kind": "warning", "text": f"Warning: {sanction['reason']}", "data": data}
-        return {
-            "kind": "sanction",
-            "text": f"A sanction ({kind}) applies to your account: {sanction['reason']}",
-            "data": data,
-        }
+        where = "your account" if sanction["subject_kind"] == "user" else f"your public account {sanction['subject_id']}"
+        return {"kind": "sanction", "text": f"A sanction ({kind}) applies to {where}: {sanction['reason']}", "data": data}
+
+    def appeal_deadline(self, sanction: dict) -> datetime:
+        """The last moment an appeal is accepted: the window from the sanction's start."""
+        return sanction["starts_at"] + self.appeal_window
 
     # -- confirm, lift, expire --------------------------------------------------------
 
     async def confirm(self, operator: Principal, sanction_id: int, *, note: str = "") -> dict:
-        """The second operator's confirmation of a closure: it takes effect now."""
-        require_role(operator, Role.COMPLIANCE)
+        """The second operator's confirmation of what awaits one: a closure's imposition
+        (it takes effect now), or a proposal to lift or overturn it (it ends now)."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
             sanction, st = await self._locked(conn, sanction_id)
-            if not sanction["needs_confirmation"] or not allows(st.stage, Event.CONFIRMED):
-                raise Conflict(f"sanction {sanction_id} is {st.stage.value}; nothing to confirm", Code.SANCTION_STATE)
-            if operator.id == sanction["imposed_by"]:
-                raise Forbidden("a closure is confirmed by a second, different operator", Code.SAME_OPERATOR)
-            event = await self._event(conn, sanction, Event.CONFIRMED, operator.id, note or None, now)
-            await self._set_closed(conn, sanction, True, now)
-            await regulator.record(conn, kind="confirmed", sanction=sanction, event=event, now=now)
-            await self._audit(conn, operator.id, "sanction.confirm", sanction, now, note=note)
-            user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
-            view = await self._view(conn, sanction, now)
-        # Closing a public account leaves its owner's own sessions alone (issue 5).
-        await self._after(_After(user_id, disconnect=sanction["subject_kind"] == "user", record=True))
+            measure = ladder.measure(sanction["kind"], sanction["subject_kind"])
+            require_role(operator, measure.imposed_by)
+            if st.pending is not None:
+                view, after = await self._confirm_undo(conn, operator, sanction, st, note, now)
+            else:
+                view, after = await self._confirm_imposition(conn, operator, sanction, st, note, now)
+        await self._after(after)
         return view
 
+    async def _confirm_imposition(
+        self, conn: Conn, operator: Principal, sanction: dict, st, note: str, now: datetime
+    ) -> tuple[dict, _After]:
+        sanction_id = sanction["id"]
+        if not sanction["needs_confirmation"] or not allows(st.stage, Event.CONFIRMED):
+            raise Conflict(f"sanction {sanction_id} is {st.stage.value}; nothing to confirm", Code.SANCTION_STATE)
+        if operator.id == sanction["imposed_by"]:
+            raise Forbidden("a closure is confirmed by a second, different operator", Code.SAME_OPERATOR)
+        event = await self._event(conn, sanction, Event.CONFIRMED, operator.id, note or None, now)
+        await self._set_closed(conn, sanction, True, now)
+        await regulator.record(conn, kind="confirmed", sanction=sanction, event=event, now=now)
+        await self._audit(conn, operator.id, "sanction.confirm", sanction, now, note=note)
+        user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
+        view = await self._view(conn, sanction, now)
+        # Closing a public account leaves its owner's own sessions alone.
+        notice = self._imposed_notice(sanction)
+        return view, _After(user_id, notice, disconnect=sanction["subject_kind"] == "user", record=True)
+
+    async def decline(self, operator: Principal, sanction_id: int, *, note: str) -> dict:
+        """The second operator declines a pending proposal to lift or overturn: the sanction stands."""
+        note = _clean(note, MAX_NOTE_CHARS, "note")
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            sanction, st = await self._locked(conn, sanction_id)
+            require_role(operator, ladder.measure(sanction["kind"], sanction["subject_kind"]).imposed_by)
+            if st.pending is None:
+                raise Conflict(f"nothing awaits a second operator on sanction {sanction_id}", Code.SANCTION_STATE)
+            self._second_operator(operator, sanction, st)
+            await self._event(conn, sanction, Event.UNDO_DECLINED, operator.id, note, now)
+            await self._audit(conn, operator.id, "sanction.undo.decline", sanction, now, note=note)
+            return await self._view(conn, sanction, now)
+
     async def lift(self, operator: Principal, sanction_id: int, *, reason: str) -> dict:
-        """End a sanction early (or withdraw an unconfirmed closure), by the role that imposes its kind."""
+        """End a sanction early (or withdraw an unconfirmed closure), by the role that imposes its kind.
+
+        Where the ladder wants a second operator to lift, this only proposes the
+        lift; :meth:`confirm` by another operator then ends the sanction."""
         reason = _clean(reason, MAX_NOTE_CHARS, "reason")
         now = self.clock.now()
         async with self.db.transaction() as conn:
             sanction, st = await self._locked(conn, sanction_id)
-            require_role(operator, IMPOSED_BY_ROLE[SanctionKind(sanction["kind"])])
+            measure = ladder.measure(sanction["kind"], sanction["subject_kind"])
+            require_role(operator, measure.imposed_by)
             if not allows(st.stage, Event.LIFTED):
                 raise Conflict(f"sanction {sanction_id} has ended already", Code.SANCTION_STATE)
-            event = await self._event(conn, sanction, Event.LIFTED, operator.id, reason, now)
-            if st.stage is Stage.IN_EFFECT:
-                await self._set_closed(conn, sanction, False, now)
-            await regulator.record(conn, kind="lifted", sanction=sanction, event=event, now=now)
-            await self._audit(conn, operator.id, "sanction.lift", sanction, now, note=reason)
-            user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
-            view = await self._view(conn, sanction, now)
-        notice = self._ended_notice(sanction, "lifted") if st.stage is Stage.IN_EFFECT else None
-        await self._after(_After(user_id, notice, record=True))
+            if st.stage is Stage.IN_EFFECT and Act.LIFT in measure.second_operator:
+                view, after = await self._propose(conn, operator, sanction, st, Event.LIFT_PENDING, reason, now)
+            else:
+                view, after = await self._lift(conn, operator.id, sanction, st, reason, now)
+        await self._after(after)
         return view
+
+    async def _lift(
+        self, conn: Conn, operator_id: int, sanction: dict, st, reason: str, now: datetime
+    ) -> tuple[dict, _After]:
+        """Write the lift, its record and audit row; returns the view and what to do after the commit."""
+        event = await self._event(conn, sanction, Event.LIFTED, operator_id, reason, now)
+        if st.stage is Stage.IN_EFFECT:
+            await self._set_closed(conn, sanction, False, now)
+        await regulator.record(conn, kind="lifted", sanction=sanction, event=event, now=now)
+        await self._audit(conn, operator_id, "sanction.lift", sanction, now, note=reason)
+        user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
+        notice = self._ended_notice(sanction, "lifted") if st.stage is Stage.IN_EFFECT else None
+        return await self._view(conn, sanction, now), _After(user_id, notice, record=True)
+
+    async def _propose(
+        self, conn: Conn, operator: Principal, sanction: dict, st, event: Event, note: str | None, now: datetime
+    ) -> tuple[dict, _After]:
+        """Record a proposal to lift or overturn that waits for a second operator (nothing changes yet)."""
+        if st.pending is not None:
+            raise Conflict(
+                f"a {st.pending.event.value} proposal awaits a second operator already", Code.SANCTION_STATE
+            )
+        await self._event(conn, sanction, event, operator.id, note, now)
+        await self._audit(conn, operator.id, f"sanction.{event.value}", sanction, now, note=note or "")
+        return await self._view(conn, sanction, now), _After()
+
+    def _second_operator(self, operator: Principal, sanction: dict, st) -> None:
+        """The four-eyes rule for undoing: neither the proposer nor the imposer (nor, for an
+        overturn, the operator who confirmed the sanction)."""
+        assert st.pending is not None
+        excluded = {st.pending.operator_id, sanction["imposed_by"]}
+        if st.pending.event is Event.OVERTURN_PENDING and st.confirmed_by is not None:
+            excluded.add(st.confirmed_by)
+        if operator.id in excluded:
+            raise Forbidden(
+                "a second operator confirms: not the proposer, nor the operator who imposed or confirmed it",
+                Code.SAME_OPERATOR,
+            )
+
+    async def _confirm_undo(
+        self, conn: Conn, operator: Principal, sanction: dict, st, note: str, now: datetime
+    ) -> tuple[dict, _After]:
+        self._second_operator(operator, sanction, st)
+        pending = st.pending
+        assert pending is not None
+        if pending.event is Event.LIFT_PENDING:
+            return await self._lift(conn, operator.id, sanction, st, pending.note or note, now)
+        appeal = (await store.appeals_for(conn, [sanction["id"]])).get(sanction["id"])
+        assert appeal is not None, "an overturn is proposed on an appeal"
+        return await self._decide(conn, operator.id, sanction, st, appeal, Event.OVERTURNED, pending.note or note, now)
 
     async def expire_due(self) -> int:
         """The sweeper's step: write `expired` for every sanction whose end has passed."""
@@ -355,7 +489,7 @@ class Sanctions:
             st = standing(sanction, (await store.events_for(conn, [sanction_id]))[sanction_id])
             if not allows(st.stage, Event.APPEALED):
                 raise Conflict("this sanction has not taken effect", Code.SANCTION_STATE)
-            deadline = sanction["starts_at"] + self.appeal_window
+            deadline = self.appeal_deadline(sanction)
             if now > deadline:
                 raise Conflict(
                     f"the appeal window closed at {deadline.isoformat()}",
@@ -381,10 +515,12 @@ class Sanctions:
         return {"appeal_id": appeal_id, "sanction_id": sanction_id, "filed_at": now.isoformat(), "decision": None}
 
     async def decide_appeal(self, operator: Principal, appeal_id: int, *, overturn: bool, note: str = "") -> dict:
-        """Uphold or overturn; overturning ends the sanction (if in effect) and marks it overruled."""
+        """Uphold or overturn; overturning ends the sanction (if in effect) and marks it overruled.
+
+        Where the ladder wants a second operator to overturn (a closure), overturning
+        only proposes it; :meth:`confirm` by another compliance operator decides."""
         require_role(operator, Role.COMPLIANCE)
         now = self.clock.now()
-        decision = Event.OVERTURNED if overturn else Event.UPHELD
         async with self.db.transaction() as conn:
             appeal = await store.get_appeal(conn, appeal_id)
             if appeal is None:
@@ -397,38 +533,62 @@ class Sanctions:
                     "an appeal is decided by a compliance operator who neither imposed nor confirmed the sanction",
                     Code.SAME_OPERATOR,
                 )
-            if not await store.decide_appeal(
-                conn, appeal_id, decision=decision.value, decided_by=operator.id, note=note or None, now=now
-            ):
-                raise Conflict(f"appeal {appeal_id} was decided already", Code.APPEAL_DECIDED)
-            event = await self._event(conn, sanction, decision, operator.id, note or None, now)
-            if overturn:
-                if st.stage is Stage.IN_EFFECT:
-                    await self._set_closed(conn, sanction, False, now)
-                await regulator.record(conn, kind="overturned", sanction=sanction, event=event, now=now)
-            await self._audit(
-                conn,
-                operator.id,
-                "sanction.appeal.decide",
-                sanction,
-                now,
-                note=note,
-                appeal_id=appeal_id,
-                decision=decision.value,
-            )
-            user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
+            if st.pending is not None:
+                raise Conflict(
+                    f"a {st.pending.event.value} proposal awaits a second operator: confirm or decline it",
+                    Code.SANCTION_STATE,
+                )
+            measure = ladder.measure(sanction["kind"], sanction["subject_kind"])
+            if overturn and Act.OVERTURN in measure.second_operator:
+                view, after = await self._propose(
+                    conn, operator, sanction, st, Event.OVERTURN_PENDING, note or None, now
+                )
+                decision = None
+            else:
+                event = Event.OVERTURNED if overturn else Event.UPHELD
+                view, after = await self._decide(conn, operator.id, sanction, st, appeal, event, note or None, now)
+                decision = event.value
+        await self._after(after)
+        return {"appeal_id": appeal_id, "sanction_id": sanction["id"], "decision": decision, "sanction": view}
+
+    async def _decide(
+        self, conn: Conn, operator_id: int, sanction: dict, st, appeal, decision: Event, note: str | None, now: datetime
+    ) -> tuple[dict, _After]:
+        """Record an appeal's decision (upheld or overturned), its event, regulator record and audit row;
+        overturning also ends the sanction if it is in effect."""
+        if not await store.decide_appeal(
+            conn, appeal["id"], decision=decision.value, decided_by=operator_id, note=note, now=now
+        ):
+            raise Conflict(f"appeal {appeal['id']} was decided already", Code.APPEAL_DECIDED)
+        event = await self._event(conn, sanction, decision, operator_id, note, now)
+        if decision is Event.OVERTURNED and st.stage is Stage.IN_EFFECT:
+            await self._set_closed(conn, sanction, False, now)
+        await regulator.record(conn, kind=decision.value, sanction=sanction, event=event, now=now, appeal=appeal)
+        await self._audit(
+            conn,
+            operator_id,
+            "sanction.appeal.decide",
+            sanction,
+            now,
+            note=note or "",
+            appeal_id=appeal["id"],
+            decision=decision.value,
+        )
+        user_id = await self.subjects[sanction["subject_kind"]](conn, sanction["subject_id"])
+        notice = self._decided_notice(sanction, appeal["id"], decision)
+        return await self._view(conn, sanction, now), _After(user_id, notice, record=True)
+
+    def _decided_notice(self, sanction: dict, appeal_id: int, decision: Event) -> dict:
         text = (
             f"Your appeal against the {sanction['kind']} was upheld in your favour: it is overturned."
-            if overturn
+            if decision is Event.OVERTURNED
             else f"Your appeal against the {sanction['kind']} was rejected: the sanction stands."
         )
-        notice = {
+        return {
             "kind": "appeal_decided",
             "text": text,
             "data": {"appeal_id": appeal_id, "sanction_id": sanction["id"], "decision": decision.value},
         }
-        await self._after(_After(user_id, notice, record=overturn))
-        return {"appeal_id": appeal_id, "sanction_id": sanction["id"], "decision": decision.value}
 
     # -- reads --------------------------------------------------------------------------
 
@@ -466,6 +626,9 @@ class Sanctions:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             rows = await store.for_subject(conn, "user", user_id)
+            for subject_kind, owned in self.owned_subjects.items():
+                for subject_id in await owned(conn, user_id):
+                    rows += await store.for_subject(conn, subject_kind, subject_id)
             views = await self._views(conn, rows, now)
         out = []
         for v in views:
@@ -477,6 +640,7 @@ class Sanctions:
                 {
                     "id": v["id"],
                     "kind": v["kind"],
+                    "subject": v["subject"],
                     "reason": v["reason"],
                     "starts_at": v["starts_at"],
                     "ends_at": v["ends_at"],
@@ -492,29 +656,9 @@ class Sanctions:
             )
         return out
 
-    async def awaiting_confirmation(self, limit: int = PAGE_MAX) -> list[dict]:
-        now = self.clock.now()
-        async with self.db.transaction() as conn:
-            rows = await store.awaiting_confirmation(conn, min(limit, PAGE_MAX))
-            return await self._views(conn, rows, now)
-
-    async def pending_appeals(self, *, after: int = 0, limit: int = 50) -> list[dict]:
-        now = self.clock.now()
-        async with self.db.transaction() as conn:
-            appeals = await store.undecided_appeals(conn, after=after, limit=min(limit, PAGE_MAX))
-            out = []
-            for a in appeals:
-                sanction = await store.get_sanction(conn, a["sanction_id"])
-                out.append(
-                    {
-                        "appeal_id": a["id"],
-                        "user_id": a["user_id"],
-                        "text": a["text"],
-                        "filed_at": a["filed_at"].isoformat(),
-                        "sanction": await self._view(conn, sanction, now),
-                    }
-                )
-        return out
+    async def views_of(self, conn: Conn, rows: list[dict]) -> list[dict]:
+        """Operator views of sanction rows another service read in `conn` (the workbench lists, the dossier)."""
+        return await self._views(conn, rows, self.clock.now())
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -585,6 +729,14 @@ class Sanctions:
             "ended_by": st.ended_by.value if st.ended_by else None,
             "ended_at": _iso(st.ended_at),
             "overruled": st.overruled,
+            "pending": None
+            if st.pending is None
+            else {
+                "act": "lift" if st.pending.event is Event.LIFT_PENDING else "overturn",
+                "proposed_by": st.pending.operator_id,
+                "note": st.pending.note,
+                "at": _iso(st.pending.at),
+            },
             "events": [
                 {"kind": e["kind"], "operator_id": e["operator_id"], "note": e["note"], "at": _iso(e["at"])}
                 for e in events
@@ -605,14 +757,19 @@ class Sanctions:
     async def _after(self, after: _After) -> None:
         """After the commit: drop cached snapshots everywhere, then tell the user's live connections."""
         if after.user_id is not None:
+            notice = UserEvent((after.user_id,), "notice", after.notice) if after.notice is not None else None
+            if after.disconnect and notice is not None:
+                self.emit(notice)  # before anything drops the socket, so a closed user's client learns why
+            await self.after_change(user_id=after.user_id)
+            if notice is not None and not after.disconnect:
+                self.emit(notice)
             if after.disconnect:
                 self.emit(
                     UserEvent(
-                        (after.user_id,), "disconnect", {"code": CLOSE_ACCOUNT_CLOSED, "reason": "account closed"}
+                        (after.user_id,),
+                        "disconnect",
+                        {"code": CLOSE_ACCOUNT_CLOSED, "reason": "account closed", "flush": True},
                     )
                 )
-            await self.after_change(user_id=after.user_id)
-            if after.notice is not None:
-                self.emit(UserEvent((after.user_id,), "notice", after.notice))
         if after.record:
             self.regulator.nudge()

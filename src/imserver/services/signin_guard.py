@@ -3,7 +3,7 @@
 Failed sign-ins are counted per account (kind and handle) and per client
 address. Past a free allowance each further failure makes the next attempt
 wait, the wait doubling up to a cap (:func:`delay_after`, a pure function).
-An attempt made while a wait runs is refused with 429 ``rate_limited`` and a
+An attempt made while a wait runs is refused with 429 ``signin_throttled`` and a
 ``retry_after``, *without* checking the password and without counting: so a
 guesser gets at most one guess per wait, cannot make the wait longer than the
 cap, and the account's owner, with the right password, is in after one wait at
@@ -29,7 +29,7 @@ from typing import Protocol
 
 from ..domain.clock import Clock
 from ..domain.enums import PrincipalKind
-from ..domain.errors import TooManyRequests
+from ..domain.errors import Code, Throttled
 
 log = logging.getLogger("imserver.signin")
 
@@ -171,7 +171,7 @@ class SigninGuard:
         return f"i:{client_ip}" if client_ip else None
 
     async def check(self, kind: PrincipalKind, handle: str, client_ip: str | None) -> None:
-        """Raise TooManyRequests if this account or address must still wait."""
+        """Raise Throttled (``signin_throttled``) if this account or address must still wait."""
         now = self.clock.now().timestamp()
         wait = 0.0
         for key, free in ((self._account_key(kind, handle), self.limits.account_free), (self._ip_key(client_ip), self.limits.ip_free)):
@@ -183,7 +183,9 @@ class SigninGuard:
         if wait > 0:
             await self._tell(SigninFailure(kind, handle, client_ip, now, throttled=True))
             retry_after = round(wait + 0.05, 1)  # rounded up a little: a client that waits exactly this is let in
-            raise TooManyRequests(f"too many failed sign-ins: retry in {retry_after} s", retry_after=retry_after)
+            raise Throttled(
+                f"too many failed sign-ins: retry in {retry_after} s", Code.SIGNIN_THROTTLED, retry_after=retry_after
+            )
 
     async def failed(self, kind: PrincipalKind, handle: str, client_ip: str | None) -> None:
         now = self.clock.now().timestamp()

@@ -1,10 +1,10 @@
-"""Content-filter term lists, managed by the `admin` role (ARCHITECTURE.md, pipeline step 7).
+"""Content-filter term lists, managed by the `admin` role, read by the pipeline's content filter.
 
 Each term belongs to a named list and carries an action: ``deny`` (the message
 is refused, ``content_blocked``) or ``hold`` (stored for a moderator,
 ``content_review``). Terms are stored as typed; the policy package normalises
 width and case when the gate compiles them. After every change the gate is told
-(``changed()``, i.e. ``after_policy_change(user_id=TERMS_CHANGED)``) on every
+(``changed()``, an invalidation of the term lists after the commit) on every
 node, and reloads; each change writes an audit row.
 """
 
@@ -21,6 +21,7 @@ from ..domain.principals import Principal
 from ..store import audit
 from ..store import terms as store
 from ..store.db import Database
+from . import paging
 
 LIST_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MAX_TERM_CHARS = 200  # the column's width
@@ -65,10 +66,12 @@ class Terms:
         self.clock = clock
         self.changed = changed
 
-    async def list(self, *, list_name: str | None = None, after: int = 0, limit: int = 100) -> list[dict]:
-        async with self.db.transaction() as conn:
-            rows = await store.list_terms(conn, list_name=list_name, after=after, limit=max(1, min(limit, PAGE_MAX)))
-        return [_view(r) for r in rows]
+    async def list(self, *, list_name: str | None = None, cursor: str | None = None, limit: int = 100) -> dict:
+        """Terms in id order (of one list, or all), in the list envelope."""
+        page = paging.page_request("terms", sort="id", cursor=cursor, limit=limit, cap=PAGE_MAX)
+        async with self.db.read() as conn:
+            rows, total = await store.list_terms(conn, list_name=list_name, after=page.after, limit=page.limit)
+        return paging.envelope(page, rows, total, [_view(r) for r in rows[: page.limit]])
 
     async def add(self, operator: Principal, *, list_name: str, term: str, action: str) -> dict:
         list_name, term, act = clean_list_name(list_name), clean_term(term), _action(action)

@@ -1,1 +1,1 @@
-"""Persistence: the only package with SQL (STYLE.md habit 5)."""
+"""Persistence: the only package with SQL; services never import sqlalchemy."""

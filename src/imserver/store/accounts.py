@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.enums import PrincipalKind, RealNameStatus, UserStatus
 from .db import insert_unique
-from .tables import agreement_acceptances, inbox_counters, operators, sessions, users
+from .tables import agreement_acceptances, inbox_counters, operator_roles, operators, sessions, users
 
 
 async def insert_user(
@@ -82,10 +82,14 @@ async def insert_operator(
     password_hash: str,
     role: str,
     now: datetime,
+    roles: list[str] | None = None,
     created_by: int | None = None,
     confirmed_at: datetime | None = None,
 ) -> int | None:
-    return await insert_unique(
+    """The new operator's id (holding `roles`, default just `role`), or None if the handle is taken.
+
+    `created_by` an operator and `confirmed_at` None: a privileged grant that waits for a second admin."""
+    operator_id = await insert_unique(
         conn,
         insert(operators)
         .values(
@@ -93,11 +97,46 @@ async def insert_operator(
             password_hash=password_hash,
             role=role,
             created_at=now,
+            must_change_password=False,
             created_by=created_by,
             confirmed_at=confirmed_at,
         )
         .returning(operators.c.id),
     )
+    if operator_id is not None:
+        await set_operator_roles(conn, operator_id, roles or [role])
+    return operator_id
+
+
+async def operator_roles_of(conn: AsyncConnection, operator_ids: list[int]) -> dict[int, set[str]]:
+    """Each operator's roles (an empty set for one that holds none)."""
+    out: dict[int, set[str]] = {i: set() for i in operator_ids}
+    if operator_ids:
+        q = select(operator_roles).where(operator_roles.c.operator_id.in_(operator_ids))
+        for r in (await conn.execute(q)).mappings().all():
+            out[r["operator_id"]].add(r["role"])
+    return out
+
+
+async def set_operator_roles(conn: AsyncConnection, operator_id: int, roles: list[str]) -> None:
+    """Replace the operator's roles with `roles`."""
+    await conn.execute(delete(operator_roles).where(operator_roles.c.operator_id == operator_id))
+    await conn.execute(insert(operator_roles), [{"operator_id": operator_id, "role": r} for r in sorted(set(roles))])
+
+
+async def enabled_holders(conn: AsyncConnection, role: str) -> list[int]:
+    """Ids of enabled operators holding `role` (the last-admin rule counts them).
+
+    Their rows stay locked to the end of the transaction (PostgreSQL), so two
+    admins disabling each other at once cannot both pass the count."""
+    q = (
+        select(operators.c.id)
+        .join(operator_roles, operator_roles.c.operator_id == operators.c.id)
+        .where(operator_roles.c.role == role, operators.c.disabled_at.is_(None))
+        .order_by(operators.c.id)
+        .with_for_update(of=operators)
+    )
+    return list((await conn.execute(q)).scalars().all())
 
 
 async def get_operator(conn: AsyncConnection, operator_id: int):
@@ -124,7 +163,14 @@ async def count_operators(conn: AsyncConnection) -> int:
 
 
 async def insert_session(
-    conn: AsyncConnection, *, token_hash: str, kind: PrincipalKind, principal_id: int, now: datetime, expires_at: datetime
+    conn: AsyncConnection,
+    *,
+    token_hash: str,
+    kind: PrincipalKind,
+    principal_id: int,
+    now: datetime,
+    expires_at: datetime,
+    scope: str | None = None,
 ) -> None:
     await conn.execute(
         insert(sessions).values(
@@ -133,6 +179,7 @@ async def insert_session(
             principal_id=principal_id,
             created_at=now,
             expires_at=expires_at,
+            scope=scope,
         )
     )
 
@@ -151,6 +198,17 @@ async def revoke_session(conn: AsyncConnection, token_hash: str, now: datetime) 
         .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+
+
+async def live_sessions_of(conn: AsyncConnection, kind: PrincipalKind, principal_id: int, now: datetime) -> list[str]:
+    """Token hashes of the principal's unrevoked, unexpired sessions."""
+    q = select(sessions.c.token_hash).where(
+        sessions.c.principal_kind == kind,
+        sessions.c.principal_id == principal_id,
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > now,
+    )
+    return list((await conn.execute(q)).scalars().all())
 
 
 async def revoke_all_sessions(conn: AsyncConnection, kind: PrincipalKind, principal_id: int, now: datetime) -> None:

@@ -115,6 +115,40 @@ async def page(conn: AsyncConnection, *, after: int = 0, limit: int = 100) -> li
     return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
 
+async def search(
+    conn: AsyncConnection,
+    *,
+    before: int | None,
+    limit: int,
+    actor_id: int | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict]:
+    """Rows matching every given filter, newest first, with id < `before` (None: from the end).
+
+    ``action`` and ``subject`` match exactly or, ending in ``*``, by prefix
+    (``sanction.*``, ``user:*``).
+    """
+    q = select(audit_log)
+    if before is not None:
+        q = q.where(audit_log.c.id < before)
+    if actor_id is not None:
+        q = q.where(audit_log.c.actor_id == actor_id)
+    for column, value in ((audit_log.c.action, action), (audit_log.c.subject, subject)):
+        if value and value.endswith("*"):
+            q = q.where(column.startswith(value[:-1], autoescape=True))
+        elif value:
+            q = q.where(column == value)
+    if since is not None:
+        q = q.where(audit_log.c.at >= since)
+    if until is not None:
+        q = q.where(audit_log.c.at < until)
+    q = q.order_by(audit_log.c.id.desc()).limit(limit)
+    return [dict(r) for r in (await conn.execute(q)).mappings().all()]
+
+
 async def head(conn: AsyncConnection) -> tuple[int, str] | None:
     """(id, hash) of the last row, or None for an empty log."""
     q = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)

@@ -20,7 +20,7 @@ in user-id order, each recipient's positions gap-free in send order.
 statements and before the commit, which then costs a second trip.
 
 Errors: a unique-key race (the same retried send on two nodes at once) raises
-SQLAlchemy's ``IntegrityError``, as the writer expects; any other fault of the
+:class:`KeyRace`, which the writer retries; any other fault of the
 database raises :class:`~imserver.domain.errors.Unavailable`.
 """
 
@@ -30,13 +30,16 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import IntegrityError
 
 from ..domain.errors import Unavailable
 from .db import Database
 from .messages import DELIVERED, NewMessage, Stored
 
 BeforeCommit = Callable[[list[Stored]], Awaitable[None]]
+
+
+class KeyRace(Exception):
+    """The same (sender, client_msg_id) was stored by another writer during this batch: retry it."""
 
 
 class BatchStore:
@@ -208,7 +211,7 @@ class SqliteBatchStore(BatchStore):
                     await conn.invalidate()
                     raise
         except sqlite3.IntegrityError as exc:
-            raise IntegrityError("message batch", None, exc) from exc
+            raise KeyRace("a send in the batch was stored by another writer meanwhile") from exc
         except (sqlite3.Error, OSError) as exc:
             raise Unavailable("the database is unavailable, try again") from exc
 
@@ -275,7 +278,7 @@ class PostgresBatchStore(BatchStore):
         except (asyncpg.IntegrityConstraintViolationError, asyncpg.DeadlockDetectedError) as exc:
             # A race with another node's writer over the same sends: the writer
             # retries, and finds the other's results.
-            raise IntegrityError("message batch", None, exc) from exc
+            raise KeyRace("a send in the batch was stored by another writer meanwhile") from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError) as exc:
             if not isinstance(exc, asyncpg.PostgresError) or isinstance(exc, asyncpg.PostgresConnectionError):
                 await self._discard()

@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..domain.errors import Unavailable
 
+# What a repository function takes: one open connection inside a transaction.
+Connection = AsyncConnection
+
 # SQLite allows one writer at a time. One pooled connection serialises our own
 # transactions in-process instead of making them fight over the file lock
 # (SQLITE_BUSY); the group-commit writer is built around this.

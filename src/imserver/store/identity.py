@@ -65,17 +65,6 @@ async def latest_for_user(conn: AsyncConnection, user_id: int):
     return (await conn.execute(q)).mappings().first()
 
 
-async def pending(conn: AsyncConnection, *, after: int = 0, limit: int = 50):
-    """The review queue, oldest first, paged by identity id."""
-    q = (
-        select(identities)
-        .where(identities.c.status == RealNameStatus.PENDING, identities.c.id > after)
-        .order_by(identities.c.id)
-        .limit(limit)
-    )
-    return (await conn.execute(q)).mappings().all()
-
-
 async def set_review(
     conn: AsyncConnection,
     identity_id: int,

@@ -1,6 +1,6 @@
 """Master keys, envelope encryption and the ID-number HMAC for identity records.
 
-Theory of operation (ARCHITECTURE.md, "Personal information"):
+Theory of operation:
 
 * Each identity record gets a fresh 256-bit **data key**. It seals the record's
   JSON with AES-256-GCM; the record's row id is the associated data, so a
@@ -213,6 +213,11 @@ class KeyRing:
     def id_hmac(self, normalised_id: str) -> str:
         """HMAC-SHA256 (hex, 64 characters) of an already normalised ID number."""
         return hmac.new(self._hmac_key, _HMAC_LABEL + normalised_id.encode(), hashlib.sha256).hexdigest()
+
+    def derive(self, label: str) -> bytes:
+        """A 32-byte key for another purpose (e.g. signing console sessions), derived
+        from the HMAC key under `label`: one secret to configure, separate keys in use."""
+        return hmac.new(self._hmac_key, b"imserver-derive:" + label.encode(), hashlib.sha256).digest()
 
     def _unwrap(self, record_id: int, key_id: str, wrapped_key: bytes) -> bytes:
         if key_id not in self._masters:

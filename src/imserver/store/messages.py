@@ -5,7 +5,7 @@ database per batch; the rules below are the same there): each new message is sto
 gets an inbox entry whose ``seq`` comes from the recipient's counter row, read
 and bumped inside the same transaction. Counter rows are locked in user-id order,
 so concurrent batches on several nodes cannot deadlock, and positions become
-visible in commit order without gaps (ARCHITECTURE.md, "Positions are commit-ordered").
+visible in commit order without gaps (docs/architecture.md, the delivery model).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ class NewMessage:
     body: str
     created_at: datetime
     status: str = DELIVERED  # HELD: stored for review, no inbox entries yet
-    origin: int = 0  # opaque tag of the submitting connection, handed back to fan-out; not stored
 
 
 @dataclass(slots=True)

@@ -18,14 +18,14 @@ from datetime import datetime
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .tables import regulator_outbox
+from .tables import identities, public_accounts, regulator_outbox, users
 
 
 async def insert_record(
     conn: AsyncConnection,
     *,
     record_kind: str,
-    sanction_id: int,
+    sanction_id: int | None,
     payload: str,
     idempotency_key: str,
     now: datetime,
@@ -104,6 +104,49 @@ async def mark_failed(
 async def for_sanction(conn: AsyncConnection, sanction_id: int):
     q = select(regulator_outbox).where(regulator_outbox.c.sanction_id == sanction_id).order_by(regulator_outbox.c.id)
     return (await conn.execute(q)).mappings().all()
+
+
+async def mark_exported(conn: AsyncConnection, record_ids: list[int], now: datetime) -> int:
+    """Mark records as delivered by an export (the first export's time stays); returns how many were new."""
+    if not record_ids:
+        return 0
+    result = await conn.execute(
+        update(regulator_outbox)
+        .where(regulator_outbox.c.id.in_(record_ids), regulator_outbox.c.exported_at.is_(None))
+        .values(exported_at=now)
+    )
+    return result.rowcount
+
+
+async def unexported_count(conn: AsyncConnection) -> int:
+    q = select(func.count()).select_from(regulator_outbox).where(regulator_outbox.c.exported_at.is_(None))
+    return (await conn.execute(q)).scalar_one()
+
+
+async def user_facts(conn: AsyncConnection, user_id: int) -> dict | None:
+    """What a record names a user by: handle, nickname, and the reference (id) of the identity
+    record behind the account (the latest verified one, else the latest submitted), never the identity."""
+    q = select(users.c.id, users.c.handle, users.c.nickname).where(users.c.id == user_id)
+    user = (await conn.execute(q)).first()
+    if user is None:
+        return None
+    q = (
+        select(identities.c.id)
+        .where(identities.c.user_id == user_id)
+        .order_by((identities.c.status == "verified").desc(), identities.c.id.desc())
+        .limit(1)
+    )
+    identity_id = (await conn.execute(q)).scalar()
+    return {"id": user.id, "handle": user.handle, "nickname": user.nickname, "identity_ref": identity_id}
+
+
+async def account_facts(conn: AsyncConnection, account_id: int) -> dict | None:
+    """A public account's name and owner id."""
+    q = select(public_accounts.c.id, public_accounts.c.name, public_accounts.c.owner_id).where(
+        public_accounts.c.id == account_id
+    )
+    row = (await conn.execute(q)).first()
+    return {"id": row.id, "name": row.name, "owner_id": row.owner_id} if row else None
 
 
 async def undelivered_count(conn: AsyncConnection) -> int:

@@ -44,43 +44,10 @@ async def open_sanctions(conn: AsyncConnection, subject_kind: str, subject_id: i
     return (await conn.execute(q)).mappings().all()
 
 
-async def record_decision(
-    conn: AsyncConnection,
-    *,
-    user_id: int,
-    outgoing_kind: str,
-    outcome: str,
-    reason: str,
-    check_name: str,
-    detail: str | None,
-    at: datetime,
-    message_id: int | None = None,
-) -> int:
-    result = await conn.execute(
-        insert(policy_decisions)
-        .values(
-            user_id=user_id,
-            outgoing_kind=outgoing_kind,
-            outcome=outcome,
-            reason=reason,
-            check_name=check_name,
-            detail=detail,
-            at=at,
-            message_id=message_id,
-        )
-        .returning(policy_decisions.c.id)
-    )
-    return result.scalar_one()
-
-
-async def decisions_for_user(conn: AsyncConnection, user_id: int, limit: int = 100):
-    q = (
-        select(policy_decisions)
-        .where(policy_decisions.c.user_id == user_id)
-        .order_by(policy_decisions.c.id.desc())
-        .limit(limit)
-    )
-    return (await conn.execute(q)).mappings().all()
+async def record_decisions(conn: AsyncConnection, rows: list[dict]) -> None:
+    """Insert decision rows (user_id, outgoing_kind, outcome, reason, check_name, detail, at, message_id) in one statement."""
+    if rows:
+        await conn.execute(insert(policy_decisions), rows)
 
 
 async def all_terms(conn: AsyncConnection):

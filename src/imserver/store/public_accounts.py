@@ -9,7 +9,7 @@ The posts stream: :func:`next_position` locks the single counter row
 ``posts_stream(id=1)`` (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
 ``BEGIN IMMEDIATE`` already serialises writers) and bumps it in the caller's
 transaction, so positions are gap-free and become visible in commit order
-(ARCHITECTURE.md, "Positions are commit-ordered"): a reader that sees position
+(docs/architecture.md, the delivery model): a reader that sees position
 *n* committed has every position below *n* committed too.
 """
 
@@ -22,6 +22,7 @@ from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .paging import keyset_page
 from .tables import (
     news_approvals,
     posts,
@@ -114,15 +115,45 @@ async def accounts_of_owner(conn: AsyncConnection, owner_id: int) -> list[dict]:
     return [_flags(r) for r in (await conn.execute(q)).mappings().all()]
 
 
-async def applications(conn: AsyncConnection, *, status: str, after: int, limit: int) -> list[dict]:
-    """Applications in a status, oldest first (the review queue when status is pending)."""
-    q = (
-        _account_query()
-        .where(public_accounts.c.status == status, public_accounts.c.id > after)
-        .order_by(public_accounts.c.id)
-        .limit(limit)
+async def account_ids_of_owner(conn: AsyncConnection, owner_id: int) -> list[int]:
+    q = select(public_accounts.c.id).where(public_accounts.c.owner_id == owner_id).order_by(public_accounts.c.id)
+    return list((await conn.execute(q)).scalars().all())
+
+
+# Sort names of the applications list -> columns.
+APPLICATION_SORTS = {"created_at": public_accounts.c.created_at}
+
+
+async def applications(
+    conn: AsyncConnection,
+    *,
+    status: str,
+    category: str | None = None,
+    flagged_only: bool = False,
+    name_contains: str | None = None,
+    sort: str = "created_at",
+    descending: bool = False,
+    after: tuple | None = None,
+    limit: int = 50,
+) -> tuple[list[dict], int]:
+    """One keyset page of applications in a status (the review queue when pending) and the filtered total."""
+    q = _account_query().where(public_accounts.c.status == status)
+    if category:
+        q = q.where(public_accounts.c.category == category)
+    if flagged_only:
+        q = q.where(public_accounts.c.manual_review.is_(True))
+    if name_contains:  # already folded like name_key by the caller
+        q = q.where(public_accounts.c.name_key.like(_like(name_contains), escape="\\"))
+    rows, total = await keyset_page(
+        conn,
+        q,
+        key=APPLICATION_SORTS[sort],
+        row_id=public_accounts.c.id,
+        descending=descending,
+        after=after,
+        limit=limit,
     )
-    return [_flags(r) for r in (await conn.execute(q)).mappings().all()]
+    return [_flags(r) for r in rows], total
 
 
 def _like(text: str) -> str:
@@ -177,6 +208,7 @@ async def file_account(
         "operator_name": account["operator_name"],
         "credit_code": account["credit_code"],
         "licence_number": account["licence_number"],
+        "province": account.get("province"),
         "status": FILED,
         "filed_at": now,
         "filed_by": filed_by,
@@ -371,10 +403,16 @@ async def account_posts(conn: AsyncConnection, account_id: int, *, before: int |
     return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
 
-async def existing_post_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+async def post_accounts(conn: AsyncConnection, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """post id -> (its public account, that account's owner), for the ids that exist."""
     if not ids:
-        return set()
-    return set((await conn.execute(select(posts.c.id).where(posts.c.id.in_(ids)))).scalars().all())
+        return {}
+    q = (
+        select(posts.c.id, posts.c.account_id, public_accounts.c.owner_id)
+        .join(public_accounts, public_accounts.c.id == posts.c.account_id)
+        .where(posts.c.id.in_(ids))
+    )
+    return {r.id: (r.account_id, r.owner_id) for r in await conn.execute(q)}
 
 
 # -- changes awaiting re-review ---------------------------------------------------------------------------
@@ -403,14 +441,12 @@ async def pending_change_for(conn: AsyncConnection, account_id: int) -> dict | N
     return _flags(row) if row else None
 
 
-async def pending_changes(conn: AsyncConnection, *, after: int, limit: int) -> list[dict]:
-    q = (
-        select(public_account_changes)
-        .where(public_account_changes.c.status == PENDING, public_account_changes.c.id > after)
-        .order_by(public_account_changes.c.id)
-        .limit(limit)
-    )
-    return [_flags(r) for r in (await conn.execute(q)).mappings().all()]
+async def pending_changes(conn: AsyncConnection, *, after: tuple | None, limit: int) -> tuple[list[dict], int]:
+    """One keyset page of changes awaiting re-review, oldest first, and how many there are."""
+    q = select(public_account_changes).where(public_account_changes.c.status == PENDING)
+    key = public_account_changes.c.id
+    rows, total = await keyset_page(conn, q, key=key, row_id=key, descending=False, after=after, limit=limit)
+    return [_flags(r) for r in rows], total
 
 
 async def decide_change(

@@ -145,14 +145,27 @@ async def due_for_expiry(conn: AsyncConnection, now: datetime, limit: int) -> li
     return list((await conn.execute(q)).scalars().all())
 
 
-async def awaiting_confirmation(conn: AsyncConnection, limit: int) -> list[dict]:
-    q = (
-        select(sanctions)
-        .where(sanctions.c.needs_confirmation.is_(True), ~has_event("confirmed"), ~ended())
-        .order_by(sanctions.c.id)
-        .limit(limit)
+# A proposal to undo (lift or overturn) awaiting its second operator, and what settles one.
+PENDING_EVENTS = ("lift_pending", "overturn_pending")
+SETTLING_EVENTS = ("lifted", "overturned", "upheld", "undo_declined")  # and "expired", for a pending lift
+
+
+def pending_undo():
+    """SQL: the sanction's latest proposal to lift or overturn is not settled by a later event."""
+    proposal = sanction_events.alias("proposal")
+    later = sanction_events.alias("later")
+    return exists().where(
+        proposal.c.sanction_id == sanctions.c.id,
+        proposal.c.kind.in_(PENDING_EVENTS),
+        ~exists().where(
+            later.c.sanction_id == sanctions.c.id,
+            later.c.id > proposal.c.id,
+            or_(
+                later.c.kind.in_(SETTLING_EVENTS),
+                and_(later.c.kind == "expired", proposal.c.kind == "lift_pending"),
+            ),
+        ),
     )
-    return [_row(r) for r in (await conn.execute(q)).mappings().all()]
 
 
 async def other_confirmed_closure(conn: AsyncConnection, subject_kind: str, subject_id: int, but: int) -> bool:
@@ -170,10 +183,21 @@ async def other_confirmed_closure(conn: AsyncConnection, subject_kind: str, subj
     return bool((await conn.execute(q)).scalar())
 
 
-async def existing_message_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+async def message_senders(conn: AsyncConnection, ids: list[int]) -> dict[int, int]:
+    """message id -> its sender, for the ids that exist."""
+    if not ids:
+        return {}
+    q = select(messages.c.id, messages.c.sender_id).where(messages.c.id.in_(ids))
+    return {r.id: r.sender_id for r in await conn.execute(q)}
+
+
+async def overturned_ids(conn: AsyncConnection, ids: list[int]) -> set[int]:
+    """Of these sanctions, those overturned on appeal."""
     if not ids:
         return set()
-    q = select(messages.c.id).where(messages.c.id.in_(ids))
+    q = select(sanction_events.c.sanction_id).where(
+        sanction_events.c.sanction_id.in_(ids), sanction_events.c.kind == "overturned"
+    )
     return set((await conn.execute(q)).scalars().all())
 
 
@@ -213,8 +237,3 @@ async def decide_appeal(
         .values(decision=decision, decided_by=decided_by, decided_at=now, note=note)
     )
     return result.rowcount == 1
-
-
-async def undecided_appeals(conn: AsyncConnection, *, after: int, limit: int) -> list[dict]:
-    q = select(appeals).where(appeals.c.decision.is_(None), appeals.c.id > after).order_by(appeals.c.id).limit(limit)
-    return [dict(r) for r in (await conn.execute(q)).mappings().all()]

@@ -53,9 +53,10 @@ operators = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("handle", String(64), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
-    Column("role", String(16), nullable=False),  # Role
+    Column("role", String(16), nullable=False),  # Role given at creation; access reads operator_roles (0005)
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled_at", UTCDateTime, nullable=True),
+    Column("must_change_password", Boolean, nullable=False),  # migration 0005: set by a password reset
     # Second factor (migration 0008): the TOTP secret sealed by the key ring.
     Column("totp_key_id", String(64), nullable=True),
     Column("totp_wrapped_key", LargeBinary, nullable=True),
@@ -66,8 +67,17 @@ operators = Table(
     Column("created_by", Id, nullable=True),
     Column("confirmed_by", Id, nullable=True),
     Column("confirmed_at", UTCDateTime, nullable=True),
-    Column("pending_role", String(16), nullable=True),  # a privileged role change awaiting confirmation
-    Column("pending_role_by", Id, nullable=True),
+    # A privileged role change awaiting confirmation: the role names it would set, comma-separated.
+    Column("pending_roles", String(64), nullable=True),
+    Column("pending_roles_by", Id, nullable=True),
+)
+
+# Migration 0005: the roles an operator holds, one row each.
+operator_roles = Table(
+    "operator_roles",
+    metadata,
+    Column("operator_id", Id, ForeignKey("operators.id"), primary_key=True),
+    Column("role", String(16), primary_key=True),  # Role
 )
 
 # Bearer tokens of users and operators. Only the SHA-256 of a token is stored.
@@ -80,6 +90,7 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
+    Column("scope", String(16), nullable=True),  # NULL: full session; "appeal": a closed account's appeal token
     Column("last_seen_at", UTCDateTime, nullable=True),  # operators: for the idle timeout (0008)
     Index("ix_sessions_principal", "principal_kind", "principal_id"),
 )
@@ -114,6 +125,8 @@ agreement_versions = Table(
     Column("text", Text, nullable=False),
     Column("published_at", UTCDateTime, nullable=False),
     Column("published_by", Id, nullable=True),  # operator; null for the built-in first version
+    Column("effective_at", UTCDateTime, nullable=True),  # current from then; NULL: from publication
+    Column("grace_until", UTCDateTime, nullable=True),  # earlier acceptances still send until then
 )
 
 agreement_acceptances = Table(
@@ -178,13 +191,13 @@ messages = Table(
     Column("body", Text, nullable=False),
     Column("status", String(16), nullable=False),  # delivered | held | rejected
     Column("created_at", UTCDateTime, nullable=False),
-    # Idempotent retry with no time window (issue 3, item 3).
+    # Idempotent retry with no time window: a client_msg_id is stored once per sender.
     UniqueConstraint("sender_id", "client_msg_id", name="uq_messages_sender_client_msg"),
     Index("ix_messages_conversation", "conversation_id", "id"),
 )
 
 # A user's inbox stream: gap-free seq per user, positions taken from the
-# counter row inside the committing transaction (ARCHITECTURE.md, delivery model).
+# counter row inside the committing transaction (docs/architecture.md, delivery model).
 inbox = Table(
     "inbox",
     metadata,
@@ -272,7 +285,10 @@ reports = Table(
     Column("resolution_note", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime, nullable=True),
+    Column("joined_to", Id, nullable=True),  # the open report on the same target this one joined
     Index("ix_reports_status", "status", "created_at"),
+    Index("ix_reports_target", "target_kind", "target_id", "status"),
+    Index("ix_reports_reporter", "reporter_id", "created_at"),
 )
 
 regulator_outbox = Table(
@@ -280,9 +296,10 @@ regulator_outbox = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("record_kind", String(32), nullable=False),
-    Column("sanction_id", Id, nullable=False),
+    Column("sanction_id", Id, nullable=True),  # NULL for records not about a sanction (filings)
     Column("payload", Text, nullable=False),
     Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("exported_at", UTCDateTime, nullable=True),  # first delivered by an export
     Column("created_at", UTCDateTime, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=True),
@@ -347,6 +364,7 @@ public_accounts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime, nullable=True),
+    Column("province", String(2), nullable=True),  # GB/T 2260 province registered in (Art. 3)
     Index("ix_public_accounts_status", "status", "id"),
 )
 
@@ -366,6 +384,7 @@ public_account_filings = Table(
     Column("filed_at", UTCDateTime, nullable=False),
     Column("filed_by", Id, nullable=False),
     Column("superseded_at", UTCDateTime, nullable=True),
+    Column("province", String(2), nullable=True),  # GB/T 2260; the department it is filed with (Art. 3)
     Index("ix_public_account_filings_category", "category", "id"),
 )
 

@@ -1,4 +1,4 @@
-"""Operator-managed content-filter term lists (ARCHITECTURE.md, pipeline step 7).
+"""Operator-managed content-filter term lists, read by the pipeline's content filter.
 
 Terms are stored as the operator typed them; the policy package normalises
 (width, case) when it compiles them. The gate loads every term with
@@ -13,6 +13,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import insert_unique
+from .paging import keyset_page
 from .tables import filter_terms
 
 
@@ -56,11 +57,13 @@ async def get_term(conn: AsyncConnection, term_id: int):
     return (await conn.execute(select(filter_terms).where(filter_terms.c.id == term_id))).mappings().first()
 
 
-async def list_terms(conn: AsyncConnection, *, list_name: str | None, after: int, limit: int):
-    q = select(filter_terms).where(filter_terms.c.id > after)
+async def list_terms(conn: AsyncConnection, *, list_name: str | None, after: tuple | None, limit: int):
+    """One keyset page of terms in id order, and how many the filter matches."""
+    q = select(filter_terms)
     if list_name is not None:
         q = q.where(filter_terms.c.list_name == list_name)
-    return (await conn.execute(q.order_by(filter_terms.c.id).limit(limit))).mappings().all()
+    key = filter_terms.c.id
+    return await keyset_page(conn, q, key=key, row_id=key, descending=False, after=after, limit=limit)
 
 
 async def set_action(conn: AsyncConnection, term_id: int, action: str) -> None:

@@ -36,6 +36,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("fanout", "one public account, F online followers, P posts", "imserver.bench.scenarios.fanout"),
         Scenario("idle", "C idle authenticated connections", "imserver.bench.scenarios.idle"),
         Scenario("resume", "R clients disconnect, messages pile up, all reconnect", "imserver.bench.scenarios.resume"),
+        Scenario("soak", "a long mixed load at half of peak: does anything grow?", "imserver.bench.scenarios.soak"),
     )
 }
 

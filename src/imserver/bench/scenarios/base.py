@@ -10,11 +10,12 @@ set each beside the relay's and compute the ratio.
 from __future__ import annotations
 
 import asyncio
-import time
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..peer import Account, Peer
+from .. import procstat
+from ..peer import Account, Peer, stamp
 from ..progress import Progress
 from ..workers import Pool
 
@@ -44,6 +45,7 @@ class Options:
     followers: int = 1000
     posts: int = 5
     body_chars: int = 100
+    soak_interval: float = 60.0  # soak: seconds per row of readings
     workers: int = 1  # load processes; 0 runs the load inside the bench process
     progress: bool | None = None  # None: when stderr is a terminal
 
@@ -102,31 +104,67 @@ async def close_all(peers: list[Peer]) -> None:
     await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
 
 
-async def watch(pool: Pool, label: str, seconds: float, options: Options, unit: str = "msg/s") -> None:
-    """Draw the progress bar for a timed phase while the workers run it."""
-    bar = Progress(label, seconds, enabled=options.progress)
-    start = time.monotonic()
-    last_count, last_t = pool.count, start
-    rate = 0.0
+@dataclass(frozen=True)
+class Window:
+    """The measured window of a timed run, as the parent saw it."""
+
+    start_ns: int  # when the load began (the workers' clock: ``stamp()``)
+    seconds: float  # the measured part, after the warm-up
+    before: procstat.Sample | None  # the server at the start of the measured part
+    after: procstat.Sample | None  # ...and at its end
+
+
+async def measured_run(pool: Pool, barrier: str, label: str, options: Options, pid: int | None,
+                       unit: str = "msg/s") -> Window:
+    """Release the workers waiting at ``barrier`` with the load's start stamp, and watch
+    the warm-up and the measured window, sampling the server at the window's two ends.
+
+    The workers take the stamp as their start (``await link.barrier(...)`` returns it),
+    so the window whose server CPU is read is the one whose messages they count.
+    """
+    start = stamp()
+    pool.go(barrier, start)
+    measure_from = start + int(options.warmup * 1e9)
+    end = measure_from + int(options.duration * 1e9)
+    bar = Progress(label, options.warmup + options.duration, enabled=options.progress)
+    last_count, last_t, rate = pool.count, start, 0.0
+    before = None
     try:
-        while (elapsed := time.monotonic() - start) < seconds:
-            await asyncio.sleep(0.25)
-            now, count = time.monotonic(), pool.count
-            if now - last_t >= 1.0:
-                rate = (count - last_count) / (now - last_t)
-                last_count, last_t = count, now
-            bar.update(elapsed, f"{rate:,.0f} {unit}")
+        for until in (measure_from, end):
+            while (now := stamp()) < until:
+                await asyncio.sleep(min(0.25, (until - now) / 1e9))
+                now, count = stamp(), pool.count
+                if now - last_t >= 1e9:
+                    rate = (count - last_count) / ((now - last_t) / 1e9)
+                    last_count, last_t = count, now
+                bar.update((now - start) / 1e9, f"{rate:,.0f} {unit}")
+            sampled = procstat.sample(pid) if pid else None
+            if until == measure_from:
+                before = sampled
     finally:
         bar.close()
+    return Window(start, options.duration, before, sampled)
 
 
-async def with_deadline(coro: Awaitable, seconds: float, on_timeout: Callable[[], None] | None = None):
-    try:
-        return await asyncio.wait_for(coro, seconds)
-    except TimeoutError:
-        if on_timeout:
-            on_timeout()
-        return None
+async def on_schedule(start: int, end: int, rate: float, send: Callable[[int, int], Awaitable[bool]]) -> None:
+    """Open loop: ``await send(n, due)`` for n = 1, 2... at ``rate`` per second until ``end``.
+
+    The first send falls at a random point of the first interval (senders that
+    start together spread out); ``due`` is the scheduled time, which a message
+    carries as its stamp, so lateness counts in the latencies (no coordinated
+    omission). ``send`` returns False to stop early.
+    """
+    interval = int(1e9 / rate)
+    due = start + random.randrange(interval)
+    n = 0
+    while due < end:
+        now = stamp()
+        if due > now:
+            await asyncio.sleep((due - now) / 1e9)
+        n += 1
+        if not await send(n, due):
+            return
+        due += interval
 
 
 def pool_size(options: Options, connections: int) -> tuple[int, bool]:

@@ -16,7 +16,6 @@ against the stamp in the body, and the receivers' gap and duplicate counts.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import Counter
 
 from .. import procstat, stats
@@ -25,11 +24,13 @@ from ..workers import Link, Pool, split
 from .base import (
     DRAIN_SECONDS,
     Options,
+    Window,
     open_all,
     pool_size,
     stop_readers,
+    measured_run,
+    on_schedule,
     stream_figures,
-    watch,
 )
 
 WORKER = "imserver.bench.scenarios.direct:worker"
@@ -57,9 +58,7 @@ async def worker(job: dict, link: Link) -> dict:
     receivers = [Account(*p[1]) for p in job["pairs"]]
     peers = await open_all(job["url"], senders + receivers)
     out_peers, in_peers = peers[: len(senders)], peers[len(senders) :]
-    await link.barrier("connected")
-
-    start = stamp()
+    start = await link.barrier("connected") or stamp()  # the parent's stamp: its CPU window is ours
     measure_from = start + int(job["warmup"] * 1e9)
     end = measure_from + int(job["duration"] * 1e9)
     tally = _Tally()
@@ -103,22 +102,17 @@ async def worker(job: dict, link: Link) -> dict:
             await peer.send(send_frame("user", to, cmid, body))
 
     async def open_loop(peer: Peer, to: int, room: asyncio.Semaphore, outstanding: list[int]) -> None:
-        interval = int(1e9 / rate)
-        due = start + random.randrange(interval)  # spread the senders over one interval
-        n = 0
-        while due < end:
-            now = stamp()
-            if due > now:
-                await asyncio.sleep((due - now) / 1e9)
+        async def send(n: int, due: int) -> bool:
             if outstanding[0] >= MAX_OUTSTANDING:
                 tally.overloaded = True
-                return
-            n += 1
+                return False
             cmid, body = stamped(n, due, chars)  # the scheduled time: lateness counts
             outstanding[0] += 1
             tally.sent += 1
             await peer.send(send_frame("user", to, cmid, body))
-            due += interval
+            return True
+
+        await on_schedule(start, end, rate, send)
 
     async def deliveries(peer: Peer) -> None:
         inbox = peer.inbox
@@ -187,15 +181,12 @@ async def run(options: Options, target) -> dict:
     label = f"direct {target.kind}" + (f" @{options.rate:,.0f}/s" if options.rate else "")
     async with Pool(WORKER, jobs, processes=processes) as pool:
         await pool.reached("connected")
-        before = procstat.sample(target.pid) if target.pid else None
-        pool.go("connected")
-        await watch(pool, label, options.warmup + options.duration, options)
-        after = procstat.sample(target.pid) if target.pid else None
+        window = await measured_run(pool, "connected", label, options, target.pid)
         results = await pool.results()
-    return figures(results, options, before, after)
+    return figures(results, options, window)
 
 
-def figures(results: list[dict], options: Options, before, after) -> dict:
+def figures(results: list[dict], options: Options, window: Window) -> dict:
     rejected: Counter[str] = Counter()
     for r in results:
         rejected.update(r["rejected"])
@@ -214,7 +205,7 @@ def figures(results: list[dict], options: Options, before, after) -> dict:
         "unanswered": sum(r["unanswered"] for r in results),
         "gaps": sum(r["gaps"] for r in results),
         "duplicates": sum(r["duplicates"] for r in results),
-        "server_cpu_percent": procstat.cpu_percent(before, after, options.warmup + options.duration),
+        **procstat.cpu_figures(window.before, window.after, window.seconds, messages=measured),
         "load_processes": len(results) if options.workers > 0 else 0,
     }
     if any(r["overloaded"] for r in results):

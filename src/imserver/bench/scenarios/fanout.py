@@ -139,9 +139,11 @@ async def run(options: Options, target) -> dict:
     finally:
         if publisher is not None:
             await publisher.peer.close()
-    return _figures(f, connected, post_ids, sent_ns, ack_ns, results) | {
+    out = _figures(f, connected, post_ids, sent_ns, ack_ns, results)
+    # Per message is per post (one HTTP request and F frames); per delivery, per frame.
+    return out | {
         "posts_timed_out": timed_out,
-        "server_cpu_percent": procstat.cpu_percent(before, after, elapsed_s),
+        **procstat.cpu_figures(before, after, elapsed_s, messages=len(post_ids), deliveries=out["frames"]),
         "load_processes": len(results) if processes else 0,
     }
 

@@ -20,8 +20,8 @@ from .base import (
     open_all,
     pool_size,
     stop_readers,
+    measured_run,
     stream_figures,
-    watch,
 )
 
 WORKER = "imserver.bench.scenarios.group:worker"
@@ -32,9 +32,7 @@ async def worker(job: dict, link: Link) -> dict:
     chars = job["body_chars"]
     members = job["members"]
     peers = await open_all(job["url"], [Account(m[0], m[1]) for m in members])
-    await link.barrier("connected")
-
-    start = stamp()
+    start = await link.barrier("connected") or stamp()  # the parent's stamp: its CPU window is ours
     measure_from = start + int(job["warmup"] * 1e9)
     end = measure_from + int(job["duration"] * 1e9)
     ack_ns, delivery_ns = stats.samples(), stats.samples()
@@ -130,15 +128,14 @@ async def run(options: Options, target) -> dict:
     ]
     async with Pool(WORKER, jobs, processes=processes) as pool:
         await pool.reached("connected")
-        before = procstat.sample(target.pid) if target.pid else None
-        pool.go("connected")
-        await watch(pool, f"group {target.kind}", options.warmup + options.duration, options)
-        after = procstat.sample(target.pid) if target.pid else None
+        window = await measured_run(pool, "connected", f"group {target.kind}", options, target.pid)
         results = await pool.results()
     rejected: Counter[str] = Counter()
     for r in results:
         rejected.update(r["rejected"])
     delivery = stats.merge(r["delivery_ns"] for r in results)
+    measured = sum(r["measured"] for r in results)
+    delivered_in_window = sum(r["delivered_in_window"] for r in results)
     out = {
         "groups": options.groups,
         "group_size": size,
@@ -146,15 +143,17 @@ async def run(options: Options, target) -> dict:
         "window": options.window,
         "duration_s": options.duration,
         "messages": sum(r["accepted"] for r in results),
-        "messages_per_s": round(sum(r["measured"] for r in results) / options.duration, 1),
-        "deliveries_per_s": round(sum(r["delivered_in_window"] for r in results) / options.duration, 1),
+        "messages_per_s": round(measured / options.duration, 1),
+        "deliveries_per_s": round(delivered_in_window / options.duration, 1),
         "ack_ms": stats.summary(stats.merge(r["ack_ns"] for r in results)),
         "delivery_ms": stats.summary(delivery),
         "delivered": sum(r["delivered"] for r in results),
         "rejected": dict(rejected),
         "gaps": sum(r["gaps"] for r in results),
         "duplicates": sum(r["duplicates"] for r in results),
-        "server_cpu_percent": procstat.cpu_percent(before, after, options.warmup + options.duration),
+        **procstat.cpu_figures(
+            window.before, window.after, window.seconds, messages=measured, deliveries=delivered_in_window
+        ),
         "load_processes": len(results) if processes else 0,
     }
     errors = [e for r in results for e in r["connection_errors"]]

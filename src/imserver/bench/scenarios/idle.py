@@ -70,7 +70,10 @@ async def run(options: Options, target) -> dict:
     if base is None or loaded is None or after is None:
         why = "no server pid: give --server-pid with --url" if not pid else f"/proc/{pid} unreadable"
         note(f"idle: server RSS and CPU unavailable ({why})")
-        out.update(rss_kib_before=None, rss_kib_after=None, rss_kib_per_connection=None, idle_cpu_percent=None)
+        out.update(
+            rss_kib_before=None, rss_kib_after=None, rss_kib_per_connection=None, idle_cpu_percent=None,
+            cpu_us_per_connection_s=None,
+        )
         out["unavailable"] = why
         return out
     out.update(
@@ -78,5 +81,7 @@ async def run(options: Options, target) -> dict:
         rss_kib_after=loaded.rss_kib,
         rss_kib_per_connection=round((loaded.rss_kib - base.rss_kib) / max(opened, 1), 2),
         idle_cpu_percent=procstat.cpu_percent(loaded, after, idle_s),
+        # No messages here: the keepalive cost of one connection for one second.
+        cpu_us_per_connection_s=procstat.cpu_us_per(loaded, after, opened * idle_s),
     )
     return out

@@ -185,7 +185,10 @@ async def run(options: Options, target) -> dict:
         "gaps": sum(x["gaps"] for x in results),
         "duplicates": sum(x["duplicates"] for x in results),
         "early_live_frames": sum(x["early_live_frames"] for x in results),
-        "server_cpu_percent": procstat.cpu_percent(before, after, elapsed_s),
+        # From the reconnect until every client caught up: per message replayed or
+        # sent live (none against the relay), and per reconnecting client.
+        **procstat.cpu_figures(before, after, elapsed_s, messages=(pile + live) * len(done)),
+        "cpu_us_per_client": procstat.cpu_us_per(before, after, r),
         "load_processes": len(results) if processes else 0,
         **({"errors": [e for x in results for e in x["errors"]][:5]} if any(x["errors"] for x in results) else {}),
         **({"mode": "reconnect storm only (the relay stores nothing)"} if relay else {}),

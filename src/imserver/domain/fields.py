@@ -27,7 +27,7 @@ from typing import Annotated
 from pydantic import AfterValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from ..domain.errors import Code
+from .errors import Code
 
 INT64_MAX = 2**63 - 1  # BIGINT (PostgreSQL) and INTEGER (SQLite) are signed 64-bit
 INT64_MIN = -(2**63)

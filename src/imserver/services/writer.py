@@ -1,4 +1,4 @@
-"""The group-commit message writer.
+"""The group-commit message writer: the unit of work of the hot path.
 
 Sends that arrive while a commit is in flight are written together in the next
 transaction: one fsync (SQLite) or one round of statements (PostgreSQL) for the
@@ -9,6 +9,21 @@ Batching is natural rather than timed: the writer takes everything queued the
 moment it is free (up to ``max_batch``). Under light load a send commits
 immediately; under heavy load batches grow by themselves while the previous one
 commits. ``max_wait`` adds an optional short wait for more sends before a batch closes.
+
+Lanes: on PostgreSQL several batches can be in flight at once, one per lane,
+each lane with its own connection. A sender always writes through the same lane
+(``sender_id % lanes``), so its messages commit in the order it sent them. Two
+lanes touching the same recipient serialise on that recipient's counter row
+(locked in user-id order, so they cannot deadlock), which keeps every inbox
+gap-free and its positions in commit order. Lanes finish independently, so a
+recipient's live delivery can, rarely, see a later position before an earlier
+one; the gateway's inbox stream then reads the gap from the store, as it does
+after any lost delivery. SQLite has one writer at a time: one lane.
+
+After each commit the writer hands the batch to ``on_commit`` (the messaging
+service builds the deliveries and runs them through the after-commit effects),
+then resolves every sender's future with its :class:`~.events.SendResult`. The
+store (:mod:`imserver.store.batch`) only writes; it calls nothing back.
 
 ``unsafe_ack_before_commit`` is a test-only switch that breaks this guarantee
 on purpose: each batch is acknowledged (futures resolved, fan-out run) after its
@@ -24,14 +39,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-
-from sqlalchemy.exc import IntegrityError
+from dataclasses import dataclass, field
 
 from ..domain.errors import Unavailable
-from .batch import batch_store
-from .db import Database
-from .messages import NewMessage, Stored
+from ..policy import Decision
+from ..store.batch import BatchStore, KeyRace, batch_store
+from ..store.db import Database
+from ..store.messages import NewMessage, Stored
+from .events import SendResult
 
 log = logging.getLogger("imserver.writer")
 
@@ -39,7 +54,6 @@ log = logging.getLogger("imserver.writer")
 # arriving on two nodes at once) is retried; after this many tries it is split.
 RACE_RETRIES = 2
 
-OnCommit = Callable[[list[NewMessage], list[Stored]], None]
 
 # Unsafe mode only (test-only, see the module docstring): how long a batch waits
 # between its acks and its commit. Long enough for an ack to reach a client on
@@ -48,9 +62,27 @@ UNSAFE_COMMIT_DELAY = 0.05
 
 
 @dataclass(slots=True)
-class _Item:
+class Queued:
+    """A send waiting for its batch's commit."""
+
     message: NewMessage
-    future: asyncio.Future
+    future: asyncio.Future[SendResult]
+    origin: int  # the submitting connection (opaque), handed back to fan-out; not stored
+    decision: Decision | None  # the policy's hold, for a held message; None otherwise
+    nickname: str  # the sender's, as the recipients' frames show it
+    kind: str  # the conversation's kind (direct or group)
+
+
+OnCommit = Callable[[list[Queued], list[Stored]], None]
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One batch in flight at a time: a queue, the task draining it, and its store."""
+
+    store: BatchStore
+    queue: asyncio.Queue[Queued | None] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task | None = None
 
 
 class MessageWriter:
@@ -60,13 +92,13 @@ class MessageWriter:
         *,
         max_batch: int = 256,
         max_wait: float = 0.0,
+        lanes: int = 1,
         on_commit: OnCommit | None = None,
         observe_batch: Callable[[int], None] | None = None,
         unsafe_ack_before_commit: bool = False,
         unsafe_commit_delay: float = UNSAFE_COMMIT_DELAY,
     ) -> None:
         self.db = db
-        self.store = batch_store(db)  # one trip to the database per batch
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.on_commit = on_commit
@@ -74,8 +106,12 @@ class MessageWriter:
         # Test-only: breaks durability on purpose (module docstring). Never on by default.
         self.unsafe_ack_before_commit = unsafe_ack_before_commit
         self.unsafe_commit_delay = unsafe_commit_delay
-        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
-        self._task: asyncio.Task | None = None
+        # One trip to the database per batch; on PostgreSQL each lane keeps a connection of its own.
+        self._lanes = [_Lane(batch_store(db)) for _ in range(max(1, lanes) if db.dialect != "sqlite" else 1)]
+
+    @property
+    def lanes(self) -> int:
+        return len(self._lanes)
 
     async def start(self) -> None:
         if self.unsafe_ack_before_commit:
@@ -84,51 +120,61 @@ class MessageWriter:
                 "(unsafe_ack_before_commit, a test-only setting): a crash loses acknowledged messages",
                 self.unsafe_commit_delay * 1000,
             )
-        self._task = asyncio.create_task(self._run(), name="message-writer")
+        for i, lane in enumerate(self._lanes):
+            lane.task = asyncio.create_task(self._run(lane), name=f"message-writer-{i}")
 
     async def stop(self) -> None:
         """Commit everything already submitted, then stop."""
-        if self._task is None:
-            return
-        self._queue.put_nowait(None)
-        await self._task
-        self._task = None
-        await self.store.close()
+        for lane in self._lanes:
+            if lane.task is not None:
+                lane.queue.put_nowait(None)
+        for lane in self._lanes:
+            if lane.task is not None:
+                await lane.task
+                lane.task = None
+                await lane.store.close()
 
-    def enqueue(self, message: NewMessage) -> asyncio.Future[Stored]:
+    def enqueue(
+        self,
+        message: NewMessage,
+        *,
+        origin: int = 0,
+        decision: Decision | None = None,
+        nickname: str = "",
+        kind: str = "direct",
+    ) -> asyncio.Future[SendResult]:
         """Queue a message; the future resolves after its batch commits.
 
-        Messages are committed in the order they are queued, so a sender's
-        messages keep their order even when their acks are awaited concurrently.
+        A sender's messages are committed in the order they are queued (one
+        lane per sender), so they keep their order even when their acks are
+        awaited concurrently.
         """
-        if self._task is None or self._task.done():
+        lane = self._lanes[message.sender_id % len(self._lanes)]
+        if lane.task is None or lane.task.done():
             raise Unavailable("the message writer is not running")
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item(message, future))
+        lane.queue.put_nowait(Queued(message, future, origin, decision, nickname, kind))
         return future
 
-    async def submit(self, message: NewMessage) -> Stored:
-        # shield: a caller that goes away does not cancel the commit.
-        return await asyncio.shield(self.enqueue(message))
-
-    async def _run(self) -> None:
+    async def _run(self, lane: _Lane) -> None:
+        queue = lane.queue
         stopping = False
         while not stopping:
-            first = await self._queue.get()
+            first = await queue.get()
             if first is None:
                 break
             batch = [first]
-            if self.max_wait > 0 and self._queue.empty():
+            if self.max_wait > 0 and queue.empty():
                 await asyncio.sleep(self.max_wait)
-            while len(batch) < self.max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
+            while len(batch) < self.max_batch and not queue.empty():
+                item = queue.get_nowait()
                 if item is None:
                     stopping = True
                     break
                 batch.append(item)
-            await self._commit(batch)
+            await self._commit(lane.store, batch)
 
-    async def _commit(self, batch: list[_Item]) -> None:
+    async def _commit(self, store: BatchStore, batch: list[Queued]) -> None:
         msgs = [item.message for item in batch]
         published = False
         before_commit = None
@@ -137,21 +183,21 @@ class MessageWriter:
             # kill in between loses acknowledged messages.
             async def before_commit(results: list[Stored]) -> None:
                 nonlocal published
-                self._publish(batch, msgs, results)
+                self._publish(batch, results)
                 published = True
                 await asyncio.sleep(self.unsafe_commit_delay)
 
         for attempt in range(RACE_RETRIES + 1):
             try:
-                results = await self.store.write(msgs, before_commit)
+                results = await store.write(msgs, before_commit)
                 break
-            except IntegrityError:
+            except KeyRace:
                 if attempt < RACE_RETRIES:
                     continue
                 if len(batch) > 1:
                     # Isolate the one send that cannot be stored; the others still commit.
                     for item in batch:
-                        await self._commit([item])
+                        await self._commit(store, [item])
                     return
                 self._fail(batch, Unavailable("the message could not be stored"))
                 return
@@ -161,23 +207,23 @@ class MessageWriter:
                 self._fail(batch, exc)
                 return
         if not published:
-            self._publish(batch, msgs, results)
+            self._publish(batch, results)
 
-    def _publish(self, batch: list[_Item], msgs: list[NewMessage], results: list[Stored]) -> None:
+    def _publish(self, batch: list[Queued], results: list[Stored]) -> None:
         """After the commit: fan-out in commit order, then each sender's result."""
         if self.observe_batch:
             self.observe_batch(len(batch))
         if self.on_commit:
             try:
-                self.on_commit(msgs, results)
+                self.on_commit(batch, results)
             except Exception:  # noqa: BLE001 - delivery must not undo a commit
                 log.exception("fan-out after commit failed; recipients will catch up by cursor")
         for item, result in zip(batch, results, strict=True):
             if not item.future.done():
-                item.future.set_result(result)
+                item.future.set_result(SendResult.of(result, item.decision))
 
     @staticmethod
-    def _fail(batch: list[_Item], exc: BaseException) -> None:
+    def _fail(batch: list[Queued], exc: BaseException) -> None:
         for item in batch:
             if not item.future.done():
                 item.future.set_exception(exc)
