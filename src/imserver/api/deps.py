@@ -68,9 +68,6 @@ def operator_with(*roles: Role):
         principal = await current_operator(request)
         if principal.must_change_password:
             raise Forbidden("choose a new password first (POST /admin/v1/me/password)", Code.PASSWORD_CHANGE_REQUIRED)
-        if principal.second_factor_missing:
-            # The role requires TOTP: until enrolled, only /admin/v1/totp/* (current_operator) serves them.
-            raise Forbidden("enrol a second factor first: POST /admin/v1/totp/enroll", Code.SECOND_FACTOR_REQUIRED)
         require_role(principal, *roles)
         return principal
 

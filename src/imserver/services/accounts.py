@@ -433,7 +433,12 @@ def require_role(principal: Principal, *roles: Role) -> None:
     """Forbidden unless the caller is an operator holding one of `roles`.
 
     Roles do not nest: `admin` manages operators and settings but does not read
-    identity data, which only `compliance` may.
+    identity data, which only `compliance` may. An operator whose role requires a
+    second factor they have not enrolled holds none of their roles until they do.
     """
+    if principal.second_factor_missing:
+        # The role requires TOTP (operator_totp_required_roles): until enrolled, only the
+        # enrolment routes serve them, on the admin API and the console alike.
+        raise Forbidden("enrol a second factor first: POST /admin/v1/totp/enroll", Code.SECOND_FACTOR_REQUIRED)
     if principal.kind != PrincipalKind.OPERATOR or not principal.roles.intersection(roles):
         raise Forbidden(f"this needs the role {' or '.join(r.value for r in roles)}")
