@@ -187,3 +187,22 @@ async def test_a_surrogate_or_bad_utf8_in_a_query_is_no_500(http, callers):
         assert r.status_code in (200, 422), (raw, r.status_code, r.text)
         if "%00" in raw:
             assert r.json()["code"] == "invalid_field"
+
+
+async def test_nul_in_a_console_form_is_refused_and_stores_nothing(app):
+    from imserver.domain.enums import Role
+
+    from ..console.console_helpers import console_client, csrf_of, make_operator, sign_in
+
+    await make_operator(app, Role.ADMIN, "form-admin")
+    async with await console_client(app) as c:
+        assert (await sign_in(c, "form-admin")).status_code == 303
+        csrf = csrf_of(await c.get("/console/agreements"))  # a page that renders on this branch
+        r = await c.post("/console/terms", data={"csrf": csrf, "list_name": "default", "term": NUL, "action": "deny"})
+        # Back to the form with the error (PostgreSQL answered 500 here; SQLite stored the NUL).
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/terms"), r.text
+    async with app.state.services.db.read() as conn:
+        from imserver.store import terms as term_store
+
+        rows, _ = await term_store.list_terms(conn, list_name=None, after=None, limit=1000)
+    assert not [t for t in rows if "\x00" in t["term"]]

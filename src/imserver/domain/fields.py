@@ -38,13 +38,24 @@ INT32_MAX = 2**31 - 1  # PostgreSQL `integer` columns
 INVALID_FIELD_ERRORS = frozenset({Code.INVALID_FIELD.value, "string_unicode"})
 
 
-def _clean_text(value: str) -> str:
+def text_fault(value: str) -> str | None:
+    """Why `value` cannot be stored as text on both databases (None: it can).
+
+    The one rule, for the request models (:data:`Text`) and for the console's
+    forms, which are read without them."""
     if "\x00" in value:
-        raise PydanticCustomError(Code.INVALID_FIELD.value, "text must not contain NUL characters")
+        return "text must not contain NUL characters"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise PydanticCustomError(Code.INVALID_FIELD.value, "text must not contain lone surrogates") from None
+        return "text must not contain lone surrogates"
+    return None
+
+
+def _clean_text(value: str) -> str:
+    fault = text_fault(value)
+    if fault is not None:
+        raise PydanticCustomError(Code.INVALID_FIELD.value, fault)
     return value
 
 
