@@ -32,6 +32,7 @@ LARGE_BODY_ROUTES = (
     re.compile(r"^/admin/v1/agreements$"),  # agreement text, up to 100,000 characters
     re.compile(r"^/admin/v1/terms/bulk$"),  # a term list
     re.compile(r"^/api/v1/public-accounts/[^/]+/posts$"),  # a post body, up to 100,000 characters
+    re.compile(r"^/console/agreements$"),  # the console's agreement form (its own cap: MAX_FORM_BYTES)
 )
 
 
