@@ -27,6 +27,7 @@ from sqlalchemy import text
 from imserver.app import create_app
 from imserver.config import Settings
 from imserver.domain.clock import SystemClock
+from imserver.serving import uvicorn_options
 from imserver.store import migrate
 from imserver.store.db import Database
 from imserver.store.tables import metadata
@@ -223,10 +224,8 @@ async def server(settings, db, clock):
         host="127.0.0.1",
         port=free_port(),
         log_level="warning",
-        ws="websockets-sansio",  # as `imserver serve`
-        ws_per_message_deflate=False,
-        ws_max_size=settings.max_frame_bytes,
         lifespan="on",
+        **uvicorn_options(settings),  # as `imserver serve`
     )
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())

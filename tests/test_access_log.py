@@ -141,17 +141,17 @@ async def test_console_sign_ins_throttling_and_sign_out_are_logged(app):
     services = app.state.services
     op_id = await make_operator(app, Role.MODERATOR, "console-logged")
     async with await console_client(app) as c:
-        for _ in range(services.settings.signin_max_failures):
+        for _ in range(services.settings.signin_free_failures_per_account + 1):  # one past the free allowance
             await console_sign_in(c, "console-logged", "wrong")
         r = await console_sign_in(c, "console-logged")  # refused by the throttle, right password or not
         assert r.headers["location"].startswith("/console/sign-in")  # back to the form, with the error
+    await asyncio.sleep(services.settings.signin_base_delay_seconds + 0.2)  # the first wait is over
     async with await console_client(app) as c:
-        services.signin_throttle._failures.clear()  # the window has passed (the counts live in memory)
         assert (await console_sign_in(c, "console-logged")).headers["location"] == "/console/"
         page = await c.get("/console/")
         assert (await c.post("/console/sign-out", data={"csrf": csrf_of(page)})).status_code == 303
     events = [(e["event"], e["detail"]) for e in await log_of(services, principal_kind="operator", principal_id=op_id)]
-    failures = services.settings.signin_max_failures
+    failures = services.settings.signin_free_failures_per_account + 1
     assert events == [("signin_failed", "invalid_credentials")] * failures + [
         ("signin_failed", "signin_throttled"),
         ("signin", None),

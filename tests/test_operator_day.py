@@ -52,19 +52,26 @@ def documented_calls() -> dict[str, int]:
 
 async def test_an_operators_day_from_a_report_to_a_sanction_and_its_regulator_record(server, client):
     svc = server.services
-    # The team exists (an admin made by `imserver operator create`, the rest by that admin over the API).
-    await svc.accounts.create_operator(handle="chief", password=PASSWORD, role=Role.ADMIN, created_by=None)
+    # The team exists (two admins made by `imserver operator create`, the rest by one admin over the API;
+    # the compliance operators are confirmed by the other admin: four eyes on privileged grants).
+    for handle in ("chief", "deputy"):
+        await svc.accounts.create_operator(handle=handle, password=PASSWORD, role=Role.ADMIN, created_by=None)
     day = Day(client)
 
     day.task = "Sign in and build the team"
     chief = await day.sign_in("chief")
+    deputy = await day.sign_in("deputy")
     for handle, roles in (
         ("rita", ["reviewer"]),
         ("moss", ["moderator"]),
         ("cora", ["compliance"]),
         ("cole", ["compliance"]),
     ):
-        await day.call("POST", "/admin/v1/operators", chief, ok=201, json={"handle": handle, "password": PASSWORD, "roles": roles})
+        made = await day.call(
+            "POST", "/admin/v1/operators", chief, ok=201, json={"handle": handle, "password": PASSWORD, "roles": roles}
+        )
+        if made.json()["awaiting_confirmation"]:
+            await day.call("POST", f"/admin/v1/operators/{made.json()['id']}/confirm", deputy)
     rita, mo, cora, cole = [await day.sign_in(h) for h in ("rita", "moss", "cora", "cole")]
 
     # Users: two register and submit identities; one applies for a public account.

@@ -329,6 +329,8 @@ async def test_a_compliance_approval_grants_news_until_it_expires_or_is_revoked(
 
     clock.advance(days=10)  # the approval's expiry: gone on its own
     assert code(await post(http, owner, account["id"], "news_reprint")) == "news_not_permitted"
+    del http.pa_ops  # ten idle days ended the operators' sessions: sign in afresh
+    compliance = (await ops(http))[Role.COMPLIANCE]
 
     r = await http.post(url, json={**grant, "expires_at": later(days=20)}, headers=compliance["headers"])
     second = r.json()

@@ -95,11 +95,12 @@ async def test_strikes_leave_the_window(http, app, clock):
     user = await register(http)
     assert (await impose(http, await operator(http, svc, Role.MODERATOR), user["id"], "warning")).status_code == 201
     clock.advance(days=89)
-    mod = await operator(http, svc, Role.MODERATOR)  # a fresh sign-in: tokens live 30 days
+    mod = await operator(http, svc, Role.MODERATOR)  # a fresh sign-in: operator tokens end when idle
     assert (await impose(http, mod, user["id"], "warning")).status_code == 201
     h = (await http.get(f"/admin/v1/subjects/user/{user['id']}/sanctions", headers=mod["headers"])).json()
     assert h["strikes"] == 2
     clock.advance(days=2)
+    mod = await operator(http, svc, Role.MODERATOR)
     h = (await http.get(f"/admin/v1/subjects/user/{user['id']}/sanctions", headers=mod["headers"])).json()
     assert h["strikes"] == 1 and len(h["sanctions"]) == 2  # history keeps everything
 

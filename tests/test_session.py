@@ -174,6 +174,28 @@ def test_the_auth_timer_is_cancelled_once_the_token_is_good():
         s.on_timer(fx.Timer.AUTH)
 
 
+def test_the_session_ends_when_its_token_does_a_notice_then_a_flushed_4003():
+    s = session()
+    s.start()
+    s.on_data(wire(p.Auth(token="tok")))
+    effects = s.on_auth_ok(ME, "hash", expires_in=30.0)
+    assert fx.StartTimer(fx.Timer.SESSION, 30.0) in effects
+    assert s.on_cursors(0, 0, 0, NOW) == ()
+    sent(s)  # the hello
+    assert s.on_timer(fx.Timer.SESSION) == [fx.Close(p.CLOSE_REVOKED, "session expired", True)]
+    [notice] = sent(s)
+    assert isinstance(notice, p.Notice) and notice.kind == "session_expired"
+    assert s.state is State.CLOSING
+    assert s.on_timer(fx.Timer.SESSION) == ()  # a second firing changes nothing
+
+
+def test_a_token_without_expiry_sets_no_session_timer():
+    s = session()
+    s.start()
+    s.on_data(wire(p.Auth(token="tok")))
+    assert not [e for e in s.on_auth_ok(ME, "hash") if isinstance(e, fx.StartTimer)]
+
+
 def test_an_input_the_state_does_not_accept_is_a_bug_that_raises():
     s = session()
     with pytest.raises(IllegalTransition) as info:

@@ -42,7 +42,6 @@ def gauge(text: str, line_start: str) -> float:
 async def test_the_staffing_report_and_the_overdue_warning(server, client, clock, settings, database_url):
     svc = server.services
     mod = await operator(client, svc, Role.MODERATOR)
-    comp = await operator(client, svc, Role.COMPLIANCE)
     alice, bob, carol = [await register(client, verified=True) for _ in range(3)]
     a = await Client.connect(server.ws_url, alice["token"])
     try:
@@ -65,13 +64,17 @@ async def test_the_staffing_report_and_the_overdue_warning(server, client, clock
         reports.append(r.json()["id"])
     clock.advance(minutes=10)
     assert (await client.post(f"/admin/v1/reports/{reports[0]}/assign", headers=mod["headers"])).status_code == 200
-    clock.advance(minutes=50)
+    # Fifty minutes of work on it: the moderator's session stays in use (operator sessions idle out).
+    clock.advance(minutes=25)
+    assert (await client.get("/admin/v1/whoami", headers=mod["headers"])).status_code == 200
+    clock.advance(minutes=25)
     r = await client.post(
         f"/admin/v1/reports/{reports[0]}/resolve", json={"outcome": "dismissed"}, headers=mod["headers"]
     )
     assert r.status_code == 200
     clock.advance(seconds=1)  # the period ends now, exclusive: let the resolution fall inside it
 
+    comp = await operator(client, svc, Role.COMPLIANCE)  # signed in now: operator sessions idle out
     since = (NOW - timedelta(hours=1)).isoformat()
     r = await client.get("/admin/v1/staffing", params={"since": since}, headers=comp["headers"])
     assert r.status_code == 200, r.text

@@ -36,6 +36,12 @@ async def test_admins_create_operators_with_several_roles_and_change_them(http, 
     assert r.status_code == 201, r.text
     duo = r.json()
     assert duo["roles"] == ["compliance", "moderator"] and duo["disabled"] is False
+    # Granting compliance waits for a second admin (four eyes, services/operators.py).
+    assert duo["awaiting_confirmation"] is True
+    assert (await login(http, "duo")).json()["code"] == "operator_pending"
+    second = await operator(http, svc, Role.ADMIN, handle="second-admin")
+    r = await http.post(f"/admin/v1/operators/{duo['id']}/confirm", headers=second["headers"])
+    assert r.status_code == 200 and r.json()["awaiting_confirmation"] is False, r.text
     r = await login(http, "duo")
     assert r.json()["roles"] == ["compliance", "moderator"]
     duo_h = bearer(r.json()["token"])
@@ -54,10 +60,14 @@ async def test_admins_create_operators_with_several_roles_and_change_them(http, 
         r = await http.post("/admin/v1/operators", json=body, headers=h)
         assert (r.status_code, r.json()["code"]) == (status, code), body
     after = (await http.get("/admin/v1/operators", headers=h)).json()
-    assert after == before and after["total"] == 2 and [o["handle"] for o in after["items"]] == ["root-admin", "duo"]
+    assert after == before and after["total"] == 3
+    assert [o["handle"] for o in after["items"]] == ["root-admin", "duo", "second-admin"]
 
     r = await http.put(f"/admin/v1/operators/{duo['id']}/roles", json={"roles": ["reviewer"]}, headers=h)
-    assert r.status_code == 200 and r.json()["roles"] == ["reviewer"]
+    # Taking compliance away waits for the second admin too.
+    assert r.status_code == 200 and r.json()["pending_roles"] == ["reviewer"], r.text
+    r = await http.post(f"/admin/v1/operators/{duo['id']}/confirm", headers=second["headers"])
+    assert r.status_code == 200 and r.json()["roles"] == ["reviewer"], r.text
     # The same token, at once: the moderator's queue is closed to it now.
     assert (await http.get("/admin/v1/reports", headers=duo_h)).status_code == 403
     assert (await http.get("/admin/v1/identity/pending", headers=duo_h)).status_code == 200
@@ -66,10 +76,14 @@ async def test_admins_create_operators_with_several_roles_and_change_them(http, 
     r = await http.put("/admin/v1/operators/999999/roles", json={"roles": ["reviewer"]}, headers=h)
     assert r.status_code == 404 and r.json()["code"] == "operator_not_found"
 
-    acts = [(r["action"], r["actor_id"], r["subject"]) for r in await audit_rows(svc) if r["action"] in ("operator.create", "operator.roles")]
-    assert acts[-2:] == [
+    kinds = ("operator.create", "operator.roles", "operator.confirm")
+    acts = [(r["action"], r["actor_id"], r["subject"]) for r in await audit_rows(svc) if r["action"] in kinds]
+    acts = [a for a in acts if a[2] == f"operator:{duo['id']}"]
+    assert acts == [
         ("operator.create", admin["id"], f"operator:{duo['id']}"),
+        ("operator.confirm", second["id"], f"operator:{duo['id']}"),
         ("operator.roles", admin["id"], f"operator:{duo['id']}"),
+        ("operator.confirm", second["id"], f"operator:{duo['id']}"),
     ]
 
 
@@ -98,12 +112,16 @@ async def test_disabling_ends_tokens_on_every_node_and_guards_the_last_admin(htt
     r = await http.post(f"/admin/v1/operators/{first['id']}/disable", headers=first["headers"])
     assert r.status_code == 409 and r.json()["code"] == "self_disable"
     r = await http.put(f"/admin/v1/operators/{first['id']}/roles", json={"roles": ["compliance"]}, headers=first["headers"])
-    assert r.status_code == 409 and r.json()["code"] == "last_admin"
+    assert r.status_code == 403 and r.json()["code"] == "grant_forbidden"  # nobody changes their own roles
     second = await operator(http, svc, Role.ADMIN)
+    # The first admin proposes demoting the second (pending: admin is a privileged role) ...
+    r = await http.put(f"/admin/v1/operators/{second['id']}/roles", json={"roles": ["moderator"]}, headers=first["headers"])
+    assert r.status_code == 200 and r.json()["pending_roles"] == ["moderator"]
     r = await http.post(f"/admin/v1/operators/{first['id']}/disable", headers=second["headers"])
     assert r.status_code == 200
     assert (await http.get("/admin/v1/whoami", headers=first["headers"])).status_code == 401
-    r = await http.put(f"/admin/v1/operators/{second['id']}/roles", json={"roles": ["moderator"]}, headers=second["headers"])
+    # ... and confirming it now would leave no enabled admin.
+    r = await http.post(f"/admin/v1/operators/{second['id']}/confirm", headers=second["headers"])
     assert r.status_code == 409 and r.json()["code"] == "last_admin"
     assert (await http.get("/admin/v1/whoami", headers=second["headers"])).json()["roles"] == ["admin"]
     actions = [r["action"] for r in await audit_rows(svc) if r["action"] in ("operator.disable", "operator.enable")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
@@ -28,6 +29,9 @@ from .domain.errors import Code, ImserverError
 from .broker import make_broker
 from .gateway import endpoint as ws_endpoint
 from .gateway.hub import Hub
+from .api.errors import CatchAll, install_error_schema, validation_body
+from .api.http_limits import BodyGuard, SecurityHeaders
+from .log_hygiene import keep_data_out_of_logs
 from .metrics import Metrics
 from .services.container import Services, build_services
 from .store import migrate
@@ -38,6 +42,7 @@ log = logging.getLogger("imserver")
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
+    keep_data_out_of_logs()  # no SQL parameters or frames at DEBUG (log_hygiene.py)
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
@@ -148,7 +153,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     from .admin import records as admin_records  # sign-in log, legal holds, deletions, checkpoints
 
     app.include_router(admin_records.router)
+
+    from .admin import security as admin_security  # the operators' TOTP second factor
+
+    app.include_router(admin_security.router)
     app.include_router(ws_endpoint.router)  # the route table's record of /ws; WebSocketFastPath serves it
+    # HTTP limits and headers (api/http_limits.py): inside CatchAll, outside the routes.
+    app.add_middleware(
+        BodyGuard,
+        default_cap=settings.http_max_body_bytes_default,
+        large_cap=settings.http_max_body_bytes,
+        body_timeout=settings.http_body_timeout_seconds,
+    )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(ws_endpoint.WebSocketFastPath)
     app.add_middleware(AccessMiddleware, metrics=metrics)  # outermost: request id, access line, counter
     return app
@@ -170,24 +187,28 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ImserverError)
     async def domain_error(_: Request, exc: ImserverError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 429 and "retry_after" in exc.extra:
+            headers = {"Retry-After": str(math.ceil(float(exc.extra["retry_after"])))}
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-        return JSONResponse(
-            {"code": Code.MALFORMED.value, "detail": "the request body or parameters are invalid", "errors": errors},
-            status_code=422,
-        )
+        return JSONResponse(validation_body(exc.errors()), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}.get(exc.status_code, Code.MALFORMED)
+        code = {
+            404: Code.NOT_FOUND,
+            405: Code.METHOD_NOT_ALLOWED,
+            408: Code.REQUEST_TIMEOUT,  # api/http_limits.py: the body stopped arriving
+            413: Code.BODY_TOO_LARGE,  # api/http_limits.py: over the route's cap
+        }.get(exc.status_code, Code.MALFORMED)
         return JSONResponse(
             {"code": code.value, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"code": Code.INTERNAL.value, "detail": "internal error"}, status_code=500)
+    # Unexpected exceptions are caught by CatchAll (not an Exception handler, which
+    # Starlette runs in ServerErrorMiddleware and then re-raises: a second
+    # traceback from the server and a closed keep-alive connection).
+    app.add_middleware(CatchAll)
+    install_error_schema(app)

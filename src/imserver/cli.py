@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from . import logs
     from .app import create_app
-    from .serving import GracefulServer
+    from .serving import GracefulServer, uvicorn_options
 
     if args.no_migrate:
         settings.migrate_on_start = False
@@ -64,12 +64,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level=level,
         log_config=None,  # logs.configure set up every logger: one format for all lines
         access_log=False,  # imserver.access writes the access lines, with request ids
-        ws="websockets-sansio",  # gateway.endpoint writes frames straight into this protocol
-        ws_per_message_deflate=False,  # off by default: CPU per frame, and CRIME-style leaks
-        ws_max_size=settings.max_frame_bytes,  # a larger frame closes the socket with 1009
-        # Idle sockets are pinged; one that does not answer in time is dropped.
-        ws_ping_interval=settings.ping_interval_seconds,
-        ws_ping_timeout=settings.ping_timeout_seconds,
+        **uvicorn_options(settings),  # protocols with our limits, no Server header (serving.py)
         proxy_headers=False,  # X-Forwarded-For is read by domain.client_ip, from trusted proxies only
     )
     # SIGTERM: notice and 1001 to every WebSocket, then exit within the grace period.

@@ -128,12 +128,6 @@ class Settings(BaseSettings):
     # flagged for manual review; not a refusal, a reviewer decides.
     public_accounts_per_user: int = 5
 
-    # -- operator sign-in throttling -----------------------------------------------------
-    # After this many wrong passwords for one handle (or from one address) within
-    # the window, sign-in is refused until the oldest failure leaves the window.
-    signin_max_failures: int = 5
-    signin_window_seconds: float = 300.0
-
     # -- the operator console (/console) ---------------------------------------------------
     console_enabled: bool = True
     # Signs the console's session and CSRF values (base64, >= 32 bytes). Empty:
@@ -194,6 +188,56 @@ class Settings(BaseSettings):
     retention_identity_days: float = 30  # identity data of a deleted account, from the request
     retention_purge_batch: int = 1000  # rows per purge transaction: bounds each lock and each record
     retention_purge_interval_hours: float = 24  # 0: purge only on demand (imserver retention purge)
+
+    # -- hardening: sign-in, sessions, limits ------------------------------------------------
+    # Sign-in throttling (services/signin_guard.py): after this many failed
+    # sign-ins an account (handle) or a client address must wait before its next
+    # attempt; the wait starts at signin_base_delay_seconds and doubles with each
+    # further failure up to signin_max_delay_seconds. Attempts refused while
+    # waiting are 429s that check no password and do not lengthen the wait, so
+    # nobody can lock an account out: the right password works once the wait is
+    # over. A 60 s cap allows at most 60 guesses an hour per account (ASVS 2.2.1: < 100).
+    signin_free_failures_per_account: int = 5
+    signin_free_failures_per_ip: int = 20  # addresses are shared (NAT): a larger allowance
+    signin_base_delay_seconds: float = 1.0
+    signin_max_delay_seconds: float = 60.0
+    # Failures older than this are forgotten (a quiet hour resets an account's count).
+    signin_forget_after_seconds: float = 3600.0
+    # Minimum zxcvbn score (0-4) of a new password; 2 refuses common passwords
+    # (zxcvbn's lists hold the most used ones) and other easily guessed ones.
+    password_min_score: int = 2
+    # Operator tokens last a working day, not the users' 30 days, and end sooner
+    # when unused for operator_idle_timeout_seconds.
+    operator_token_ttl_seconds: int = 8 * 3600
+    operator_idle_timeout_seconds: int = 30 * 60
+    # Roles that must sign in with a TOTP second factor (e.g. ["admin", "compliance"]);
+    # until enrolled, such an operator may only enrol. Empty: TOTP is optional.
+    operator_totp_required_roles: list[str] = Field(default_factory=list)
+    # Admin handles that may grant the compliance role (still confirmed by a second
+    # admin). Empty: any admin may grant it, with a second admin's confirmation.
+    compliance_grantors: list[str] = Field(default_factory=list)
+    # WebSocket frames a connection may send, control frames (pings) included
+    # (gateway/ws_limits.py): a burst, then a sustained rate; past it the socket
+    # is closed with 1008. Far above any client's need (a person's messages, typing
+    # and read receipts, a ping every 20 s); a load test may raise them.
+    ws_frames_burst: float = 2000
+    ws_frames_per_second: float = 1000
+    # A peer whose unread output is over this when it sends another frame is
+    # closed (1008) and its buffer dropped: 4x the gateway's own write high-water
+    # mark, so a slow reader is first handled by the outbox (4008).
+    ws_write_buffer_limit: int = 1024 * 1024
+    # HTTP (api/http_limits.py): request bodies over the cap are refused (413)
+    # before they are read: 64 KiB for most routes, http_max_body_bytes for the
+    # few that carry long text (an agreement, a post, a bulk term list).
+    http_max_body_bytes: int = 1024 * 1024
+    http_max_body_bytes_default: int = 64 * 1024
+    # A request's headers must be complete this long after the connection opens
+    # (or the previous answer); its body must keep arriving with no gap longer
+    # than http_body_timeout_seconds. 408 otherwise.
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 10.0
+    # Groups one user may create; bounds fan-out state a single account can build up.
+    max_groups_per_user: int = 100
 
     def resolved_node_id(self) -> str:
         """This node's name in logs, metrics and the hello frame: node_id, or hostname-pid."""

@@ -18,6 +18,7 @@ from ..services.audit import parse_anchor
 from ..services.worklists import AuditFilter, Order, PageArgs
 from .schemas import ERRORS, AuditVerifyOut, AuditEntryOut, Page
 from ..services.container import Services
+from ..domain.fields import Cursor, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], responses=ERRORS)
 
@@ -43,7 +44,7 @@ async def verify_audit(
     me: Auditor,
     svc: Svc,
     expect_head: Annotated[
-        str | None, Query(max_length=100, description="an anchor ID:HASH kept outside the database")
+        Text | None, Query(max_length=100, description="an anchor ID:HASH kept outside the database")
     ] = None,
 ) -> dict:
     """Walk the whole chain and report the first break (200 with `ok: false` when broken). Audited."""

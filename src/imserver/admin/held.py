@@ -13,6 +13,7 @@ from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.worklists import HeldFilter, Order, PageArgs
 from .schemas import ERRORS, HeldReviewOut, HeldOut, Page
+from ..domain.fields import Id, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], responses=ERRORS)
 
@@ -22,8 +23,8 @@ Moderator = Annotated[Principal, Depends(operator_with(Role.MODERATOR))]
 
 class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    decision: str = Field(pattern="^(release|reject)$")
-    note: str = Field(default="", max_length=2000)
+    decision: Text = Field(pattern="^(release|reject)$")
+    note: Text = Field(default="", max_length=2000)
 
 
 @router.get("/held", response_model=Page[HeldOut])
@@ -39,7 +40,7 @@ async def held_queue(
 
 
 @router.post("/held/{message_id}", response_model=HeldReviewOut)
-async def review_held(message_id: int, body: ReviewIn, me: Moderator, svc: Svc) -> dict:
+async def review_held(message_id: Id, body: ReviewIn, me: Moderator, svc: Svc) -> dict:
     """Release a held message (delivered now) or reject it; both recorded."""
     return await svc.messaging.review_held(
         message_id, release=body.decision == "release", operator_id=me.id, note=body.note

@@ -21,6 +21,7 @@ from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.worklists import PageArgs
 from .schemas import ERRORS, IdentityOut, IdentityReviewOut, IdentityQueueItem, Page
+from ..domain.fields import Id, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], responses=ERRORS)
 
@@ -33,7 +34,7 @@ class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "reject"]
-    note: str = Field(default="", max_length=1000)
+    note: Text = Field(default="", max_length=1000)
 
 
 @router.get("/identity/pending", response_model=Page[IdentityQueueItem])
@@ -43,13 +44,13 @@ async def pending_identities(me: Reader, svc: Svc, args: Annotated[PageArgs, Dep
 
 
 @router.get("/users/{user_id}/identity", response_model=IdentityOut)
-async def read_identity(user_id: int, me: Reader, svc: Svc, full: bool = False) -> dict:
+async def read_identity(user_id: Id, me: Reader, svc: Svc, full: bool = False) -> dict:
     """A user's latest identity submission, masked; `full=true` gives compliance the plaintext. Audited."""
     return await svc.identities.read(me, user_id, full=full)
 
 
 @router.post("/identity/{identity_id}/review", response_model=IdentityReviewOut)
-async def review_identity(identity_id: int, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
+async def review_identity(identity_id: Id, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
     """Approve or reject a pending identity submission."""
     user_id, status = await svc.identities.review(me, identity_id, approve=body.decision == "approve", note=body.note)
     return {"identity_id": identity_id, "user_id": user_id, "status": status.value}

@@ -19,7 +19,6 @@ Every action writes an audit row in the service.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -33,6 +32,7 @@ from ..services.container import Services
 from ..domain.policy_types import AccountCategory, PublicAccountStatus
 from ..services.worklists import Order, PageArgs
 from .schemas import ERRORS, REF, FilingRegisterOut, ChangeOut, NewsApprovalOut, PublicAccountAdminOut, TakedownOut, ApplicationOut, Page
+from ..domain.fields import Id, Instant, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin", "public accounts"], responses=ERRORS)
 
@@ -50,18 +50,18 @@ class Strict(BaseModel):
 
 class ReviewIn(Strict):
     decision: Literal["approve", "reject"]
-    reason: str = Field(max_length=4000)
+    reason: Text = Field(max_length=4000)
     acknowledge_flags: bool = False
 
 
 class NewsApprovalIn(Strict):
-    reference: str = Field(max_length=256)
+    reference: Text = Field(max_length=256)
     scope: Literal["publish", "reprint"]
-    expires_at: datetime
+    expires_at: Instant
 
 
 class ReasonIn(Strict):
-    reason: str = Field(max_length=4000)
+    reason: Text = Field(max_length=4000)
 
 
 @router.get("/public-accounts", response_model=Page[ApplicationOut])
@@ -72,7 +72,7 @@ async def applications(
     status: PublicAccountStatus = PublicAccountStatus.PENDING,
     category: AccountCategory | None = None,
     flagged_only: Annotated[bool, Query(description="only applications flagged for manual review")] = False,
-    name: Annotated[str | None, Query(max_length=64, description="part of the account name")] = None,
+    name: Annotated[Text | None, Query(max_length=64, description="part of the account name")] = None,
     order: Order = Order.ASC,
 ) -> dict:
     """Public-account applications in a status (default: the pending review queue), oldest first."""
@@ -107,8 +107,8 @@ async def filings(
     svc: Svc,
     format: Literal["json", "jsonl", "csv"] = "json",
     include_superseded: bool = False,
-    since: Annotated[str | None, Query(max_length=64, description="filed at or after; no zone: local_timezone")] = None,
-    until: Annotated[str | None, Query(max_length=64, description="filed before; no zone: local_timezone")] = None,
+    since: Annotated[Text | None, Query(max_length=64, description="filed at or after; no zone: local_timezone")] = None,
+    until: Annotated[Text | None, Query(max_length=64, description="filed before; no zone: local_timezone")] = None,
 ) -> Response:
     """The register of filed accounts for the regulator, grouped by category."""
     export = await svc.public_accounts.export_filings(
@@ -124,7 +124,7 @@ async def pending_changes(me: Reader, svc: Svc, args: Annotated[PageArgs, Depend
 
 
 @router.post("/public-accounts/changes/{change_id}/review", response_model=ChangeOut)
-async def review_change(change_id: int, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
+async def review_change(change_id: Id, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
     """Approve (apply and re-file) or reject a change to a filed account."""
     return await svc.public_accounts.review_change(
         me, change_id, approve=body.decision == "approve", reason=body.reason, acknowledge_flags=body.acknowledge_flags
@@ -132,13 +132,13 @@ async def review_change(change_id: int, body: ReviewIn, me: Reviewer, svc: Svc) 
 
 
 @router.get("/public-accounts/{account_id}", response_model=PublicAccountAdminOut)
-async def account(account_id: int, me: AnyOperator, svc: Svc) -> dict:
+async def account(account_id: Id, me: AnyOperator, svc: Svc) -> dict:
     """One account with its news approvals and filing in force."""
     return await svc.public_accounts.admin_view(me, account_id)
 
 
 @router.post("/public-accounts/{account_id}/review", response_model=ApplicationOut)
-async def review(account_id: int, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
+async def review(account_id: Id, body: ReviewIn, me: Reviewer, svc: Svc) -> dict:
     """Approve (and file) or reject an application, with a reason; flagged ones need acknowledge_flags."""
     return await svc.public_accounts.review(
         me, account_id, approve=body.decision == "approve", reason=body.reason, acknowledge_flags=body.acknowledge_flags
@@ -146,7 +146,7 @@ async def review(account_id: int, body: ReviewIn, me: Reviewer, svc: Svc) -> dic
 
 
 @router.post("/public-accounts/{account_id}/news-approvals", status_code=201, response_model=NewsApprovalOut)
-async def grant_news(account_id: int, body: NewsApprovalIn, me: Compliance, svc: Svc) -> dict:
+async def grant_news(account_id: Id, body: NewsApprovalIn, me: Compliance, svc: Svc) -> dict:
     """Record a news approval (reference, scope, expiry) for an account."""
     return await svc.public_accounts.grant_news(
         me, account_id, reference=body.reference, scope=body.scope, expires_at=body.expires_at
@@ -154,12 +154,12 @@ async def grant_news(account_id: int, body: NewsApprovalIn, me: Compliance, svc:
 
 
 @router.post("/news-approvals/{approval_id}/revoke", response_model=NewsApprovalOut)
-async def revoke_news(approval_id: int, body: ReasonIn, me: Compliance, svc: Svc) -> dict:
+async def revoke_news(approval_id: Id, body: ReasonIn, me: Compliance, svc: Svc) -> dict:
     """Revoke a news approval, with a reason."""
     return await svc.public_accounts.revoke_news(me, approval_id, reason=body.reason)
 
 
 @router.post("/posts/{post_id}/takedown", response_model=TakedownOut)
-async def take_down(post_id: int, body: ReasonIn, me: Moderator, svc: Svc) -> dict:
+async def take_down(post_id: Id, body: ReasonIn, me: Moderator, svc: Svc) -> dict:
     """Take a post down, with a reason."""
     return await svc.public_accounts.take_down(me, post_id, reason=body.reason)

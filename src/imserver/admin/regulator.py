@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from ..api.deps import operator_with, services
+from ..domain.fields import Text
 from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
@@ -36,8 +37,8 @@ Compliance = Annotated[Principal, Depends(operator_with(Role.COMPLIANCE))]
 async def export_sanctions(
     me: Compliance,
     svc: Svc,
-    since: Annotated[str, Query(max_length=64, description="ISO 8601 start, inclusive; no zone: local_timezone")],
-    until: Annotated[str | None, Query(max_length=64, description="ISO 8601 end, exclusive; default now")] = None,
+    since: Annotated[Text, Query(max_length=64, description="ISO 8601 start, inclusive; no zone: local_timezone")],
+    until: Annotated[Text | None, Query(max_length=64, description="ISO 8601 end, exclusive; default now")] = None,
     format: Literal["jsonl", "csv"] = "jsonl",
 ) -> Response:
     """Every sanction record created in [since, until), oldest first, as the webhook posts them. Audited."""

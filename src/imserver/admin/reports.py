@@ -21,6 +21,7 @@ from ..services.container import Services
 from ..services.reports import MAX_NOTE_CHARS
 from ..services.worklists import Order, PageArgs, ReportFilter
 from .schemas import ERRORS, Page, ReportDetailOut, ReportOut
+from ..domain.fields import Id, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin", "reports"], responses=ERRORS)
 
@@ -33,13 +34,13 @@ class Strict(BaseModel):
 
 
 class AssignIn(Strict):
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
 
 
 class ResolveIn(Strict):
     outcome: Literal["actioned", "dismissed"]
-    sanction_id: int | None = None
-    note: str = Field(default="", max_length=MAX_NOTE_CHARS)
+    sanction_id: Id | None = None
+    note: Text = Field(default="", max_length=MAX_NOTE_CHARS)
 
 
 @router.get("/reports", response_model=Page[ReportOut])
@@ -56,18 +57,18 @@ async def report_queue(
 
 
 @router.get("/reports/{report_id}", response_model=ReportDetailOut)
-async def get_report(report_id: int, me: Moderator, svc: Svc) -> dict:
+async def get_report(report_id: Id, me: Moderator, svc: Svc) -> dict:
     """One report with its target's content and author (reading it is audited)."""
     return await svc.workbench.lists.report_detail(me, report_id)
 
 
 @router.post("/reports/{report_id}/assign", response_model=ReportOut)
-async def assign(report_id: int, me: Moderator, svc: Svc, body: AssignIn | None = None) -> dict:
+async def assign(report_id: Id, me: Moderator, svc: Svc, body: AssignIn | None = None) -> dict:
     """Take a report into review (assignee: the caller, or a named moderator)."""
     return await svc.reports.assign(me, report_id, assignee_id=body.assignee_id if body else None)
 
 
 @router.post("/reports/{report_id}/resolve", response_model=ReportOut)
-async def resolve(report_id: int, body: ResolveIn, me: Moderator, svc: Svc) -> dict:
+async def resolve(report_id: Id, body: ResolveIn, me: Moderator, svc: Svc) -> dict:
     """Close a report in review: actioned (naming its sanction) or dismissed; the reporter is told."""
     return await svc.reports.resolve(me, report_id, outcome=body.outcome, sanction_id=body.sanction_id, note=body.note)

@@ -6,16 +6,16 @@ their own routers, included by the composition root.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..api.deps import current_operator, operator_with, origin, services
+from ..api.deps import client_ip, current_operator, operator_with, origin, services
 from ..domain.enums import Role
 from ..domain.principals import Principal
 from ..services.container import Services
+from ..domain.fields import Id, Instant, Int32, Text, bounded
 from .schemas import ERRORS, AgreementVersionOut, AgreementTextOut, LoginOut, OperatorOut, Page, PublishedOut, WhoAmIOut
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], responses=ERRORS)
@@ -34,42 +34,52 @@ class Strict(BaseModel):
 
 
 class OperatorLoginIn(Strict):
-    handle: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    handle: Text = Field(max_length=64)
+    password: Text = Field(max_length=1024)
+    totp: Text | None = Field(default=None, max_length=16)  # the authenticator's code, once enrolled
 
 
 class OperatorIn(Strict):
     """A new operator: `roles` (one or several), or `role` for one (older clients)."""
 
-    handle: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
-    roles: list[str] = Field(default_factory=list, max_length=MAX_ROLES, description="reviewer, moderator, compliance, admin")
-    role: str | None = Field(default=None, max_length=16, description="one role; use roles for several")
+    handle: Text = Field(max_length=64)
+    password: Text = Field(max_length=1024)
+    roles: list[Annotated[Text, Field(max_length=16)]] = Field(
+        default_factory=list, max_length=MAX_ROLES, description="reviewer, moderator, compliance, admin"
+    )
+    role: Text | None = Field(default=None, max_length=16, description="one role; use roles for several")
 
 
 class RolesIn(Strict):
-    roles: list[str] = Field(max_length=MAX_ROLES, description="the complete new set: reviewer, moderator, compliance, admin")
+    roles: list[Annotated[Text, Field(max_length=16)]] = Field(
+        max_length=MAX_ROLES, description="the complete new set: reviewer, moderator, compliance, admin"
+    )
 
 
 class PasswordResetIn(Strict):
-    password: str = Field(max_length=1024, description="a temporary password the operator must change at next sign-in")
+    password: Text = Field(max_length=1024, description="a temporary password the operator must change at next sign-in")
 
 
 class PasswordChangeIn(Strict):
-    current_password: str = Field(max_length=1024)
-    new_password: str = Field(max_length=1024)
+    current_password: Text = Field(max_length=1024)
+    new_password: Text = Field(max_length=1024)
 
 
 class AgreementIn(Strict):
-    text: str = Field(min_length=1, max_length=100_000)
-    effective_at: datetime | None = None  # default: now
-    grace_days: int = Field(default=0, ge=0, le=365)  # the service bounds it further (invalid_period)
+    text: Text = Field(min_length=1, max_length=100_000)
+    effective_at: Instant | None = None  # default: now
+    grace_days: bounded(0, 365) = 0  # the service bounds it further (invalid_period)
 
 
 @router.post("/login", response_model=LoginOut)
 async def operator_login(body: OperatorLoginIn, request: Request, svc: Svc) -> dict:
-    """Sign in; the token goes in `Authorization: Bearer <token>`. `must_change_password` means: change it first."""
-    attempt = svc.accounts.operator_login(handle=body.handle, password=body.password)
+    """Sign in; the token goes in `Authorization: Bearer <token>`. `must_change_password` means: change it first.
+
+    Throttled per handle and per address with growing waits (429 `signin_throttled`, `Retry-After`);
+    an operator with a second factor sends the authenticator's current code as `totp`."""
+    attempt = svc.accounts.operator_login(
+        handle=body.handle, password=body.password, client_ip=client_ip(request), totp=body.totp
+    )
     token, me = await svc.access_log.sign_in("operator", body.handle, origin(request), attempt)
     return {
         "token": token,
@@ -114,34 +124,41 @@ async def create_operator(body: OperatorIn, me: Admin, svc: Svc) -> dict:
 
 
 @operators_router.get("/operators/{operator_id}", response_model=OperatorOut)
-async def get_operator(operator_id: int, me: Admin, svc: Svc) -> dict:
+async def get_operator(operator_id: Id, me: Admin, svc: Svc) -> dict:
     """One operator."""
     return await svc.workbench.operators.get(me, operator_id)
 
 
 @operators_router.post("/operators/{operator_id}/disable", response_model=OperatorOut)
-async def disable_operator(operator_id: int, me: Admin, svc: Svc) -> dict:
+async def disable_operator(operator_id: Id, me: Admin, svc: Svc) -> dict:
     """Disable an operator: every token they hold stops working at once, on every node.
     Not oneself (`self_disable`), not the last enabled admin (`last_admin`)."""
     return await svc.workbench.operators.set_disabled(me, operator_id, disabled=True)
 
 
 @operators_router.post("/operators/{operator_id}/enable", response_model=OperatorOut)
-async def enable_operator(operator_id: int, me: Admin, svc: Svc) -> dict:
+async def enable_operator(operator_id: Id, me: Admin, svc: Svc) -> dict:
     """Re-enable a disabled operator (they sign in again)."""
     return await svc.workbench.operators.set_disabled(me, operator_id, disabled=False)
 
 
 @operators_router.put("/operators/{operator_id}/roles", response_model=OperatorOut)
-async def set_operator_roles(operator_id: int, body: RolesIn, me: Admin, svc: Svc) -> dict:
+async def set_operator_roles(operator_id: Id, body: RolesIn, me: Admin, svc: Svc) -> dict:
     """Replace an operator's roles (`unknown_role` for a name that is none; `last_admin` protects the last admin)."""
     return await svc.workbench.operators.set_roles(me, operator_id, body.roles)
 
 
 @operators_router.post("/operators/{operator_id}/password", response_model=OperatorOut)
-async def reset_operator_password(operator_id: int, body: PasswordResetIn, me: Admin, svc: Svc) -> dict:
+async def reset_operator_password(operator_id: Id, body: PasswordResetIn, me: Admin, svc: Svc) -> dict:
     """Reset a password: their tokens end, and they must change it at next sign-in."""
     return await svc.workbench.operators.reset_password(me, operator_id, password=body.password)
+
+
+@operators_router.post("/operators/{operator_id}/confirm", response_model=OperatorOut)
+async def confirm_operator(operator_id: Id, me: Admin, svc: Svc) -> dict:
+    """Confirm, as a second admin, a pending grant of `admin` or `compliance` made by another admin:
+    a new operator (who cannot sign in until then) or a change of roles (`grant_state` if none waits)."""
+    return await svc.workbench.operators.confirm(me, operator_id)
 
 
 @agreements_router.post("/agreements", status_code=201, response_model=PublishedOut)
@@ -160,6 +177,6 @@ async def list_agreements(_: AnyRole, svc: Svc) -> list[dict]:
 
 
 @agreements_router.get("/agreements/{version}", response_model=AgreementTextOut)
-async def read_agreement(version: int, _: AnyRole, svc: Svc) -> dict:
+async def read_agreement(version: Int32, _: AnyRole, svc: Svc) -> dict:
     """One agreement version's text and acceptance counts."""
     return await svc.agreements.version(version)

@@ -20,7 +20,6 @@ unknown one with its own code (``unknown_sanction_kind``, ``unsupported_subject`
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
@@ -34,6 +33,7 @@ from ..services.sanction_state import Stage
 from ..services.sanctions import MAX_EVIDENCE_IDS
 from ..services.worklists import AppealFilter, Order, PageArgs, SanctionFilter, SanctionSort
 from .schemas import ERRORS, AppealDecisionOut, SubjectHistoryOut, AppealOut, Page, SanctionDetailOut, SanctionOut
+from ..domain.fields import Id, Instant, Text, bounded
 
 router = APIRouter(prefix="/admin/v1", tags=["admin", "sanctions"], responses=ERRORS)
 
@@ -48,37 +48,38 @@ class Strict(BaseModel):
 
 
 class EvidenceIn(Strict):
-    message_ids: list[int] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
-    post_ids: list[int] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
-    report_ids: list[int] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
+    message_ids: list[Id] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
+    post_ids: list[Id] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
+    report_ids: list[Id] = Field(default_factory=list, max_length=MAX_EVIDENCE_IDS)
 
 
 class SanctionIn(Strict):
-    subject_kind: str = Field(default="user", max_length=32)
-    subject_id: int
-    kind: str = Field(max_length=32)
-    reason: str = Field(max_length=4000)
+    subject_kind: Text = Field(default="user", max_length=32)
+    subject_id: Id
+    kind: Text = Field(max_length=32)
+    reason: Text = Field(max_length=4000)
     evidence: EvidenceIn = Field(default_factory=EvidenceIn)
-    ends_at: datetime | None = None
-    # Bounded above only: a zero or negative duration is the service's invalid_period.
-    duration_seconds: int | None = Field(default=None, le=MAX_DURATION_SECONDS)
+    ends_at: Instant | None = None
+    # Bounded both ways so no timedelta overflows; a zero or negative duration is
+    # the service's invalid_period.
+    duration_seconds: bounded(-MAX_DURATION_SECONDS, MAX_DURATION_SECONDS) | None = None
 
 
 class NoteIn(Strict):
-    note: str = Field(default="", max_length=2000)
+    note: Text = Field(default="", max_length=2000)
 
 
 class DeclineIn(Strict):
-    note: str = Field(max_length=2000)
+    note: Text = Field(max_length=2000)
 
 
 class LiftIn(Strict):
-    reason: str = Field(max_length=4000)
+    reason: Text = Field(max_length=4000)
 
 
 class DecisionIn(Strict):
     decision: Literal["uphold", "overturn"]
-    note: str = Field(default="", max_length=2000)
+    note: Text = Field(default="", max_length=2000)
 
 
 @router.post("/sanctions", status_code=201, response_model=SanctionOut)
@@ -119,31 +120,31 @@ async def awaiting_confirmation(me: Compliance, svc: Svc, args: Annotated[PageAr
 
 
 @router.get("/sanctions/{sanction_id}", response_model=SanctionDetailOut)
-async def get_sanction(sanction_id: int, me: Sanctioner, svc: Svc) -> dict:
+async def get_sanction(sanction_id: Id, me: Sanctioner, svc: Svc) -> dict:
     """One sanction with its events, appeal, regulator records and its evidence's content (an audited read)."""
     return await svc.workbench.lists.sanction_detail(me, sanction_id)
 
 
 @router.post("/sanctions/{sanction_id}/confirm", response_model=SanctionOut)
-async def confirm(sanction_id: int, me: Compliance, svc: Svc, body: NoteIn | None = None) -> dict:
+async def confirm(sanction_id: Id, me: Compliance, svc: Svc, body: NoteIn | None = None) -> dict:
     """Confirm a closure (a second compliance operator, not the one who imposed it): it takes effect now."""
     return await svc.sanctions.confirm(me, sanction_id, note=body.note if body else "")
 
 
 @router.post("/sanctions/{sanction_id}/decline", response_model=SanctionOut)
-async def decline(sanction_id: int, body: DeclineIn, me: Sanctioner, svc: Svc) -> dict:
+async def decline(sanction_id: Id, body: DeclineIn, me: Sanctioner, svc: Svc) -> dict:
     """A second operator declines a pending proposal to lift or overturn: the sanction stands."""
     return await svc.sanctions.decline(me, sanction_id, note=body.note)
 
 
 @router.post("/sanctions/{sanction_id}/lift", response_model=SanctionOut)
-async def lift(sanction_id: int, body: LiftIn, me: Sanctioner, svc: Svc) -> dict:
+async def lift(sanction_id: Id, body: LiftIn, me: Sanctioner, svc: Svc) -> dict:
     """End a sanction early, with a reason (by the role that imposes its kind)."""
     return await svc.sanctions.lift(me, sanction_id, reason=body.reason)
 
 
 @router.get("/subjects/{subject_kind}/{subject_id}/sanctions", response_model=SubjectHistoryOut)
-async def subject_history(subject_kind: str, subject_id: int, _: Sanctioner, svc: Svc) -> dict:
+async def subject_history(subject_kind: Text, subject_id: Id, _: Sanctioner, svc: Svc) -> dict:
     """A subject's sanctions and its strikes in the strike window (the escalation hint)."""
     return await svc.sanctions.history(subject_kind, subject_id)
 
@@ -161,6 +162,6 @@ async def list_appeals(
 
 
 @router.post("/appeals/{appeal_id}/decision", response_model=AppealDecisionOut)
-async def decide_appeal(appeal_id: int, body: DecisionIn, me: Compliance, svc: Svc) -> dict:
+async def decide_appeal(appeal_id: Id, body: DecisionIn, me: Compliance, svc: Svc) -> dict:
     """Uphold or overturn an appeal (compliance, neither the imposer nor the confirmer)."""
     return await svc.sanctions.decide_appeal(me, appeal_id, overturn=body.decision == "overturn", note=body.note)

@@ -51,6 +51,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: _error("the request clashes with stored state (`*_state`, `last_admin`, ...)"),
     422: _error("bad input: a body or parameter (`malformed`), a cursor (`invalid_cursor`, `cursor_mismatch`), "
                 "a page size (`page_too_large`), a filter (`invalid_filter`) or a role (`unknown_role`)"),
+    408: _error("the request's headers or body stopped arriving (`request_timeout`)"),
+    413: _error("the request body is over the route's cap (`body_too_large`)"),
+    429: _error("too many attempts: wait `retry_after` seconds (`signin_throttled`, `rate_limited`)"),
     500: _error("our fault (`internal`), or a stored record that fails its integrity check (`identity_unreadable`)"),
     503: _error("a dependency (the database) is unavailable: try again (`unavailable`)"),
 }
@@ -363,6 +366,8 @@ class OperatorOut(Out):
     disabled: bool
     disabled_at: str | None
     must_change_password: bool
+    awaiting_confirmation: bool = Field(description="granted admin or compliance; cannot sign in until a second admin confirms")
+    pending_roles: list[Role] | None = Field(description="a change of roles awaiting a second admin (null: none)")
 
 
 class WhoAmIOut(Out):
@@ -380,6 +385,27 @@ class LoginOut(Out):
     role: Role | None = Field(description="one of roles (the first by name), for single-role clients")
     roles: list[Role]
     must_change_password: bool
+
+
+class StaffingOut(OpenOut):
+    """The staffing report: the period, active users and operators, and one entry per queue."""
+
+    since: str
+    until: str
+    active_users: int
+    active_operators: int
+    active_users_per_operator: float | None
+    queue_age_warning_seconds: float
+    queues: dict[str, dict[str, Any]] = Field(description="per queue: items in and resolved, operators, times to act, open and overdue")
+
+
+class TotpEnrollOut(Out):
+    secret: str = Field(description="base32; shown once, never again")
+    otpauth_uri: str = Field(description="the same secret as an otpauth:// URI for an authenticator's QR code")
+
+
+class TotpEnabledOut(Out):
+    enabled: bool
 
 
 SanctionDetailOut.model_rebuild()

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from ..domain.fields import Text
 from ..api.deps import operator_with, services
 from ..domain.enums import Role
 from ..domain.principals import Principal
@@ -25,8 +26,8 @@ router = APIRouter(prefix="/admin/v1", tags=["admin", "staffing"], responses=ERR
 async def staffing_report(
     _: Annotated[Principal, Depends(operator_with(Role.COMPLIANCE, Role.ADMIN))],
     svc: Annotated[Services, Depends(services)],
-    since: Annotated[str, Query(max_length=64, description="ISO 8601 start; no zone: local_timezone")],
-    until: Annotated[str | None, Query(max_length=64, description="ISO 8601 end; default now")] = None,
+    since: Annotated[Text, Query(max_length=64, description="ISO 8601 start; no zone: local_timezone")],
+    until: Annotated[Text | None, Query(max_length=64, description="ISO 8601 end; default now")] = None,
 ) -> dict:
     """Per queue: items entering, handled per active operator, time to first action and to resolution
     (p50/p90), open items and whether the oldest is overdue, against the period's active users (Art. 5)."""

@@ -21,6 +21,7 @@ from ..services.container import Services
 from ..services.terms import MAX_BULK
 from ..services.worklists import PageArgs
 from .schemas import ERRORS, BulkTermsOut, Page, TermOut
+from ..domain.fields import Id, Text
 
 router = APIRouter(prefix="/admin/v1", tags=["admin", "terms"], responses=ERRORS)
 
@@ -33,19 +34,19 @@ class Strict(BaseModel):
 
 
 class TermIn(Strict):
-    list_name: str = Field(default="default", max_length=64)
-    term: str = Field(max_length=400)
-    action: str = Field(max_length=8)
+    list_name: Text = Field(default="default", max_length=64)
+    term: Text = Field(max_length=400)
+    action: Text = Field(max_length=8)
 
 
 class BulkIn(Strict):
-    list_name: str = Field(default="default", max_length=64)
-    action: str = Field(max_length=8)
-    terms: list[str] = Field(max_length=MAX_BULK)
+    list_name: Text = Field(default="default", max_length=64)
+    action: Text = Field(max_length=8)
+    terms: list[Text] = Field(max_length=MAX_BULK)
 
 
 class ActionIn(Strict):
-    action: str = Field(max_length=8)
+    action: Text = Field(max_length=8)
 
 
 @router.get("/terms", response_model=Page[TermOut])
@@ -53,7 +54,7 @@ async def list_terms(
     _: Admin,
     svc: Svc,
     args: Annotated[PageArgs, Depends()],
-    list_name: Annotated[str | None, Query(max_length=64)] = None,
+    list_name: Annotated[Text | None, Query(max_length=64)] = None,
 ) -> dict:
     """Content-filter terms in id order, of one list or all."""
     return await svc.terms.list(list_name=list_name, cursor=args.cursor, limit=args.limit)
@@ -72,12 +73,12 @@ async def add_terms(body: BulkIn, me: Admin, svc: Svc) -> dict:
 
 
 @router.patch("/terms/{term_id}", response_model=TermOut)
-async def set_action(term_id: int, body: ActionIn, me: Admin, svc: Svc) -> dict:
+async def set_action(term_id: Id, body: ActionIn, me: Admin, svc: Svc) -> dict:
     """Change what a term does (deny or hold)."""
     return await svc.terms.set_action(me, term_id, action=body.action)
 
 
 @router.delete("/terms/{term_id}", status_code=204)
-async def remove_term(term_id: int, me: Admin, svc: Svc) -> None:
+async def remove_term(term_id: Id, me: Admin, svc: Svc) -> None:
     """Remove a term."""
     await svc.terms.remove(me, term_id)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from ..domain.fields import Id
 from ..api.deps import operator_with, services
 from ..domain.enums import Role
 from ..domain.principals import Principal
@@ -43,7 +44,7 @@ async def search_users(
 
 
 @router.get("/users/{user_id}", response_model=DossierOut)
-async def dossier(user_id: int, me: UserReader, svc: Svc) -> dict:
+async def dossier(user_id: Id, me: UserReader, svc: Svc) -> dict:
     """One user's record: profile, statuses, acceptances, sanctions and strikes, reports by and
     against them, appeals, public accounts. Reading it is audited."""
     return await svc.workbench.users.dossier(me, user_id)
@@ -51,7 +52,7 @@ async def dossier(user_id: int, me: UserReader, svc: Svc) -> dict:
 
 @content_router.get("/messages/{message_id}", response_model=MessageOut)
 async def read_message(
-    message_id: int,
+    message_id: Id,
     me: ContentReader,
     svc: Svc,
     context: Annotated[int, Query(ge=0, le=CONTEXT_MAX, description="messages either side, for context")] = 0,
@@ -61,6 +62,6 @@ async def read_message(
 
 
 @content_router.get("/posts/{post_id}", response_model=PostOut)
-async def read_post(post_id: int, me: ContentReader, svc: Svc) -> dict:
+async def read_post(post_id: Id, me: ContentReader, svc: Svc) -> dict:
     """A post (taken down or not), its account and author. Audited."""
     return await svc.workbench.content.post(me, post_id)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..domain.principals import Principal
 from ..services.container import Services
 from .deps import current_user, services
+from ..domain.fields import Text
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 
@@ -21,9 +22,9 @@ class IdentityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Generous bounds: the service checks the real rules and names the field.
-    legal_name: str = Field(max_length=256)
-    id_number: str = Field(max_length=64)
-    phone: str = Field(max_length=32)
+    legal_name: Text = Field(max_length=256)
+    id_number: Text = Field(max_length=64)
+    phone: Text = Field(max_length=32)
 
 
 @router.post("/identity", status_code=201)

@@ -19,7 +19,6 @@ permission or badge (Art. 7 ¶2-3), which the server derives.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -29,6 +28,7 @@ from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.public_accounts import PAGE_MAX
 from .deps import current_user, services
+from ..domain.fields import Cursor, Id, Instant, Text
 
 router = APIRouter(prefix="/api/v1/public-accounts", tags=["public accounts"])
 
@@ -42,37 +42,37 @@ class Strict(BaseModel):
 
 # Bounds here are generous; the service checks the real rules and answers with its own codes.
 class ApplicationIn(Strict):
-    name: str = Field(max_length=256)
-    description: str = Field(default="", max_length=4000)
-    category: str = Field(max_length=64)
-    operator_name: str | None = Field(default=None, max_length=512)
-    credit_code: str | None = Field(default=None, max_length=64)
-    licence_number: str | None = Field(default=None, max_length=128)
-    licence_expires_at: datetime | None = None
-    province: str | None = Field(default=None, max_length=8)  # individuals: GB/T 2260 code declared
+    name: Text = Field(max_length=256)
+    description: Text = Field(default="", max_length=4000)
+    category: Text = Field(max_length=64)
+    operator_name: Text | None = Field(default=None, max_length=512)
+    credit_code: Text | None = Field(default=None, max_length=64)
+    licence_number: Text | None = Field(default=None, max_length=128)
+    licence_expires_at: Instant | None = None
+    province: Text | None = Field(default=None, max_length=8)  # individuals: GB/T 2260 code declared
 
 
 class UpdateIn(Strict):
-    name: str | None = Field(default=None, max_length=256)
-    description: str | None = Field(default=None, max_length=4000)
-    category: str | None = Field(default=None, max_length=64)
-    operator_name: str | None = Field(default=None, max_length=512)
-    credit_code: str | None = Field(default=None, max_length=64)
-    licence_number: str | None = Field(default=None, max_length=128)
-    licence_expires_at: datetime | None = None
+    name: Text | None = Field(default=None, max_length=256)
+    description: Text | None = Field(default=None, max_length=4000)
+    category: Text | None = Field(default=None, max_length=64)
+    operator_name: Text | None = Field(default=None, max_length=512)
+    credit_code: Text | None = Field(default=None, max_length=64)
+    licence_number: Text | None = Field(default=None, max_length=128)
+    licence_expires_at: Instant | None = None
 
 
 class SourceIn(Strict):
-    name: str | None = Field(default=None, max_length=1000)
-    url: str | None = Field(default=None, max_length=4096)
-    author: str | None = Field(default=None, max_length=1000)
-    title: str | None = Field(default=None, max_length=1000)
+    name: Text | None = Field(default=None, max_length=1000)
+    url: Text | None = Field(default=None, max_length=4096)
+    author: Text | None = Field(default=None, max_length=1000)
+    title: Text | None = Field(default=None, max_length=1000)
 
 
 class PostIn(Strict):
     kind: Literal["ordinary", "news_original", "news_reprint"] = "ordinary"
-    title: str = Field(max_length=1000)
-    body: str = Field(max_length=100_000)
+    title: Text = Field(max_length=1000)
+    body: Text = Field(max_length=100_000)
     source: SourceIn | None = None
 
 
@@ -86,9 +86,9 @@ async def apply(body: ApplicationIn, me: Me, svc: Svc) -> dict:
 async def search(
     svc: Svc,
     me: Me,
-    q: Annotated[str | None, Query(max_length=64)] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    q: Annotated[Text | None, Query(max_length=64)] = None,
+    category: Annotated[Text | None, Query(max_length=64)] = None,
+    after: Annotated[Cursor, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 20,
 ) -> dict:
     """Search approved public accounts by name and category."""
@@ -109,31 +109,31 @@ async def following(me: Me, svc: Svc) -> dict:
 
 
 @router.get("/{account_id}")
-async def profile(account_id: int, me: Me, svc: Svc) -> dict:
+async def profile(account_id: Id, me: Me, svc: Svc) -> dict:
     """One public account as users see it."""
     return await svc.public_accounts.profile(account_id, viewer_id=me.id)
 
 
 @router.patch("/{account_id}")
-async def update(account_id: int, body: UpdateIn, me: Me, svc: Svc) -> dict:
+async def update(account_id: Id, body: UpdateIn, me: Me, svc: Svc) -> dict:
     """Change an account's filed facts (a filed account's change is re-reviewed)."""
     return await svc.public_accounts.update(me.id, account_id, body.model_dump(exclude_unset=True))
 
 
 @router.put("/{account_id}/follow")
-async def follow(account_id: int, me: Me, svc: Svc) -> dict:
+async def follow(account_id: Id, me: Me, svc: Svc) -> dict:
     """Follow a public account."""
     return await svc.public_accounts.follow(me.id, account_id)
 
 
 @router.delete("/{account_id}/follow")
-async def unfollow(account_id: int, me: Me, svc: Svc) -> dict:
+async def unfollow(account_id: Id, me: Me, svc: Svc) -> dict:
     """Stop following a public account."""
     return await svc.public_accounts.unfollow(me.id, account_id)
 
 
 @router.post("/{account_id}/posts", status_code=201)
-async def post(account_id: int, body: PostIn, me: Me, svc: Svc) -> dict:
+async def post(account_id: Id, body: PostIn, me: Me, svc: Svc) -> dict:
     """Publish a post from an account the caller owns."""
     source = body.source.model_dump() if body.source is not None else None
     return await svc.public_accounts.post(
@@ -143,10 +143,10 @@ async def post(account_id: int, body: PostIn, me: Me, svc: Svc) -> dict:
 
 @router.get("/{account_id}/posts")
 async def history(
-    account_id: int,
+    account_id: Id,
     me: Me,
     svc: Svc,
-    before: Annotated[int | None, Query(ge=1, description="posts with a position below this")] = None,
+    before: Annotated[Id | None, Query(ge=1, description="posts with a position below this")] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 20,
 ) -> dict:
     """An account's posts, newest first."""
@@ -155,6 +155,6 @@ async def history(
 
 
 @router.delete("/{account_id}/posts/{post_id}")
-async def take_down(account_id: int, post_id: int, me: Me, svc: Svc) -> dict:
+async def take_down(account_id: Id, post_id: Id, me: Me, svc: Svc) -> dict:
     """The owner takes their own post down."""
     return await svc.public_accounts.take_down_own(me.id, account_id, post_id)

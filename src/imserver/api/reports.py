@@ -17,6 +17,7 @@ from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.reports import MAX_TEXT_CHARS
 from .deps import current_user, services
+from ..domain.fields import Id, Text
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -28,9 +29,9 @@ class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     target_kind: Literal["message", "post", "account"]
-    target_id: int
+    target_id: Id
     category: Literal["unlawful", "harmful", "rumour", "fraud", "pornography", "other"]
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    text: Text = Field(min_length=1, max_length=MAX_TEXT_CHARS)
 
 
 @router.post("/reports", status_code=201)

@@ -21,6 +21,7 @@ from ..domain.principals import Principal
 from ..services.container import Services
 from ..services.sanctions import MAX_APPEAL_CHARS
 from .deps import current_user_or_appeal, services
+from ..domain.fields import Id, Text
 
 router = APIRouter(prefix="/api/v1", tags=["sanctions"])
 
@@ -32,7 +33,7 @@ Me = Annotated[Principal, Depends(current_user_or_appeal)]
 class AppealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=MAX_APPEAL_CHARS)
+    text: Text = Field(min_length=1, max_length=MAX_APPEAL_CHARS)
 
 
 @router.get("/sanctions")
@@ -42,6 +43,6 @@ async def my_sanctions(me: Me, svc: Svc) -> list[dict]:
 
 
 @router.post("/sanctions/{sanction_id}/appeal", status_code=201)
-async def appeal(sanction_id: int, body: AppealIn, me: Me, svc: Svc) -> dict:
+async def appeal(sanction_id: Id, body: AppealIn, me: Me, svc: Svc) -> dict:
     """Appeal one's own sanction, once, within the window."""
     return await svc.sanctions.appeal(me, sanction_id, text=body.text)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..domain.principals import Principal
 from ..policy.ladder import Item
 from ..services.container import Services
+from ..domain.fields import Id, Int32, Text
 from .deps import client_ip, current_user, origin, services
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
@@ -20,23 +21,23 @@ class Strict(BaseModel):
 
 
 class RegisterIn(Strict):
-    handle: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
-    nickname: str = Field(max_length=128)
-    agreement_version: int
+    handle: Text = Field(max_length=64)
+    password: Text = Field(max_length=1024)
+    nickname: Text = Field(max_length=128)
+    agreement_version: Int32
 
 
 class LoginIn(Strict):
-    handle: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    handle: Text = Field(max_length=64)
+    password: Text = Field(max_length=1024)
 
 
 class ProfileIn(Strict):
-    nickname: str = Field(max_length=128)
+    nickname: Text = Field(max_length=128)
 
 
 class AcceptIn(Strict):
-    version: int
+    version: Int32
 
 
 @router.post("/register", status_code=201)
@@ -54,8 +55,10 @@ async def register(body: RegisterIn, request: Request, svc: Annotated[Services, 
 
 @router.post("/login")
 async def login(body: LoginIn, request: Request, svc: Annotated[Services, Depends(services)]) -> dict:
-    """Sign in; send the token as `Authorization: Bearer <token>`."""
-    attempt = svc.accounts.login(handle=body.handle, password=body.password)
+    """Sign in; send the token as `Authorization: Bearer <token>`.
+
+    Throttled per handle and per address with growing waits (429 `signin_throttled`, `Retry-After`)."""
+    attempt = svc.accounts.login(handle=body.handle, password=body.password, client_ip=client_ip(request))
     token, user_id = await svc.access_log.sign_in("user", body.handle, origin(request), attempt)
     return {"token": token, "user_id": user_id, "token_type": "bearer"}
 
@@ -94,7 +97,7 @@ async def update_me(
 
 @router.get("/users/{user_id}")
 async def user_profile(
-    user_id: int, _: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
+    user_id: Id, _: Annotated[Principal, Depends(current_user)], svc: Annotated[Services, Depends(services)]
 ) -> dict:
     """Another user as users see them: the nickname only."""
     return await svc.accounts.public_profile(user_id)

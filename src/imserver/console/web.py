@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..api.deps import origin
 from ..domain.enums import PrincipalKind
+from ..domain.fields import text_fault
 from ..domain.errors import BadRequest, Code, ImserverError, Unauthenticated
 from ..domain.principals import Principal
 from ..services.accounts import require_role
@@ -159,6 +160,11 @@ async def read_form(request: Request) -> dict[str, str]:
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest("the form could not be read") from exc
+    for pair in pairs:
+        for text in pair:
+            fault = text_fault(text)
+            if fault is not None:  # PostgreSQL would refuse it later, as a server error
+                raise BadRequest(f"the form is invalid: {fault}", Code.INVALID_FIELD)
     return dict(pairs)
 
 

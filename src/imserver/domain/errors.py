@@ -118,7 +118,7 @@ class Code(StrEnum):
     # -- operator console ----------------------------------------------------------
     SIGNIN_THROTTLED = "signin_throttled"  # too many wrong passwords: wait before trying again
     CSRF_FAILED = "csrf_failed"  # a console form without its anti-forgery token (or a stale one)
-    SESSION_EXPIRED = "session_expired"  # the console session ended (idle, signed out, disabled)
+    SESSION_EXPIRED = "session_expired"  # the console session ended, or a WebSocket's token expired (notice, then 4003)
     # -- the operator workbench: lists, users, content, operators ---------------------
     INVALID_CURSOR = "invalid_cursor"  # a cursor that does not decode (truncated, edited, made up)
     CURSOR_MISMATCH = "cursor_mismatch"  # a cursor issued by another list, or for another sort order
@@ -150,6 +150,15 @@ class Code(StrEnum):
     HOLD_NOT_FOUND = "hold_not_found"
     HOLD_RELEASED = "hold_released"  # the hold was released already
     DELETION_REQUESTED = "deletion_requested"  # the account is being deleted: sign-in refused
+    # -- hardening: sessions, second factor, separation of duties ----------------------------
+    SECOND_FACTOR_REQUIRED = "second_factor_required"  # a TOTP code is needed (or enrolment, for the role)
+    SECOND_FACTOR_STATE = "second_factor_state"  # e.g. enrolling when already enrolled
+    GRANT_FORBIDDEN = "grant_forbidden"  # this operator may not grant that role
+    OPERATOR_PENDING = "operator_pending"  # a privileged grant awaits a second admin's confirmation
+    GRANT_STATE = "grant_state"  # confirming an operator who is not pending
+    GROUP_LIMIT = "group_limit"  # the user already created the most groups allowed
+    BODY_TOO_LARGE = "body_too_large"  # 413: a request body over its route's cap
+    REQUEST_TIMEOUT = "request_timeout"  # 408: headers or body did not arrive in time
     # -- ours ----------------------------------------------------------------------
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from .enums import PrincipalKind, Role
 
@@ -18,6 +19,10 @@ class Principal:
     # Operators only: a reset password must be changed before anything else is allowed.
     must_change_password: bool = False
     appeal_only: bool = False  # a closed account's token: its own sanctions and appeals, nothing else
+    expires_at: datetime | None = None  # when the token stops working (a WebSocket closes then)
+    # An operator whose role requires a second factor they have not enrolled:
+    # every role-protected route refuses them until they do.
+    second_factor_missing: bool = False
 
     def __post_init__(self) -> None:
         if self.role is not None and not self.roles:

@@ -227,7 +227,10 @@ class Connection:
             return self.session.on_auth_refused(exc, effect.ref)
         except ImserverError as exc:  # the token could not be checked: the client may try again
             return self.session.on_error(exc, effect.ref)
-        effects = self.session.on_auth_ok(principal.id, principal.token_hash)
+        expires_in = None
+        if principal.expires_at is not None:
+            expires_in = (principal.expires_at - self.services.clock.now()).total_seconds()
+        effects = self.session.on_auth_ok(principal.id, principal.token_hash, expires_in)
         if self.session.user_id:  # authenticated (not closed meanwhile by the auth timer)
             self._record_session("ws_open")
         return effects

@@ -18,6 +18,7 @@ from . import protocol
 
 class Timer(enum.Enum):
     AUTH = "auth"  # no good `auth` within the auth timeout: close 4001
+    SESSION = "session"  # the token expires: a `session_expired` notice, then close 4003
 
 
 @dataclass(frozen=True, slots=True)

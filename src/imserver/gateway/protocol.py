@@ -85,10 +85,11 @@ MAX_SYNC_LIMIT = 1000  # caps a page so one sync cannot fill the bounded outboun
 CLOSE_NORMAL = 1000  # orderly close by either side
 CLOSE_GOING_AWAY = 1001  # server shutting down or restarting: reconnect and sync
 CLOSE_PROTOCOL_ERROR = 1002  # WebSocket-level violation (bad opcode, masking, ...)
-CLOSE_POLICY = 1008  # auth refused: bad, expired or unknown token
+CLOSE_INVALID_DATA = 1007  # a text frame that is not valid UTF-8 (gateway/ws_limits.py)
+CLOSE_POLICY = 1008  # auth refused (bad, expired or unknown token), or too many frames / not reading
 CLOSE_TOO_BIG = 1009  # a frame over the maximum frame size (default 64 KiB)
 CLOSE_AUTH_TIMEOUT = 4001  # no valid `auth` within 10 s of the upgrade
-CLOSE_REVOKED = 4003  # token revoked or account closed while connected
+CLOSE_REVOKED = 4003  # token revoked or expired, or account closed, while connected
 CLOSE_SLOW_CONSUMER = 4008  # outbound queue over its byte bound; reconnect and sync by cursor
 # A second `auth` is not a close: it gets an `out_of_order` error frame and the
 # connection keeps serving.

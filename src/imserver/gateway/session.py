@@ -210,6 +210,14 @@ class Session:
         return (StartTimer(Timer.AUTH, self._auth_timeout),)
 
     def on_timer(self, timer: Timer) -> Sequence[Effect]:
+        if timer is Timer.SESSION:
+            # The token expired: the client is told why, then the socket closes (4003)
+            # once what is queued is written; it signs in again for a new token.
+            if self.closing is None:
+                notice = protocol.Notice(Code.SESSION_EXPIRED.value, "your session has expired: sign in again")
+                self._push(protocol.encode(notice))
+                self._close(protocol.CLOSE_REVOKED, "session expired", flush=True)
+            return self._out()
         self._fire(Event.AUTH_TIMEOUT)
         if self.closing is None:
             self._closed(protocol.CLOSE_AUTH_TIMEOUT, "no auth frame in time")
@@ -278,8 +286,11 @@ class Session:
 
     # -- authentication -----------------------------------------------------------------
 
-    def on_auth_ok(self, user_id: int, token_hash: str | None) -> Sequence[Effect]:
-        """The token is good: join the hub, buffering live entries, and read the cursors."""
+    def on_auth_ok(self, user_id: int, token_hash: str | None, expires_in: float | None = None) -> Sequence[Effect]:
+        """The token is good: join the hub, buffering live entries, and read the cursors.
+
+        `expires_in`: seconds until the token expires (None: it does not); the
+        socket ends then, as the token does (:data:`Timer.SESSION`)."""
         self._fire(Event.AUTH_OK)
         if self.closing is not None:  # the auth timer fired while the token was checked
             return self._out()
@@ -292,7 +303,9 @@ class Session:
         self.stream.begin_replay()
         self._posts_buffer = []  # posts committed around the cursor reads wait here
         # Reading the cursors is the replay's first step.
-        return (CancelTimer(Timer.AUTH), _JOIN_HUB, _READ_CURSORS)
+        if expires_in is None:
+            return (CancelTimer(Timer.AUTH), _JOIN_HUB, _READ_CURSORS)
+        return (CancelTimer(Timer.AUTH), StartTimer(Timer.SESSION, max(0.0, expires_in)), _JOIN_HUB, _READ_CURSORS)
 
     def on_auth_refused(self, exc: ImserverError, ref: str | None) -> Sequence[Effect]:
         self._fire(Event.AUTH_REFUSED)

@@ -29,8 +29,11 @@ from ..store.db import Database
 from ..store import signing_key
 from ..store.keyring import KeyRing
 from .access_log import AccessLog
+from ..domain.enums import Role
 from .account_deletion import AccountDeletions
 from .accounts import Accounts
+from .second_factor import SecondFactor
+from .signin_guard import SigninGuard, SigninLimits, failure_store
 from .agreement import Agreements
 from .audit import AuditLog
 from .checkpoints import Checkpoints
@@ -49,7 +52,6 @@ from .report_desk import ReportDesk
 from .reports import Reports
 from .retention import LegalHolds, Retention, periods_from
 from .sanctions import Sanctions
-from .signin_throttle import SignInThrottle
 from .staffing import Staffing
 from .subject_export import SubjectExport
 from .terms import Terms
@@ -83,7 +85,6 @@ class Services:
     terms: Terms  # content-filter term lists
     public_accounts: PublicAccounts  # Art. 7: review, filing, follows, posts
     report_desk: ReportDesk  # a report's content and author; resolve with a sanction
-    signin_throttle: SignInThrottle  # operator sign-in after wrong passwords
     workbench: Workbench  # operators' lists, user dossiers, content reads, operator accounts
     staffing: Staffing  # Art. 5: queues against the scale of the service
     records: Records  # the chain over every record table: sealer and verification
@@ -128,6 +129,7 @@ class Services:
         await self.broker.close()
         if self.policy.shared_limits is not None:
             await self.policy.shared_limits.close()
+        await self.accounts.guard.store.close()
 
     def health(self) -> dict[str, str]:
         """Component health beside the database's, for /healthz (the broker only where it joins nodes)."""
@@ -189,6 +191,17 @@ def shared_rate_limits(settings: Settings, broker: Broker) -> SharedLimits | Non
         {"messages": limits.messages, "posts": limits.posts},
         prefix=settings.broker_channel_prefix or DEFAULT_CHANNEL_PREFIX,
     )
+def build_signin_guard(settings: Settings, clock: Clock) -> SigninGuard:
+    """Sign-in throttling with the configured limits, counted cluster-wide when the broker is Redis."""
+    store = failure_store(settings.broker_url, settings.broker_channel_prefix, settings.signin_forget_after_seconds)
+    limits = SigninLimits(
+        account_free=settings.signin_free_failures_per_account,
+        ip_free=settings.signin_free_failures_per_ip,
+        base_delay=settings.signin_base_delay_seconds,
+        max_delay=settings.signin_max_delay_seconds,
+        forget_after=settings.signin_forget_after_seconds,
+    )
+    return SigninGuard(store, clock, limits)
 
 
 def build_services(
@@ -227,6 +240,7 @@ def build_services(
         memory_kib=settings.argon2_memory_kib,
         time_cost=settings.argon2_time_cost,
         parallelism=settings.argon2_parallelism,
+        min_score=settings.password_min_score,
     )
     keyring = KeyRing.from_config(
         master_keys=settings.master_keys,
@@ -243,6 +257,7 @@ def build_services(
         max_batch=settings.batch_max_size,
         max_wait=settings.batch_max_wait_ms / 1000,
         lanes=settings.batch_lanes,
+        groups_per_user=settings.max_groups_per_user,
         observe_batch=metrics.batch_size.observe,
         observe_commit=metrics.hot.committed,
         # Test-only, off by default: lets the durability harness prove it detects loss.
@@ -281,7 +296,18 @@ def build_services(
         rate_window=timedelta(seconds=settings.report_rate_window_seconds),
     )
     public_accounts.install_report_hooks(reports)  # target kind "post"
-    accounts = Accounts(db, clock, passwords, token_ttl=timedelta(seconds=settings.token_ttl_seconds), effects=effects)
+    accounts = Accounts(
+        db,
+        clock,
+        passwords,
+        token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+        effects=effects,
+        guard=build_signin_guard(settings, clock),
+        operator_token_ttl=timedelta(seconds=settings.operator_token_ttl_seconds),
+        operator_idle=timedelta(seconds=settings.operator_idle_timeout_seconds),
+        totp_required=frozenset(Role(r) for r in settings.operator_totp_required_roles),
+        second_factor=SecondFactor(keyring),  # TOTP secrets are sealed by the identity key ring
+    )
 
     for cache in (policy.invalidate, messaging.invalidate, account_cache.invalidate):
         effects.on_invalidate(cache)
@@ -322,12 +348,14 @@ def build_services(
         terms=Terms(db, clock, changed=effects.terms_changed),
         public_accounts=public_accounts,
         report_desk=ReportDesk(db, clock, reports=reports, sanctions=sanctions),
-        signin_throttle=SignInThrottle(
+        workbench=workbench.build(
+            db,
             clock,
-            max_failures=settings.signin_max_failures,
-            window=timedelta(seconds=settings.signin_window_seconds),
+            sanctions=sanctions,
+            accounts=accounts,
+            effects=effects,
+            compliance_grantors=tuple(settings.compliance_grantors),
         ),
-        workbench=workbench.build(db, clock, sanctions=sanctions, accounts=accounts, effects=effects),
         staffing=Staffing(
             db,
             clock,
@@ -357,3 +385,4 @@ def build_services(
         deletions=deletions,
         subject_export=SubjectExport(db, clock, local_zone=settings.local_timezone),
     )
+    return services

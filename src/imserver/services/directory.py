@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from ..domain.fields import Id, Instant, Text
 from ..domain.clock import Clock
 from ..domain.enums import RealNameStatus, Role, UserStatus
 from ..domain.errors import Code, NotFound
@@ -41,13 +42,13 @@ READERS = (Role.REVIEWER, Role.MODERATOR, Role.COMPLIANCE)
 
 @dataclass(frozen=True)
 class UserFilter:
-    q: str | None = None  # handle or nickname prefix
-    id: int | None = None  # exact user id
+    q: Text | None = None  # handle or nickname prefix
+    id: Id | None = None  # exact user id
     status: UserStatus | None = None
     real_name_status: RealNameStatus | None = None
     has_sanctions_in_force: bool | None = None
-    registered_since: datetime | None = None  # at or after
-    registered_until: datetime | None = None  # before
+    registered_since: Instant | None = None  # at or after
+    registered_until: Instant | None = None  # before
 
 
 class UserSort(StrEnum):

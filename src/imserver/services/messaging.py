@@ -76,6 +76,7 @@ class Messaging:
         observe_commit: Callable[[list[float], float], None] | None = None,
         unsafe_ack_before_commit: bool = False,  # test-only: see config.Settings
         unsafe_commit_delay: float = 0.05,
+        groups_per_user: int | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -83,6 +84,7 @@ class Messaging:
         self.uow = uow
         self.effects: AfterCommit = uow.after_commit
         self.group_cap = group_cap
+        self.groups_per_user = groups_per_user  # groups one user may create; None: no cap
         self.writer = MessageWriter(
             db,
             max_batch=max_batch,
@@ -397,6 +399,9 @@ class Messaging:
         if len(wanted) > self.group_cap:
             raise Conflict(f"a group has at most {self.group_cap} members", Code.GROUP_FULL)
         async with self.uow() as tx:
+            if self.groups_per_user is not None:
+                if await conv_store.count_groups_created_by(tx.conn, owner) >= self.groups_per_user:
+                    raise Conflict(f"a user may create at most {self.groups_per_user} groups", Code.GROUP_LIMIT)
             found = await account_store.get_users(tx.conn, wanted)
             if any(u not in found or found[u]["status"] != UserStatus.ACTIVE for u in wanted):
                 raise NotFound("no such user among the members", Code.UNKNOWN_RECIPIENT)
@@ -461,7 +466,8 @@ class Messaging:
             rows = await conv_store.members(conn, group_id)
         return [{"id": r["user_id"], "nickname": r["nickname"], "role": r["role"]} for r in rows]
 
-    async def conversations(self, user_id: int) -> list[dict]:
+    async def conversations(self, user_id: int, *, after: int = 0, limit: int = 100) -> list[dict]:
+        """One page of the user's conversations, by id after `after`."""
         async with self.db.transaction() as conn:
-            rows = await conv_store.user_conversations(conn, user_id)
+            rows = await conv_store.user_conversations(conn, user_id, after=after, limit=limit)
         return [{"id": r["id"], "kind": r["kind"], "name": r["name"]} for r in rows]

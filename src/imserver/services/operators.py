@@ -13,7 +13,13 @@ Rules, each checked inside the transaction that would break it:
   listens on); authentication reads the operator row on each request, so a
   disabled operator's token stops working at once on every node anyway;
 * a reset password must be changed at next sign-in: until then only whoami,
-  sign-out and the password change answer (``password_change_required``).
+  sign-out and the password change answer (``password_change_required``);
+* separation of duties (policy/grants.py): only an admin grants roles, nobody
+  changes their own, ``compliance`` only from a configured grantor (when
+  ``compliance_grantors`` is set), and a grant that adds or removes ``admin``
+  or ``compliance`` (a new operator, or a change of roles) waits until a
+  *second* admin confirms it: one admin alone cannot make the compliance
+  operators that would read identity or close an account.
 
 Every act writes an audit row naming the admin and the operator.
 """
@@ -27,6 +33,7 @@ from ..domain.clock import Clock
 from ..domain.enums import PrincipalKind, Role
 from ..domain.errors import BadRequest, Code, Conflict, NotFound, Unauthenticated
 from ..domain.principals import Principal
+from ..policy import grants
 from ..store import accounts as store
 from ..store import audit
 from ..store.db import Database
@@ -53,8 +60,15 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _pending_roles(op) -> list[str] | None:
+    """The roles a change awaiting a second admin would set (None: no change waits)."""
+    return op["pending_roles"].split(",") if op["pending_roles"] else None
+
+
 def _view(op, roles: set[str]) -> dict:
     return {
+        "awaiting_confirmation": op["confirmed_at"] is None and op["created_by"] is not None,
+        "pending_roles": _pending_roles(op),
         "id": op["id"],
         "handle": op["handle"],
         "roles": sorted(roles),
@@ -66,8 +80,17 @@ def _view(op, roles: set[str]) -> dict:
 
 
 class Operators:
-    def __init__(self, db: Database, clock: Clock, accounts: Accounts, *, token_revoked: TokenRevoked) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        accounts: Accounts,
+        *,
+        token_revoked: TokenRevoked,
+        compliance_grantors: tuple[str, ...] = (),
+    ) -> None:
         self.db = db
+        self.compliance_grantors = compliance_grantors  # admin handles that may grant compliance; empty: any admin
         self.clock = clock
         self.accounts = accounts
         self.passwords = accounts.passwords
@@ -89,10 +112,19 @@ class Operators:
         return _view(op, roles)
 
     async def create(self, admin: Principal, *, handle: str, password: str, roles: list[str]) -> dict:
+        """A new operator; one granted ``admin`` or ``compliance`` cannot sign in until a second admin confirms."""
         require_role(admin, Role.ADMIN)
         held = parse_roles(roles)
+        async with self.db.read() as conn:
+            me = await self._operator(conn, admin.id)
+        grants.check_grant(admin.roles, me["handle"], held, self.compliance_grantors)
         operator_id = await self.accounts.create_operator(
-            handle=handle, password=password, role=held[0], roles=held, created_by=admin.id
+            handle=handle,
+            password=password,
+            role=held[0],
+            roles=held,
+            created_by=admin.id,
+            pending=grants.needs_second_admin(held, admin.id),
         )
         return await self.get(admin, operator_id)
 
@@ -123,19 +155,65 @@ class Operators:
         return _view(op, roles)
 
     async def set_roles(self, admin: Principal, operator_id: int, roles: list[str]) -> dict:
+        """Replace an operator's roles; adding or removing a privileged one waits for a second admin."""
         require_role(admin, Role.ADMIN)
+        grants.check_role_change(admin.id, operator_id)
         held = parse_roles(roles)
         now = self.clock.now()
         async with self.db.transaction() as conn:
             op = await self._operator(conn, operator_id)
-            before = (await store.operator_roles_of(conn, [operator_id]))[operator_id]
-            if Role.ADMIN in before and Role.ADMIN not in held and op["disabled_at"] is None:
-                await self._keep_an_admin(conn, operator_id)
-            await store.set_operator_roles(conn, operator_id, [r.value for r in held])
+            me = await self._operator(conn, admin.id)
+            before = {Role(r) for r in (await store.operator_roles_of(conn, [operator_id]))[operator_id]}
+            grants.check_grant(admin.roles, me["handle"], set(held) - before, self.compliance_grantors)
+            pending = grants.needs_second_admin(held, admin.id, before)
+            if pending:
+                await store.update_operator(
+                    conn, operator_id, pending_roles=",".join(r.value for r in held), pending_roles_by=admin.id
+                )
+            else:
+                await self._apply_roles(conn, op, before, held)
             await self._audit(
-                conn, admin, "operator.roles", operator_id, now, before=sorted(before), after=[r.value for r in held]
+                conn,
+                admin,
+                "operator.roles",
+                operator_id,
+                now,
+                before=sorted(before),
+                after=[r.value for r in held],
+                pending=pending,
             )
-        return _view(op, {r.value for r in held})
+            op = await store.get_operator(conn, operator_id)
+            roles_now = (await store.operator_roles_of(conn, [operator_id]))[operator_id]
+        return _view(op, roles_now)
+
+    async def confirm(self, admin: Principal, operator_id: int) -> dict:
+        """A second admin confirms a pending privileged grant: a new operator, or a change of roles."""
+        require_role(admin, Role.ADMIN)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            op = await self._operator(conn, operator_id)
+            if op["confirmed_at"] is None and op["created_by"] is not None:
+                grants.check_confirmation(admin.roles, admin.id, op["created_by"])
+                await store.update_operator(conn, operator_id, confirmed_by=admin.id, confirmed_at=now)
+                what = "creation"
+            elif op["pending_roles"]:
+                grants.check_confirmation(admin.roles, admin.id, op["pending_roles_by"])
+                before = {Role(r) for r in (await store.operator_roles_of(conn, [operator_id]))[operator_id]}
+                await self._apply_roles(conn, op, before, [Role(r) for r in _pending_roles(op)])
+                what = "roles"
+            else:
+                raise Conflict("this operator is not awaiting confirmation", Code.GRANT_STATE)
+            await self._audit(conn, admin, "operator.confirm", operator_id, now, confirms=what)
+            op = await store.get_operator(conn, operator_id)
+            roles = (await store.operator_roles_of(conn, [operator_id]))[operator_id]
+        return _view(op, roles)
+
+    async def _apply_roles(self, conn, op, before: set[Role], held: list[Role]) -> None:
+        """Set the roles now (no confirmation needed, or confirmed), keeping an enabled admin."""
+        if Role.ADMIN in before and Role.ADMIN not in held and op["disabled_at"] is None:
+            await self._keep_an_admin(conn, op["id"])
+        await store.set_operator_roles(conn, op["id"], [r.value for r in held])
+        await store.update_operator(conn, op["id"], pending_roles=None, pending_roles_by=None)
 
     async def reset_password(self, admin: Principal, operator_id: int, *, password: str) -> dict:
         """Set a temporary password the operator must change at next sign-in; their tokens end."""

@@ -28,7 +28,15 @@ class Workbench:
     operators: Operators  # operator accounts, roles, passwords
 
 
-def build(db: Database, clock: Clock, *, sanctions: Sanctions, accounts: Accounts, effects: AfterCommit) -> Workbench:
+def build(
+    db: Database,
+    clock: Clock,
+    *,
+    sanctions: Sanctions,
+    accounts: Accounts,
+    effects: AfterCommit,
+    compliance_grantors: tuple[str, ...] = (),
+) -> Workbench:
     content = Content(db, clock)
 
     async def token_revoked(token_hash: str) -> None:
@@ -38,5 +46,7 @@ def build(db: Database, clock: Clock, *, sanctions: Sanctions, accounts: Account
         content=content,
         lists=Worklists(db, clock, sanctions=sanctions, content=content),
         users=Directory(db, clock, sanctions=sanctions),
-        operators=Operators(db, clock, accounts, token_revoked=token_revoked),
+        operators=Operators(
+            db, clock, accounts, token_revoked=token_revoked, compliance_grantors=compliance_grantors
+        ),
     )

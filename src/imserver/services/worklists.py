@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from ..domain.fields import Cursor, Id, Instant, Text
 from ..domain.clock import Clock
 from ..domain.enums import Role
 from ..domain.errors import BadRequest, Code, NotFound
@@ -92,18 +93,18 @@ class SanctionFilter:
     kind: SanctionKind | None = None
     status: Stage | None = None
     subject_kind: SubjectKind | None = None
-    subject_id: int | None = None
-    imposed_by: int | None = None  # the imposing operator's id
-    since: datetime | None = None  # created at or after
-    until: datetime | None = None  # created before
+    subject_id: Id | None = None
+    imposed_by: Id | None = None  # the imposing operator's id
+    since: Instant | None = None  # created at or after
+    until: Instant | None = None  # created before
 
 
 @dataclass(frozen=True)
 class AppealFilter:
     status: AppealStatus | None = None
-    user_id: int | None = None
-    since: datetime | None = None  # filed at or after
-    until: datetime | None = None  # filed before
+    user_id: Id | None = None
+    since: Instant | None = None  # filed at or after
+    until: Instant | None = None  # filed before
 
 
 @dataclass(frozen=True)
@@ -111,32 +112,32 @@ class ReportFilter:
     status: ReportStatus | None = None  # default: open and in_review
     target_kind: ReportTargetKind | None = None
     category: ReportCategory | None = None
-    assignee_id: int | None = None
-    reporter_id: int | None = None
-    min_age_seconds: int | None = None  # filed at least this long ago
+    assignee_id: Id | None = None
+    reporter_id: Id | None = None
+    min_age_seconds: Cursor | None = None  # filed at least this long ago
 
 
 @dataclass(frozen=True)
 class HeldFilter:
-    sender_id: int | None = None
-    conversation_id: int | None = None
+    sender_id: Id | None = None
+    conversation_id: Id | None = None
 
 
 @dataclass(frozen=True)
 class AuditFilter:
     actor_kind: ActorKind | None = None
-    actor_id: int | None = None
-    action: str | None = None  # an action ("report.file"), or a family ending in a dot ("report.")
-    subject: str | None = None  # e.g. "user:7"
-    since: datetime | None = None
-    until: datetime | None = None
+    actor_id: Id | None = None
+    action: Text | None = None  # an action ("report.file"), or a family ending in a dot ("report.")
+    subject: Text | None = None  # e.g. "user:7"
+    since: Instant | None = None
+    until: Instant | None = None
 
 
 @dataclass(frozen=True)
 class PageArgs:
     """Where a page starts and how long it is (sort and order are each list's own)."""
 
-    cursor: str | None = None  # next_cursor of the previous page; none for the first page
+    cursor: Text | None = None  # next_cursor of the previous page; none for the first page
     limit: int = paging.PAGE_DEFAULT
 
 

@@ -76,13 +76,31 @@ async def acceptances(conn: AsyncConnection, user_id: int):
 
 
 async def insert_operator(
-    conn: AsyncConnection, *, handle: str, password_hash: str, role: str, now: datetime, roles: list[str] | None = None
+    conn: AsyncConnection,
+    *,
+    handle: str,
+    password_hash: str,
+    role: str,
+    now: datetime,
+    roles: list[str] | None = None,
+    created_by: int | None = None,
+    confirmed_at: datetime | None = None,
 ) -> int | None:
-    """The new operator's id (holding `roles`, default just `role`), or None if the handle is taken."""
+    """The new operator's id (holding `roles`, default just `role`), or None if the handle is taken.
+
+    `created_by` an operator and `confirmed_at` None: a privileged grant that waits for a second admin."""
     operator_id = await insert_unique(
         conn,
         insert(operators)
-        .values(handle=handle, password_hash=password_hash, role=role, created_at=now, must_change_password=False)
+        .values(
+            handle=handle,
+            password_hash=password_hash,
+            role=role,
+            created_at=now,
+            must_change_password=False,
+            created_by=created_by,
+            confirmed_at=confirmed_at,
+        )
         .returning(operators.c.id),
     )
     if operator_id is not None:
@@ -168,6 +186,10 @@ async def insert_session(
 
 async def get_session(conn: AsyncConnection, token_hash: str):
     return (await conn.execute(select(sessions).where(sessions.c.token_hash == token_hash))).mappings().first()
+
+
+async def touch_session(conn: AsyncConnection, token_hash: str, now: datetime) -> None:
+    await conn.execute(update(sessions).where(sessions.c.token_hash == token_hash).values(last_seen_at=now))
 
 
 async def revoke_session(conn: AsyncConnection, token_hash: str, now: datetime) -> None:

@@ -129,14 +129,28 @@ async def deactivate_member(conn: AsyncConnection, conv_id: int, user_id: int) -
     return result.rowcount > 0
 
 
-async def user_conversations(conn: AsyncConnection, user_id: int):
+async def user_conversations(conn: AsyncConnection, user_id: int, *, after: int = 0, limit: int | None = None):
+    """The user's active conversations with id > `after`, oldest first, at most `limit`."""
     q = (
         select(conversations)
         .join(conversation_members, conversation_members.c.conversation_id == conversations.c.id)
-        .where(conversation_members.c.user_id == user_id, conversation_members.c.active.is_(True))
+        .where(
+            conversation_members.c.user_id == user_id,
+            conversation_members.c.active.is_(True),
+            conversations.c.id > after,
+        )
         .order_by(conversations.c.id)
     )
+    if limit is not None:
+        q = q.limit(limit)
     return (await conn.execute(q)).mappings().all()
+
+
+async def count_groups_created_by(conn: AsyncConnection, user_id: int) -> int:
+    q = select(func.count()).select_from(conversations).where(
+        conversations.c.created_by == user_id, conversations.c.kind == ConversationKind.GROUP
+    )
+    return (await conn.execute(q)).scalar_one()
 
 
 async def is_member(conn: AsyncConnection, conv_id: int, user_id: int) -> bool:

@@ -57,6 +57,19 @@ operators = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled_at", UTCDateTime, nullable=True),
     Column("must_change_password", Boolean, nullable=False),  # migration 0005: set by a password reset
+    # Second factor (migration 0008): the TOTP secret sealed by the key ring.
+    Column("totp_key_id", String(64), nullable=True),
+    Column("totp_wrapped_key", LargeBinary, nullable=True),
+    Column("totp_secret", LargeBinary, nullable=True),
+    Column("totp_enabled_at", UTCDateTime, nullable=True),  # set once a code from it was proved
+    Column("totp_last_step", Id, nullable=True),  # the 30 s step of the last code used to sign in
+    # Four eyes on compliance operators: pending until a second admin confirms.
+    Column("created_by", Id, nullable=True),
+    Column("confirmed_by", Id, nullable=True),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+    # A privileged role change awaiting confirmation: the role names it would set, comma-separated.
+    Column("pending_roles", String(64), nullable=True),
+    Column("pending_roles_by", Id, nullable=True),
 )
 
 # Migration 0005: the roles an operator holds, one row each.
@@ -78,6 +91,7 @@ sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("scope", String(16), nullable=True),  # NULL: full session; "appeal": a closed account's appeal token
+    Column("last_seen_at", UTCDateTime, nullable=True),  # operators: for the idle timeout (0008)
     Index("ix_sessions_principal", "principal_kind", "principal_id"),
 )
 

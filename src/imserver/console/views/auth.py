@@ -45,8 +45,12 @@ async def sign_in(request: Request) -> Response:
         raise CsrfFailed("the sign-in form's anti-forgery token is missing or stale; reload the page")
     svc = services(request)
     handle = form.get("handle", "")
-    attempt = svc.signin_throttle.operator_login(
-        svc.accounts, handle=handle, password=form.get("password", ""), client_ip=client_ip(request)
+    # The one sign-in throttle (services/signin_guard.py), shared with the admin API and users.
+    attempt = svc.accounts.operator_login(
+        handle=handle,
+        password=form.get("password", ""),
+        client_ip=client_ip(request),
+        totp=form.get("totp") or None,
     )
     token, _ = await svc.access_log.sign_in("operator", handle, origin(request), attempt)
     now = int(svc.clock.now().timestamp())
