@@ -21,8 +21,7 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    IMSERVER_DATA_DIR=/data \
-    IMSERVER_MIGRATIONS_DIR=/app/migrations
+    IMSERVER_DATA_DIR=/data
 # A fixed uid so a mounted volume's ownership is predictable.
 RUN useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin imserver \
  && mkdir -p /app /data \
@@ -30,9 +29,6 @@ RUN useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels imserver \
  && rm -rf /wheels
-# The migrations are not part of the wheel; `imserver serve` and `imserver migrate`
-# find them through IMSERVER_MIGRATIONS_DIR.
-COPY migrations /app/migrations
 WORKDIR /app
 USER imserver
 VOLUME ["/data"]

@@ -11,7 +11,7 @@ from alembic.config import Config
 
 from .db import Database
 
-VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
+VERSION_TABLE = "alembic_version"  # Alembic's default, which imserver/migrations/env.py keeps
 
 
 def migrations_dir() -> Path:

@@ -1,6 +1,6 @@
 """Table definitions used to build queries.
 
-The schema's only source is the Alembic migrations in ``migrations/``; these
+The schema's only source is the Alembic migrations in ``imserver/migrations/``; these
 definitions mirror them for the query builder, and ``tests/test_schema.py``
 fails if the two drift apart.
 """
