@@ -25,13 +25,6 @@ from .conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-# The migration scripts are at the top of the checkout until they move into the package
-# (src/imserver/migrations), which the wheel ships: until then an installed wheel has none.
-WITHOUT_PACKAGED_MIGRATIONS = pytest.mark.xfail(
-    not (REPO / "src" / "imserver" / "migrations" / "env.py").is_file(),
-    reason="the migrations are not inside the package yet",
-    strict=True,
-)
 
 INSTALL_TIMEOUT_S = 600  # a cold pip cache on a loaded machine
 START_TIMEOUT_S = 30.0
@@ -66,7 +59,6 @@ def test_installed_package_is_not_the_checkout(installed):
     assert out.startswith(str(installed)), out
 
 
-@WITHOUT_PACKAGED_MIGRATIONS
 def test_installed_wheel_migrates_and_serves_elsewhere(installed, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

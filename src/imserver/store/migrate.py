@@ -17,10 +17,9 @@ VERSION_TABLE = "alembic_version"  # Alembic's default, which imserver/migration
 def migrations_dir() -> Path:
     """Where the Alembic scripts are.
 
-    In order: ``IMSERVER_MIGRATIONS_DIR`` (an operator's override), the
+    ``IMSERVER_MIGRATIONS_DIR`` (an operator's override), else the
     ``imserver/migrations`` directory shipped inside the package (an installed
-    wheel, the container, an editable checkout alike), and ``migrations/`` at
-    the top of a source checkout (older trees). A wheel needs no setting.
+    wheel, the container, an editable checkout alike). A wheel needs no setting.
     """
     env = os.environ.get("IMSERVER_MIGRATIONS_DIR")
     if env:
@@ -28,12 +27,8 @@ def migrations_dir() -> Path:
     packaged = resources.files("imserver") / "migrations"
     if isinstance(packaged, Path) and (packaged / "env.py").is_file():
         return packaged
-    checkout = Path(__file__).resolve().parents[3] / "migrations"
-    if (checkout / "env.py").is_file():
-        return checkout
     raise MigrationsNotFound(
-        f"the migration scripts are not in {packaged} (the package) nor in {checkout}; "
-        "reinstall imserver, or set IMSERVER_MIGRATIONS_DIR"
+        f"the migration scripts are not in {packaged} (the package); reinstall imserver, or set IMSERVER_MIGRATIONS_DIR"
     )
 
 
