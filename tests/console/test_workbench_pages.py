@@ -86,20 +86,30 @@ async def test_operators_are_managed_by_an_admin(app):
         shown = await act(c, "/console/operators", "/console/operators", new)
         assert "Operator wb-new" in flash(shown) and "created" in flash(shown)
         [op] = [o for o in (await app.state.services.workbench.operators.list(admin))["items"] if o["handle"] == "wb-new"]
-        assert op["roles"] == ["compliance", "moderator"]
+        assert op["roles"] == ["compliance", "moderator"] and op["awaiting_confirmation"]
+        # Granting compliance waits for a second admin, who confirms it from the same page.
+        shown = await act(c, "/console/operators", f"/console/operators/{op['id']}/confirm", {})
+        assert "same_operator" in flash(shown)  # not the admin who granted it
+        await make_operator(app, Role.ADMIN, "wb-admin2")
+        async with await console_client(app) as second:
+            await sign_in(second, "wb-admin2")
+            shown = await act(second, "/console/operators", f"/console/operators/{op['id']}/confirm", {})
+            assert flash(shown) == "Operator wb-new now holds: compliance, moderator."
         async with await console_client(app) as newcomer:
             await sign_in(newcomer, "wb-new")
             nav = (await newcomer.get("/console/")).text
             assert 'href="/console/reports"' in nav and 'href="/console/appeals"' in nav  # pages of both roles
-            shown = await act(c, "/console/operators", f"/console/operators/{op['id']}/roles", {"role_reviewer": "yes"})
-            assert flash(shown) == "Operator wb-new now holds: reviewer."
+            roles = {"role_reviewer": "yes", "role_moderator": "yes", "role_compliance": "yes"}
+            shown = await act(c, "/console/operators", f"/console/operators/{op['id']}/roles", roles)
+            assert flash(shown) == "Operator wb-new now holds: compliance, moderator, reviewer."
             r = await c.post(
                 f"/console/operators/{op['id']}/roles",
                 data={"csrf": csrf_of(await c.get("/console/operators")), "role_reviewer": "yes", "role_admin": "yes"},
                 headers={"accept-language": "zh-CN"},
             )
             shown = (await c.get(r.headers["location"], headers={"accept-language": "zh-CN"})).text
-            assert flash(shown) == "操作员 wb-new 现有角色：管理员, 审核员。"  # role codes in the page's language
+            # Adding admin (and dropping compliance) waits for a second admin; role codes in the page's language.
+            assert flash(shown) == "另一名管理员确认后，操作员 wb-new 将拥有角色：管理员, 审核员。"
             shown = await act(c, "/console/operators", f"/console/operators/{op['id']}/disable", {})
             assert flash(shown) == "Operator wb-new is disabled and signed out everywhere."
             r = await newcomer.get("/console/")
@@ -117,7 +127,7 @@ async def test_operators_are_managed_by_an_admin(app):
         page = await reset.get("/console/password")
         assert "password_change_required" in page.text
         token = csrf_of(page)
-        r = await reset.post("/console/password", data={"csrf": token, "current_password": "wrong", "new_password": "x" * 12})
+        r = await reset.post("/console/password", data={"csrf": token, "current_password": "wrong", "new_password": PASSWORD + "3"})
         assert "invalid_credentials" in (await reset.get(r.headers["location"])).text
         r = await reset.post(
             "/console/password", data={"csrf": token, "current_password": "temporary-pass-1", "new_password": PASSWORD + "2"}

@@ -36,6 +36,10 @@ PAGES = {
     "/console/agreements": ANY,
     "/console/audit": {COMP, ADMIN},
     "/console/exports": {COMP},
+    "/console/users": {REV, MOD, COMP},
+    "/console/content": {MOD, COMP},
+    "/console/operators": {ADMIN},
+    "/console/password": ANY,  # one's own password
 }
 
 

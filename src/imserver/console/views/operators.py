@@ -75,6 +75,24 @@ async def enable(request: Request, operator_id: int) -> Response:
 async def set_roles(request: Request, operator_id: int) -> Response:
     me, form = await posted(request, "operators", BACK)
     op = await services(request).workbench.operators.set_roles(me, operator_id, _roles(form))
+    if op.get("pending_roles"):  # a grant or removal of admin or compliance waits for a second admin
+        return done(
+            request,
+            BACK,
+            N_("Operator %(handle)s will hold %(roles)s once a second admin confirms."),
+            handle=op["handle"],
+            roles=op["pending_roles"],
+        )
+    return done(
+        request, BACK, N_("Operator %(handle)s now holds: %(roles)s."), handle=op["handle"], roles=op["roles"]
+    )
+
+
+@router.post("/console/operators/{operator_id:int}/confirm")
+async def confirm(request: Request, operator_id: int) -> Response:
+    """A second admin confirms a grant of admin or compliance (the service refuses the granting admin)."""
+    me, _ = await posted(request, "operators", BACK)
+    op = await services(request).workbench.operators.confirm(me, operator_id)
     return done(
         request, BACK, N_("Operator %(handle)s now holds: %(roles)s."), handle=op["handle"], roles=op["roles"]
     )
