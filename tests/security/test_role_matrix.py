@@ -22,6 +22,8 @@ REV, MOD, COMP, ADMIN = {"reviewer"}, {"moderator"}, {"compliance"}, {"admin"}
 ADMITTED = {
     ("GET", "/healthz"): ANYONE,
     ("GET", "/metrics"): ANYONE,  # kept off the public listener by nginx (docs/operations.md)
+    ("GET", "/livez"): ANYONE,  # orchestrator probes
+    ("GET", "/readyz"): ANYONE,
     ("POST", "/api/v1/register"): ANYONE,
     ("POST", "/api/v1/login"): ANYONE,
     ("GET", "/api/v1/agreement"): ANYONE,
@@ -86,9 +88,26 @@ ADMITTED = {
     ("POST", "/admin/v1/public-accounts/{account_id}/news-approvals"): COMP,
     ("POST", "/admin/v1/news-approvals/{approval_id}/revoke"): COMP,
     ("POST", "/admin/v1/posts/{post_id}/takedown"): MOD,
+    # Records: the sign-in and network log, the chain, checkpoints, retention, holds, deletions.
+    ("GET", "/admin/v1/access-log"): COMP,
+    ("GET", "/admin/v1/access-log/export"): COMP,
+    ("GET", "/admin/v1/records/verify"): COMP | ADMIN,
+    ("POST", "/admin/v1/checkpoints"): COMP,
+    ("GET", "/admin/v1/checkpoints"): COMP,
+    ("GET", "/admin/v1/retention"): COMP | ADMIN,
+    ("POST", "/admin/v1/retention/purge"): COMP,
+    ("POST", "/admin/v1/legal-holds"): COMP,
+    ("GET", "/admin/v1/legal-holds"): COMP,
+    ("POST", "/admin/v1/legal-holds/{hold_id}/release"): COMP,
+    ("GET", "/admin/v1/account-deletions"): COMP | ADMIN,
+    ("GET", "/admin/v1/users/{user_id}/records"): COMP,
 }
 # Every other /api/v1 operation is for signed-in users only.
-SKIP = {("POST", "/api/v1/logout"), ("POST", "/admin/v1/logout")}  # would end the session the matrix uses
+SKIP = {  # would end the session the matrix uses (each has tests of its own)
+    ("POST", "/api/v1/logout"),
+    ("POST", "/admin/v1/logout"),
+    ("POST", "/api/v1/me/deletion"),
+}
 
 
 NO_SUCH_ID = 987_654_321

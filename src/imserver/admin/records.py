@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..api.deps import operator_with, services
 from ..domain.enums import Role
+from ..domain.fields import Cursor, Id, Instant, Text
 from ..domain.principals import Principal
 from ..services.container import Services
 from .schemas import ERRORS, OpenOut, Out
@@ -34,9 +34,9 @@ PrincipalKindParam = Literal["user", "operator"] | None
 
 def access_filters(
     principal_kind: PrincipalKindParam = None,
-    principal_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    principal_id: Id | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> dict:
     """The sign-in log's filters, shared by the page and the export."""
     return {"principal_kind": principal_kind, "principal_id": principal_id, "since": since, "until": until}
@@ -178,7 +178,7 @@ async def access_log(
     _: Compliance,
     svc: Svc,
     filters: Filters,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Cursor = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
     """The sign-in and network log, oldest first, filtered by principal and period [since, until)."""
@@ -224,17 +224,17 @@ class Strict(BaseModel):
 
 class HoldIn(Strict):
     subject_kind: Literal["user", "conversation", "public_account"]
-    subject_id: int
-    reason: str = Field(max_length=2000)
+    subject_id: Id
+    reason: Text = Field(max_length=2000)
 
 
 class ReleaseIn(Strict):
-    reason: str = Field(max_length=2000)
+    reason: Text = Field(max_length=2000)
 
 
 class PurgeIn(Strict):
-    kinds: list[str] | None = None
-    days: float | None = None  # overrides the configured period; never under the legal floor
+    kinds: list[Text] | None = None
+    days: float | None = Field(default=None, ge=0, le=36_500)  # overrides the configured period; never under the legal floor
 
 
 @router.get("/retention", response_model=RetentionTableOut)
@@ -256,7 +256,7 @@ async def place_hold(body: HoldIn, me: Compliance, svc: Svc) -> dict:
 
 
 @router.post("/legal-holds/{hold_id}/release", response_model=HoldOut)
-async def release_hold(hold_id: int, body: ReleaseIn, me: Compliance, svc: Svc) -> dict:
+async def release_hold(hold_id: Id, body: ReleaseIn, me: Compliance, svc: Svc) -> dict:
     """Release a hold, with a reason; purging of what it covered resumes."""
     return await svc.legal_holds.release(me, hold_id, reason=body.reason)
 
@@ -267,7 +267,7 @@ async def list_holds(
     svc: Svc,
     active: bool = True,
     subject_kind: Literal["user", "conversation", "public_account"] | None = None,
-    subject_id: int | None = None,
+    subject_id: Id | None = None,
 ) -> dict:
     """Legal holds (active ones unless `active=false`), optionally of one subject."""
     return {"holds": await svc.legal_holds.list(active_only=active, subject_kind=subject_kind, subject_id=subject_id)}
@@ -278,7 +278,7 @@ async def account_deletions(
     _: ComplianceOrAdmin,
     svc: Svc,
     pending: bool = True,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Cursor = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
     """Deletion requests with their schedule (erase_after) and whether a legal hold stops them."""
@@ -286,6 +286,6 @@ async def account_deletions(
 
 
 @router.get("/users/{user_id}/records", response_model=SubjectRecordsOut)
-async def subject_records(user_id: int, since: datetime, until: datetime, me: Compliance, svc: Svc) -> dict:
+async def subject_records(user_id: Id, since: Instant, until: Instant, me: Compliance, svc: Svc) -> dict:
     """Everything the records hold about a user in [since, until): the regulator's question, one call."""
     return await svc.subject_export.user(user_id, since=since, until=until, actor_kind="operator", actor_id=me.id)
