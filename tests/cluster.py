@@ -261,6 +261,9 @@ class Cluster:
                 # The tests send bursts of hundreds; the rate-limit check has tests of its own.
                 "IMSERVER_RATE_MESSAGES_BURST": "100000",
                 "IMSERVER_RATE_MESSAGES_PER_SECOND": "100000",
+                # Public accounts run only under the provider's news licence (Art. 4).
+                "IMSERVER_PROVIDER_NEWS_LICENCE": "test-licence",
+                "IMSERVER_PROVIDER_NEWS_LICENCE_EXPIRES_AT": "2100-01-01T00:00:00+00:00",
                 **self.env_extra,
             }
         )
