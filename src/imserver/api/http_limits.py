@@ -149,6 +149,11 @@ def header_timeout_protocol(header_timeout: float) -> type:
             # A new request cycle starts when a request's headers are complete.
             if self.cycle is not cycle_when_armed or self.transport.is_closing():
                 return
+            # Upgraded to a WebSocket (no request cycle is made for an upgrade): the
+            # connection is the WebSocket protocol's now, and an HTTP 408 written into
+            # its stream would corrupt it (the client sees a frame with reserved bits).
+            if self.transport.get_protocol() is not self:
+                return
             self.transport.write(_timeout_response())
             self.transport.close()
 

@@ -213,6 +213,10 @@ async def start_imserver(
     env["IMSERVER_RATE_MESSAGES_BURST"] = str(BENCH_MESSAGE_RATE)
     env["IMSERVER_RATE_MESSAGES_PER_SECOND"] = str(BENCH_MESSAGE_RATE)
     env["IMSERVER_RATE_POSTS_BURST"] = str(BENCH_POST_BURST)
+    # A load generator's connection sends far more frames than a person's: the
+    # per-connection frame budget (gateway/ws_limits.py) is raised like the rate limit.
+    env["IMSERVER_WS_FRAMES_BURST"] = str(BENCH_MESSAGE_RATE)
+    env["IMSERVER_WS_FRAMES_PER_SECOND"] = str(BENCH_MESSAGE_RATE)
     # Public accounts run only under the provider's news licence (Art. 4): the bench's
     # own server is given a stand-in, valid for a day, so the fan-out scenario can post.
     env["IMSERVER_PROVIDER_NEWS_LICENCE"] = "bench-licence"
@@ -220,7 +224,8 @@ async def start_imserver(
     notes.append(
         f"per-user message rate limit raised to {BENCH_MESSAGE_RATE:,}/s (IMSERVER_RATE_MESSAGES_BURST / "
         "IMSERVER_RATE_MESSAGES_PER_SECOND), and the post burst to "
-        f"{BENCH_POST_BURST:,} (IMSERVER_RATE_POSTS_BURST): the checks run, they do not refuse"
+        f"{BENCH_POST_BURST:,} (IMSERVER_RATE_POSTS_BURST), and the WebSocket frame budget likewise "
+        "(IMSERVER_WS_FRAMES_*): the checks run, they do not refuse"
     )
     try:
         # The first `operator create` also migrates the fresh database.
