@@ -299,12 +299,12 @@ async def test_delivery_typing_receipts_and_latency_across_nodes(cluster, capsys
 # -- policy across nodes -------------------------------------------------------------------
 
 
-async def until_reason(client: Client, to_user: int, reason: str | None) -> float:
-    """Send from `client` until the ack's reason is `reason` (None: accepted); returns the seconds it took."""
+async def until_reason(client: Client, to_user: int | None, reason: str | None, *, to_group: int | None = None) -> float:
+    """Send from `client` (to a user or a group) until the ack's reason is `reason` (None: accepted); the seconds it took."""
     start = time.perf_counter()
     deadline = time.monotonic() + WAIT_S
     while True:
-        ack = await client.send("probe", to_user=to_user)
+        ack = await client.send("probe", to_user=to_user, to_group=to_group)
         got = ack.reason if ack.status == "rejected" else None
         if got == reason:
             return time.perf_counter() - start
@@ -596,19 +596,6 @@ async def test_a_post_reaches_followers_on_both_nodes(cluster):
 # -- group membership across nodes ----------------------------------------------------------
 
 
-async def until_group_reason(client: Client, group_id: int, reason: str | None) -> float:
-    """Send to a group from `client` until the ack's reason is `reason` (None: accepted); the seconds it took."""
-    start = time.perf_counter()
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        ack = await client.send("probe", to_group=group_id)
-        got = ack.reason if ack.status == "rejected" else None
-        if got == reason:
-            return time.perf_counter() - start
-        assert time.monotonic() < deadline, f"user {client.hello.user_id} on {client.hello.node}: {ack}, not {reason}"
-        await asyncio.sleep(0.02)
-
-
 async def test_group_membership_changed_through_node1_applies_on_node2(cluster, capsys):
     """Invite, leave and removal made through node 1, with node 2's membership cache warm.
 
@@ -632,12 +619,12 @@ async def test_group_membership_changed_through_node1_applies_on_node2(cluster, 
             r = await http.post(f"/api/v1/groups/{group}/members", json={"user_ids": [guest["id"]]},
                                 headers=owner["headers"])
             assert r.status_code == 200 and r.json()["added"] == [guest["id"]], r.text
-        invited = await until_group_reason(g2, group, None)
+        invited = await until_reason(g2, None, None, to_group=group)
 
         async with n1.http() as http:  # the guest leaves, through the other node
             r = await http.delete(f"/api/v1/groups/{group}/members/me", headers=guest["headers"])
             assert r.status_code == 204, r.text
-        left = await until_group_reason(g2, group, "not_a_member")
+        left = await until_reason(g2, None, "not_a_member", to_group=group)
         await drain(g2)  # what the guest got while a member
         ack = await o2.send("after the guest left", to_group=group)
         assert ack.status == "accepted"
@@ -652,7 +639,7 @@ async def test_group_membership_changed_through_node1_applies_on_node2(cluster, 
         async with n1.http() as http:  # the owner removes the other member, through node 1
             r = await http.delete(f"/api/v1/groups/{group}/members/{other['id']}", headers=owner["headers"])
             assert r.status_code == 204, r.text
-        removed = await until_group_reason(x2, group, "not_a_member")
+        removed = await until_reason(x2, None, "not_a_member", to_group=group)
     finally:
         for client in (o2, g2, x2):
             await client.close()
