@@ -239,6 +239,31 @@ async def server(settings, db, clock):
     await asyncio.wait_for(task, timeout=10)
 
 
+class RetryOnDrop(httpx.AsyncBaseTransport):
+    """Sends a request once more when the connection dropped before any response came.
+
+    A known, not yet explained flake: late in a full run on a loaded 2-core machine,
+    about one request in ten thousand on the in-process server's socket ends with
+    "Server disconnected without sending a response" (or a ReadError), each time in
+    a different test; no test alone reproduces it. Only that transport failure is
+    retried, once; any response at all, error or not, goes to the test as it came,
+    so no assertion is weakened (a retried request the server had handled would
+    answer differently and fail its test).
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self.inner.handle_async_request(request)
+        except (httpx.RemoteProtocolError, httpx.ReadError):
+            return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 @pytest.fixture
 async def client(server):
     hooks = {"response": [response_hook(server.app)]}  # admin responses against the OpenAPI (tests/contract.py)
@@ -246,6 +271,7 @@ async def client(server):
     # timeout (5 s): on a loaded machine a reused connection could otherwise meet the
     # server's close mid-request (httpx.ReadError / "Server disconnected").
     limits = httpx.Limits(keepalive_expiry=1.0)
-    async with httpx.AsyncClient(base_url=server.base_url, event_hooks=hooks, limits=limits) as c:
+    transport = RetryOnDrop(httpx.AsyncHTTPTransport(limits=limits))
+    async with httpx.AsyncClient(base_url=server.base_url, event_hooks=hooks, transport=transport) as c:
         c.services = server.services  # lets helpers.register verify users
         yield c
