@@ -60,6 +60,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..children import death_signal
+
 if TYPE_CHECKING:  # the SDK and httpx are imported when a run starts: `imserver serve` builds this parser too
     from ..client import Client
     from .peer import Account
@@ -270,25 +272,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _death_signal():
-    """A function for the child to run before exec: get SIGKILL when the harness dies (Linux; else a no-op).
-
-    libc is loaded here, in the parent, so the child (forked from a process that
-    may have threads) only makes one foreign call: no import, no dlopen.
-    """
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (ImportError, OSError):
-        return None
-
-    def in_child() -> None:
-        prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-
-    return in_child
-
-
 # Each start's interpreter is launched ahead of time (a warm spare): it imports
 # the server's modules and builds an app once (routes only: nothing is opened
 # before the lifespan runs), says so by creating the file named in
@@ -411,7 +394,7 @@ class ServerProcess:
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_death_signal(),  # noqa: PLW1509 - one prctl call, nothing that takes a lock
+                preexec_fn=death_signal(signal.SIGKILL),  # noqa: PLW1509 - one prctl call, nothing that takes a lock
             )
 
     async def kill(self) -> None:

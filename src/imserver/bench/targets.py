@@ -39,6 +39,7 @@ from pathlib import Path
 
 import httpx
 
+from ..children import death_signal
 from .peer import Account
 from .progress import note
 from .provision import Provisioner
@@ -123,9 +124,10 @@ class Process:
         self.owns_workdir = owns_workdir
         self.log_path = workdir / "server.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        # _die_with_parent takes no lock and imports nothing: safe between fork and exec.
+        # death_signal: no server outlives the bench (children.py).
         self.popen = subprocess.Popen(
-            argv, env=env, cwd=workdir, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent  # noqa: PLW1509
+            argv, env=env, cwd=workdir, stdout=self._log, stderr=subprocess.STDOUT,
+            preexec_fn=death_signal(signal.SIGTERM),  # noqa: PLW1509
         )
 
     @property
@@ -162,24 +164,6 @@ class Process:
         self._log.close()
         if self.owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def _libc():
-    try:
-        import ctypes
-
-        return ctypes.CDLL("libc.so.6", use_errno=True)
-    except OSError:  # not glibc Linux: servers are still stopped by Target.close()
-        return None
-
-
-_LIBC = _libc()  # loaded here, in the parent: the child between fork and exec must not import
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the bench dies, so no server outlives it (Linux)."""
-    if _LIBC is not None:
-        _LIBC.prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def _clean_env() -> dict[str, str]:
