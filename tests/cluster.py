@@ -216,6 +216,16 @@ class Node:
     def http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, timeout=10)
 
+    def worker_pids(self) -> list[int]:
+        """With ``--workers``: the pids of the supervisor's children, the worker processes (Linux)."""
+        if not self.running:
+            return []
+        pid = self.proc.pid
+        try:
+            return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return []
+
 
 @dataclass
 class Cluster:
@@ -233,6 +243,7 @@ class Cluster:
     operators: dict[str, list[str]] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
     env_extra: dict[str, str] = field(default_factory=dict)  # more IMSERVER_* settings for every process
+    workers: int = 1  # `serve --workers N`: each node's worker processes are named <node>-w1 .. -wN
     log_level: str = "warning"  # the nodes' --log-level
     _own_schema: bool = False
 
@@ -303,7 +314,7 @@ class Cluster:
         log = open(node.log_path, "ab")  # noqa: SIM115 - the child keeps its own copy
         node.proc = subprocess.Popen(
             [sys.executable, "-m", "imserver.cli", "serve", "--port", str(node.port), "--no-migrate",
-             "--log-level", self.log_level],
+             "--log-level", self.log_level, "--workers", str(self.workers)],
             cwd=node.workdir, env=self.env(node.name), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         log.close()

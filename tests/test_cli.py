@@ -142,3 +142,14 @@ def _serve_lines(env: dict, tmp_path) -> list[dict]:
         proc.send_signal(signal.SIGTERM)
         proc.wait(TIMEOUT_S)
     return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def test_several_workers_are_refused_where_they_cannot_be_correct(env, backend):
+    """SQLite takes one writer; the in-memory broker joins no processes: each is refused with its code."""
+    done = imserver({**env, "IMSERVER_BROKER_URL": "memory://"}, "serve", "--workers", "2", "--port", "0")
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    expected = "workers_need_postgresql" if backend == "sqlite" else "workers_need_broker"
+    assert line.startswith(f"imserver: error [{expected}]: "), line
+    done = imserver(env, "serve", "--workers", "0")
+    assert done.returncode == 1 and "[bad_workers]" in done.stderr

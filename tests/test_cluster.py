@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import signal
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import websockets
@@ -655,4 +658,97 @@ async def drain(client: Client) -> list[Msg]:
     out = []
     while client.pending_messages():
         out.append(await client.next_message(0.1))
+    return out
+
+
+async def connect_on_worker(node: Node, user: dict, worker: str) -> Client:
+    """A connection served by the named worker: the kernel picks a listening worker per connection (SO_REUSEPORT)."""
+    deadline = time.monotonic() + WAIT_S  # a worker just started listens only once it is up
+    tries = 0
+    while time.monotonic() < deadline:
+        tries += 1
+        client = await Client.connect(node.ws_url, user["token"])
+        if client.hello.node == worker:
+            return client
+        await client.close()
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{tries} connections in {WAIT_S} s and none on {worker}")
+
+
+async def test_two_workers_in_one_node_are_one_service(tmp_path, capsys):
+    """`serve --workers 2`: two processes on one port, each a member of the cluster.
+
+    A message crosses from one worker to the other in both directions; a group
+    changed through one worker applies on the other; a worker that dies is
+    started again by the supervisor and its users resume there, losing nothing.
+    """
+    async with Cluster(tmp_path / "cluster", size=1, workers=2) as c:
+        node = c.nodes[0]
+        await wait_until(lambda: len(node.worker_pids()) == 2, "two worker processes")
+        alice, bob, carol = await verified_users(c, 3, register_on=node, review_on=node)
+        a1 = await connect_on_worker(node, alice, "node1-w1")
+        b2 = await connect_on_worker(node, bob, "node1-w2")
+        c2 = await connect_on_worker(node, carol, "node1-w2")
+        try:
+            started = time.perf_counter()
+            assert (await a1.send("w1 to w2", to_user=bob["id"])).status == "accepted"
+            assert (await b2.next_message(WAIT_S)).body == "w1 to w2"
+            across = time.perf_counter() - started
+            assert (await b2.send("w2 to w1", to_user=alice["id"])).status == "accepted"
+            assert (await a1.next_message(WAIT_S)).body == "w2 to w1"
+
+            # Membership through worker 1 (the group is created there), sends through worker 2.
+            async with node.http() as http:
+                r = await http.post("/api/v1/groups", json={"name": "g", "members": [bob["id"]]},
+                                    headers=alice["headers"])
+                assert r.status_code == 201, r.text
+                group = r.json()["id"]
+            assert (await b2.send("warm", to_group=group)).status == "accepted"
+            ack = await c2.send("not yet", to_group=group)
+            assert (ack.status, ack.reason) == ("rejected", "not_a_member")  # worker 2's cache is warm now
+            async with node.http() as http:  # through whichever worker the kernel picks
+                r = await http.post(f"/api/v1/groups/{group}/members", json={"user_ids": [carol["id"]]},
+                                    headers=alice["headers"])
+                assert r.status_code == 200, r.text
+            invited = await until_reason(c2, None, None, to_group=group)
+
+            # Worker 1 dies; the supervisor starts it again; alice resumes and gets what she missed.
+            (pid1,) = [p for p in node.worker_pids() if _node_id_of(p) == "node1-w1"]
+            os.kill(pid1, signal.SIGKILL)
+            for body in ("while w1 was down", "and one more"):
+                assert (await b2.send(body, to_user=alice["id"])).status == "accepted"
+            await wait_until(
+                lambda: len(node.worker_pids()) == 2 and pid1 not in node.worker_pids(), "worker 1 started again"
+            )
+            await a1.close()
+            a1 = await connect_on_worker(node, alice, "node1-w1")
+            await a1.sync(inbox_after=0)
+            bodies = [m.body for m in await drain_until(a1, "and one more")]
+            assert bodies.count("while w1 was down") == 1 and bodies.count("and one more") == 1, bodies
+            no_gap_no_duplicate(b2, c2)
+        finally:
+            for client in (a1, b2, c2):
+                await client.close()
+    with capsys.disabled():
+        print(f"\n[two workers] worker 1 to worker 2: a message in {across * 1000:.1f} ms; an invitation "
+              f"applied on worker 2 after {invited:.3f} s")
+
+
+def _node_id_of(pid: int) -> str | None:
+    """The IMSERVER_NODE_ID a worker process was started with (its environment, Linux)."""
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for item in env:
+        if item.startswith(b"IMSERVER_NODE_ID="):
+            return item.split(b"=", 1)[1].decode()
+    return None
+
+
+async def drain_until(client: Client, last_body: str) -> list[Msg]:
+    """Messages until (and with) the one whose body is ``last_body``."""
+    out = []
+    while not out or out[-1].body != last_body:
+        out.append(await client.next_message(WAIT_S))
     return out

@@ -52,10 +52,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.no_migrate:
         settings.migrate_on_start = False
     host = args.host or settings.host
-    port = args.port or settings.port
+    port = args.port if args.port is not None else settings.port
     level = args.log_level or settings.log_level
+    if args.workers != 1:
+        return _serve_workers(args.workers, settings, host, port, level)
     logs.configure(node=settings.resolved_node_id(), level=level, fmt=settings.log_format)
-    _announce(settings, host, port)
+    if args.worker_index is None:  # a worker's supervisor has said it
+        _announce(settings, host, port)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -68,8 +71,49 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         proxy_headers=False,  # X-Forwarded-For is read by domain.client_ip, from trusted proxies only
     )
     # SIGTERM: notice and 1001 to every WebSocket, then exit within the grace period.
-    GracefulServer(config, app, grace=settings.shutdown_grace_seconds).run()
+    server = GracefulServer(config, app, grace=settings.shutdown_grace_seconds)
+    if args.worker_index is None:
+        server.run()
+    else:  # one of `--workers N`: a socket of its own on the shared port (supervisor.py)
+        from .supervisor import STARTUP_FAILURE, listening_socket
+
+        server.run(sockets=[listening_socket(host, port)])
+        if not server.started:  # the supervisor does not restart what cannot start
+            return STARTUP_FAILURE
     return 0
+
+
+def _serve_workers(workers: int, settings: Settings, host: str, port: int, level: str) -> int:
+    """`serve --workers N`: check, migrate once, then supervise N worker processes (supervisor.py)."""
+    from . import logs, supervisor
+    from .store import migrate
+
+    try:
+        supervisor.check(
+            workers, database_url=settings.resolved_database_url(), broker_url=settings.broker_url, port=port
+        )
+    except supervisor.WorkersRefused as exc:
+        raise CliError(exc.code, exc.detail) from None
+    logs.configure(node=settings.node_id or "supervisor", level=level, fmt=settings.log_format)
+    _announce(settings, host, port)
+    try:  # the port is free for SO_REUSEPORT sockets: else say so now, not once per worker
+        supervisor.listening_socket(host, port).close()
+    except OSError as exc:
+        raise CliError("address_in_use", f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    if settings.migrate_on_start:
+
+        async def upgrade() -> None:
+            db = _database(settings)
+            try:
+                await migrate.upgrade(db)
+            finally:
+                await db.dispose()
+
+        asyncio.run(upgrade())
+    return supervisor.supervise(
+        workers, host=host, port=port, log_level=level, node_id=settings.node_id,
+        grace_s=settings.shutdown_grace_seconds,
+    )
 
 
 def _announce(settings: Settings, host: str, port: int) -> None:
@@ -518,6 +562,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default=None, choices=["debug", "info", "warning", "error"],
         help="log level (IMSERVER_LOG_LEVEL, default info); the format is IMSERVER_LOG_FORMAT: json or text",
     )
+    serve.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="worker processes on the port (SO_REUSEPORT), each a node of the cluster; N > 1 needs "
+        "PostgreSQL and a Redis broker (default 1: this process serves)",
+    )
+    serve.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)  # set by the supervisor
     serve.set_defaults(fn=cmd_serve)
 
     sub.add_parser(
