@@ -68,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--database-url", help="for the server started here (default: SQLite in a temporary directory); use an empty database"
     )
     where.add_argument(
+        "--server-workers", type=int, default=1,
+        help="for the server started here: `serve --workers N` (N > 1 needs --database-url on PostgreSQL and --broker-url)",
+    )
+    where.add_argument("--broker-url", help="for the server started here: IMSERVER_BROKER_URL (default memory://)")
+    where.add_argument(
         "--keep-argon2", action="store_true", help="do not lower the argon2 cost of the server started here"
     )
     where.add_argument("--baseline", action="store_true", help="also run each scenario against the bare relay")
@@ -155,6 +160,8 @@ async def _target(args: argparse.Namespace) -> targets.Target:
         lower_argon2=not args.keep_argon2,
         progress=args.progress,
         with_moderator=any(s.name == "soak" for s in resolve(args.scenario)),  # soak warns users
+        workers=args.server_workers,
+        broker_url=args.broker_url,
     )
 
 
@@ -177,7 +184,8 @@ async def _run(args: argparse.Namespace) -> dict:
     server = await _target(args)
     try:
         result["target"] = {
-            "description": server.http_url if args.url else f"imserver started here ({args.database_url or 'SQLite, temporary'})",
+            "description": server.http_url if args.url else f"imserver started here ({args.database_url or 'SQLite, temporary'}"
+            + (f", {args.server_workers} workers)" if args.server_workers > 1 else ")"),
             "pid": server.pid,
         }
         result["notes"] += server.notes

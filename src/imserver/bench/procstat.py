@@ -1,5 +1,8 @@
 """A server process's memory, CPU and descriptors, read from ``/proc/<pid>`` (Linux).
 
+With ``serve --workers N`` the pid is the supervisor's, and every figure is
+the sum over it and its children, the workers.
+
 Used by ``idle`` (RSS per connection, CPU while idle), by ``soak`` (RSS and
 open descriptors per minute) and beside every scenario: the server's CPU time
 over the measured window, per message and per delivery. With ``--url`` and no
@@ -16,6 +19,7 @@ driver's, the default executor's) live as long as it does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -46,8 +50,36 @@ def _schedstat_s(pid: int) -> float | None:
     return total / 1e9
 
 
+def children(pid: int) -> list[int]:
+    """The process's child processes (``serve --workers``: the workers), from every thread's list."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                out += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 def sample(pid: int) -> Sample | None:
-    """The process's RSS and CPU time, or None if it cannot be read."""
+    """RSS and CPU time of the process and its children (a supervisor's workers), or None if unreadable."""
+    own = _one(pid)
+    if own is None:
+        return None
+    for child in children(pid):
+        theirs = _one(child)
+        if theirs is not None:  # a child that ended between the listing and the read is left out
+            own = Sample(own.rss_kib + theirs.rss_kib, own.cpu_s + theirs.cpu_s)
+    return own
+
+
+def _one(pid: int) -> Sample | None:
+    """One process's RSS and CPU time, or None if it cannot be read."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
             rss = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
@@ -63,11 +95,15 @@ def sample(pid: int) -> Sample | None:
 
 
 def open_fds(pid: int) -> int | None:
-    """How many file descriptors the process has open (sockets, database files...)."""
+    """How many file descriptors the process and its children have open (sockets, database files...)."""
     try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
+        count = len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            count += len(os.listdir(f"/proc/{child}/fd"))
+    return count
 
 
 def cpu_percent(before: Sample | None, after: Sample | None, seconds: float) -> float | None:

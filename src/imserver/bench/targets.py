@@ -55,6 +55,10 @@ REVIEWER = "bench-reviewer"
 MODERATOR = "bench-moderator"  # made only when a scenario imposes sanctions (soak)
 
 
+# After the workers exist: time for each to import, connect and listen (~2 s on a quiet machine).
+WORKER_SETTLE_S = 5.0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -178,12 +182,18 @@ async def start_imserver(
     keep: bool = False,
     progress: bool | None = None,
     with_moderator: bool = False,
+    workers: int = 1,
+    broker_url: str | None = None,
 ) -> Target:
     workdir = Path(tempfile.mkdtemp(prefix="imserver-bench-"))
     env = _clean_env()
     env["IMSERVER_DATA_DIR"] = str(workdir / "data")
     if database_url:
         env["IMSERVER_DATABASE_URL"] = database_url
+    if broker_url:
+        env["IMSERVER_BROKER_URL"] = broker_url
+        # A channel prefix of this run's own: Redis channels are global to the server.
+        env["IMSERVER_BROKER_CHANNEL_PREFIX"] = f"imserver-bench-{secrets.token_hex(4)}:"
     notes = []
     if lower_argon2:
         env["IMSERVER_ARGON2_MEMORY_KIB"] = str(BENCH_ARGON2_MEMORY_KIB)
@@ -219,7 +229,8 @@ async def start_imserver(
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     port = free_port()
-    argv = [sys.executable, "-m", "imserver.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    argv = [sys.executable, "-m", "imserver.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "--workers", str(workers)]
     process = Process(argv, env, workdir, owns_workdir=not keep)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -227,10 +238,25 @@ async def start_imserver(
     except BaseException:
         process.stop()
         raise
+    if workers > 1:
+        await _all_workers_up(process.pid, workers)
+        notes.append(f"{workers} worker processes (serve --workers): RSS and CPU are summed over them")
     note(f"imserver started: pid {process.pid}, {url}, database {database_url or 'SQLite in ' + str(workdir)}")
     target = Target("imserver", url, pid=process.pid, notes=notes, _process=process)
     target.provisioner = Provisioner(url, operator=reviewer, moderator=moderator, progress=progress)
     return target
+
+
+async def _all_workers_up(pid: int, workers: int) -> None:
+    """Wait until the supervisor has its workers (each listens a moment after it exists)."""
+    from .procstat import children
+
+    deadline = time.monotonic() + START_TIMEOUT
+    while len(children(pid)) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the supervisor has {len(children(pid))} of {workers} workers after {START_TIMEOUT:g} s")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(WORKER_SETTLE_S)
 
 
 async def _operator(env: dict[str, str], workdir: Path, prefix: str, role: str) -> tuple[str, str]:
