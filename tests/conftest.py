@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import socket
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -259,9 +260,26 @@ class RetryOnDrop(httpx.AsyncBaseTransport):
             return await self.inner.handle_async_request(request)
         except (httpx.RemoteProtocolError, httpx.ReadError):
             return await self.inner.handle_async_request(request)
+        except httpx.TimeoutException:
+            # The server shares this event loop: what its tasks wait on tells a stall from a hang.
+            _print_tasks(f"{request.method} {request.url.path}: no response within {CLIENT_TIMEOUT_S} s")
+            raise
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+# A request on the in-process server answers in milliseconds; this only bounds a hang.
+# (httpx's default, 5 s, was once met by a plain read late in a full run on a loaded
+# 2-core machine: a stall, not a failure of what the test checks.)
+CLIENT_TIMEOUT_S = 30.0
+
+
+def _print_tasks(why: str) -> None:
+    """Every task of the running loop with its stack, on stderr (pytest shows it with the failure)."""
+    print(f"--- {why}; the event loop's tasks:", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=8, file=sys.stderr)
 
 
 @pytest.fixture
@@ -272,6 +290,8 @@ async def client(server):
     # server's close mid-request (httpx.ReadError / "Server disconnected").
     limits = httpx.Limits(keepalive_expiry=1.0)
     transport = RetryOnDrop(httpx.AsyncHTTPTransport(limits=limits))
-    async with httpx.AsyncClient(base_url=server.base_url, event_hooks=hooks, transport=transport) as c:
+    async with httpx.AsyncClient(
+        base_url=server.base_url, event_hooks=hooks, transport=transport, timeout=CLIENT_TIMEOUT_S
+    ) as c:
         c.services = server.services  # lets helpers.register verify users
         yield c
