@@ -686,6 +686,9 @@ for several nodes also IMSERVER_BROKER_URL (redis://host:6379/0) and the keys
 (IMSERVER_MASTER_KEYS, IMSERVER_HMAC_KEY). Every setting is an IMSERVER_*
 environment variable; see docs/operations.md.
 
+--workers N runs N processes on the port (SO_REUSEPORT), each a node of the
+cluster; it needs PostgreSQL and the Redis broker.
+
 On SIGTERM it stops accepting, tells every WebSocket client to reconnect (a
 notice, then close 1001) and exits within IMSERVER_SHUTDOWN_GRACE_SECONDS.
 """
