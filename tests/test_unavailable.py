@@ -66,3 +66,21 @@ async def test_healthz_answers_503(down):
     assert r.json()["database"] == "down" and r.json()["status"] == "degraded"
     metrics = (await down.get("/metrics")).text
     assert "imserver_database_up 0.0" in metrics
+
+
+def test_the_fault_log_names_sqlite_faults_and_keeps_other_drivers_messages_out():
+    """SQLite's message says what failed ("database is locked"); another driver's may hold a URL."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from imserver.store.db import _fault_name
+
+    locked = OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+    assert _fault_name(locked) == "OperationalError(OperationalError): database is locked"
+
+    class DriverError(Exception):
+        pass
+
+    remote = OperationalError("SELECT 1", {}, DriverError("cannot connect to postgresql://u:secret@db/x"))
+    assert _fault_name(remote) == "OperationalError(DriverError)"

@@ -163,11 +163,20 @@ async def _unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 def _fault_name(exc: BaseException | None) -> str:
-    """The fault's class and its driver's class, without the message (which may hold a URL)."""
+    """The fault's class and its driver's class, without the message (which may hold a URL).
+
+    SQLite's own messages are kept ("database is locked", "disk I/O error"): they
+    name the fault, and a file database has no URL with a password to leak.
+    """
     if exc is None:
         return "unknown"
     orig = getattr(exc, "orig", None)
-    return f"{type(exc).__name__}({type(orig).__name__})" if orig is not None else type(exc).__name__
+    if orig is None:
+        return type(exc).__name__
+    name = f"{type(exc).__name__}({type(orig).__name__})"
+    if type(orig).__module__.startswith("sqlite3"):
+        name += f": {str(orig)[:200]}"
+    return name
 
 
 class Database:
