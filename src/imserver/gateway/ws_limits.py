@@ -95,7 +95,9 @@ class _Guarded(WebSocketsSansIOProtocol):
         if frame.opcode == Opcode.CLOSE:
             self.handle_close(frame)
             return
-        if self.close_sent or self.disconnected or not self._admit():
+        # transport.is_closing(): also true once the connection is lost (the
+        # protocol's own `disconnected` flag exists only from uvicorn 0.53).
+        if self.close_sent or self.transport.is_closing() or not self._admit():
             return  # closing: nothing more is answered or delivered
         if frame.opcode == Opcode.CONT:
             self.handle_cont(frame)
