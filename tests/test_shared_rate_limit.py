@@ -70,3 +70,37 @@ async def test_per_node_while_redis_is_away(settings, db):
         assert await sends_allowed(a.state.services, user["id"], 4) == BURST
         assert await sends_allowed(b.state.services, user["id"], 4) == BURST
         assert not a.state.services.policy.shared_limits.healthy
+
+
+async def test_takes_of_one_loop_turn_share_one_round_trip_and_survive_a_script_flush():
+    """Concurrent takes go to Redis in one pipeline, each answered as if alone; a Redis that
+    forgot the script (a restart, SCRIPT FLUSH) gets it again without a refusal or an error."""
+    import asyncio
+
+    import redis.asyncio as redis_asyncio
+
+    from imserver.broker.ratelimit import RedisTokenBuckets
+    from imserver.policy.ratelimit import Rate
+
+    prefix = f"imserver-test-{uuid.uuid4().hex[:8]}:"
+    buckets = RedisTokenBuckets(REDIS_URL, {"messages": Rate(3, 0.001)}, prefix=prefix)
+    admin = redis_asyncio.Redis.from_url(REDIS_URL)
+    try:
+        # Five takes from one user and one from another, all in one turn.
+        waits = await asyncio.gather(*(buckets.take("messages", 1, 1000.0) for _ in range(5)),
+                                     buckets.take("messages", 2, 1000.0))
+        assert waits[:3] == [None, None, None] and all(w is not None and w > 0 for w in waits[3:5])
+        assert waits[5] is None  # another user's bucket
+        assert buckets.round_trips == 1 and buckets.healthy
+
+        await admin.script_flush()
+        assert await buckets.take("messages", 2, 1000.0) is None  # loaded again, the take counted
+        assert await buckets.take("messages", 2, 1000.0) is None
+        assert await buckets.take("messages", 2, 1000.0) is not None  # the 4th of a burst of 3
+        assert buckets.healthy
+    finally:
+        keys = [k async for k in admin.scan_iter(f"{prefix}*")]
+        if keys:
+            await admin.delete(*keys)
+        await admin.aclose()
+        await buckets.close()
