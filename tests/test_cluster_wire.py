@@ -82,3 +82,13 @@ def test_fields_a_later_version_adds_are_ignored():
 def test_an_unreadable_payload_is_a_value_error(payload):
     with pytest.raises(ValueError):
         cluster.decode(cluster.TOPIC_POLICY, payload)
+
+
+def test_a_nodes_own_payloads_are_recognised_by_their_first_bytes():
+    """What the broker hands back to its publisher is skipped before decoding; another node's is not."""
+    from imserver.services.cluster import encode, own_prefix
+
+    mine = encode("node1", {"scope": "user", "id": 7})
+    assert mine.startswith(own_prefix("node1"))
+    assert not encode("node10", {"scope": "user", "id": 7}).startswith(own_prefix("node1"))
+    assert not encode("node1", {"scope": "user", "id": 7}).startswith(own_prefix("node"))

@@ -111,6 +111,11 @@ def encode(node_id: str, body: dict[str, Any]) -> bytes:
     return orjson.dumps({"v": WIRE_VERSION, "node": node_id, **body})
 
 
+def own_prefix(node_id: str) -> bytes:
+    """How every payload this node encodes begins: what it hears back is skipped undecoded."""
+    return encode(node_id, {})[:-1] + b","
+
+
 def inbox_body(events: list[InboxEvent]) -> dict[str, Any]:
     messages: dict[int, MessageView] = {}
     entries = []
@@ -201,6 +206,9 @@ class Cluster:
         self.followers = followers
         self.dropped = 0
         self.unreadable = 0
+        # The broker hands a node its own payloads back: recognised by their first
+        # bytes, they are dropped without decoding (a batch of message bodies each).
+        self._own = own_prefix(node_id)
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._invalidation_handlers: list[InvalidationHandler] = []
@@ -275,6 +283,8 @@ class Cluster:
 
     def _foreign(self, topic: str, payload: bytes) -> Any:
         """What another node said, or None for our own payload (or one we cannot read)."""
+        if payload.startswith(self._own):
+            return None
         try:
             node, body = decode(topic, payload)
         except ValueError:
