@@ -86,7 +86,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def _serve_workers(workers: int, settings: Settings, host: str, port: int, level: str) -> int:
     """`serve --workers N`: check, migrate once, then supervise N worker processes (supervisor.py)."""
     from . import logs, supervisor
-    from .store import migrate
 
     try:
         supervisor.check(
@@ -101,15 +100,7 @@ def _serve_workers(workers: int, settings: Settings, host: str, port: int, level
     except OSError as exc:
         raise CliError("address_in_use", f"cannot listen on {host}:{port}: {exc.strerror}") from None
     if settings.migrate_on_start:
-
-        async def upgrade() -> None:
-            db = _database(settings)
-            try:
-                await migrate.upgrade(db)
-            finally:
-                await db.dispose()
-
-        asyncio.run(upgrade())
+        _migrate(settings)
     return supervisor.supervise(
         workers, host=host, port=port, log_level=level, node_id=settings.node_id,
         grace_s=settings.shutdown_grace_seconds,
@@ -137,7 +128,8 @@ def _announce(settings: Settings, host: str, port: int) -> None:
             log.info("identity data keys: %s (keep its backup current)", path)
 
 
-def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+def _migrate(settings: Settings) -> str | None:
+    """Apply the migrations; the revision the database is at then."""
     from .store import migrate
 
     async def run() -> str | None:
@@ -148,7 +140,11 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await db.dispose()
 
-    print(f"database at revision {asyncio.run(run())}")
+    return asyncio.run(run())
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    print(f"database at revision {_migrate(settings)}")
     return 0
 
 

@@ -188,7 +188,7 @@ class Supervisor:
 def worker_argv(index: int, *, host: str, port: int, log_level: str) -> list[str]:
     return [
         sys.executable, "-m", "imserver.cli", "serve", "--host", host, "--port", str(port),
-        "--log-level", log_level, "--no-migrate", WORKER_FLAG, str(index),
+        "--log-level", log_level, "--no-migrate", WORKER_FLAG, str(index),  # migrated once, by the supervisor
     ]
 
 
@@ -198,7 +198,6 @@ def supervise(count: int, *, host: str, port: int, log_level: str, node_id: str,
     for index in range(1, count + 1):
         env = dict(os.environ)
         env["IMSERVER_NODE_ID"] = worker_node_id(node_id, index)
-        env["IMSERVER_MIGRATE_ON_START"] = "false"  # applied once, by the supervisor
         workers.append(Worker(index, worker_argv(index, host=host, port=port, log_level=log_level), env))
     log.info("supervisor pid %d: %d workers on %s:%d", os.getpid(), count, host, port)
     return Supervisor(workers, grace_s).run()

@@ -110,20 +110,22 @@ class RedisTokenBuckets:
     async def _evaluate(self, batch: list[tuple[str, list, asyncio.Future]]) -> list[float]:
         if self._sha is None:
             self._sha = await self._client.script_load(TAKE)
-        for attempt in (1, 2):
-            self.round_trips += 1
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key, args, _ in batch:
-                    pipe.evalsha(self._sha, 1, key, *args)
-                results = await pipe.execute(raise_on_error=False)
-            if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
-                self._sha = await self._client.script_load(TAKE)  # Redis restarted and forgot it
-                continue
-            for r in results:
-                if isinstance(r, Exception):
-                    raise r
-            return [float(r) for r in results]
-        raise NoScriptError("the rate-limit script is not loaded")  # pragma: no cover - loaded just above
+        results = await self._pipeline(batch)
+        if any(isinstance(r, NoScriptError) for r in results):  # Redis restarted and forgot the script
+            self._sha = await self._client.script_load(TAKE)
+            results = await self._pipeline(batch)
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        return [float(r) for r in results]
+
+    async def _pipeline(self, batch: list[tuple[str, list, asyncio.Future]]) -> list:
+        """One round trip: an EVALSHA per take; errors come back in place."""
+        self.round_trips += 1
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key, args, _ in batch:
+                pipe.evalsha(self._sha, 1, key, *args)
+            return await pipe.execute(raise_on_error=False)
 
     async def close(self) -> None:
         if self._flush is not None:
