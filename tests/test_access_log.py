@@ -14,10 +14,12 @@ from datetime import timedelta
 
 import pytest
 import websockets
+from sqlalchemy import text
 
 from imserver.domain.client_ip import client_address, parse_networks
 from imserver.domain.enums import Role
 from imserver.gateway import protocol
+from imserver.services.access_log import BATCH_ROWS, Origin
 
 from .console.console_helpers import console_client, csrf_of, make_operator
 from .console.console_helpers import sign_in as console_sign_in
@@ -222,6 +224,59 @@ async def test_a_websocket_session_is_logged_at_start_and_end(server, client, se
     assert opened["ip"] == closed["ip"] == "198.51.100.9"
     assert opened["user_agent"] == UA["User-Agent"] and opened["connection"] == closed["connection"]
     assert closed["close_code"] == 1000 and opened["close_code"] is None
+
+
+async def test_a_burst_of_sessions_is_a_few_transactions_and_every_row_is_kept(app, http):
+    """2,000 clients reconnecting at once: the network log must not queue 2,000 commits on the writer."""
+    services = app.state.services
+    user = await register(http)
+    for i in range(900):  # two batches (the read below returns at most 1,000 rows)
+        services.access_log.record_later(
+            "ws_open", principal_kind="user", principal_id=user["id"], origin=Origin("192.0.2.1", "ua"), connection=str(i)
+        )
+    await services.access_log.drain()
+    rows = [e for e in await log_of(services, principal_kind="user", principal_id=user["id"]) if e["event"] == "ws_open"]
+    assert sorted(int(e["connection"]) for e in rows) == list(range(900))
+    assert services.access_log.writes <= 900 // BATCH_ROWS + 1
+    assert services.access_log.queued == 0
+
+
+async def test_rows_the_database_refuses_stay_queued_until_it_takes_them(app, http, db):
+    services = app.state.services
+    user = await register(http)
+    refuse, allow = REFUSE_INSERTS[db.dialect]
+    async with db.transaction() as conn:
+        for statement in refuse:
+            await conn.execute(text(statement))
+    services.access_log.record_later(
+        "ws_open", principal_kind="user", principal_id=user["id"], origin=Origin(None, None), connection="7"
+    )
+    for _ in range(100):  # the first write is refused; the row stays queued
+        await asyncio.sleep(0.01)
+        if services.access_log.writes == 0 and services.access_log.queued == 1:
+            break
+    await asyncio.sleep(0.1)
+    assert (services.access_log.writes, services.access_log.queued) == (0, 1)
+    async with db.transaction() as conn:
+        for statement in allow:
+            await conn.execute(text(statement))
+    opened = await wait_for(services, ["ws_open"], user["id"])  # the retry, half a second later
+    assert opened[0]["connection"] == "7" and services.access_log.queued == 0
+
+
+REFUSE_INSERTS = {
+    "sqlite": (
+        ["CREATE TRIGGER refuse_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'refused'); END"],
+        ["DROP TRIGGER refuse_log"],
+    ),
+    "postgresql": (
+        [
+            "CREATE FUNCTION refuse_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE 'refused'; END $$",
+            "CREATE TRIGGER refuse_log BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION refuse_log()",
+        ],
+        ["DROP TRIGGER refuse_log ON access_log", "DROP FUNCTION refuse_log()"],
+    ),
+}
 
 
 # -- compliance reads and exports ---------------------------------------------------------------------

@@ -54,6 +54,7 @@ FAULT_ONLY = {
     "imserver_broker_delivery_drops",
     "imserver_broker_handler_errors",
     "imserver_cluster_publish_dropped",  # the fan-out's queue to the broker overflowed
+    "imserver_network_log_dropped",  # the database away longer than the network log's queue holds
     "imserver_queue_overdue",  # nothing waits a day here (it moves in test_staffing.py)
     "python_gc_objects_uncollectable",  # objects the GC could not free: a leak
 }

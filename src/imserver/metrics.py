@@ -52,6 +52,11 @@ class Metrics:
         self.slow_consumers_closed = Counter(
             "imserver_slow_consumers_closed_total", "Connections closed for falling behind", registry=r
         )
+        self.network_log_dropped = Counter(
+            "imserver_network_log_dropped_total",
+            "Network log rows dropped because the database was away longer than the queue holds",
+            registry=r,
+        )
         # -- public reports (Art. 5): read from the database at scrape time ----------
         self.reports_open = Gauge(
             "imserver_reports_open", "Public reports awaiting a moderator's decision (open or in review)", registry=r

@@ -3,9 +3,11 @@
 Every user and operator sign-in, failed sign-in and sign-out, and every
 WebSocket session's start and end (with its close code) is recorded with the
 time, the client's address (as resolved through the trusted proxies), the user
-agent and the node. A WebSocket session costs one insert when it is
-authenticated and one when it ends, both written by a background task so the
-socket never waits on them; nothing is written per frame.
+agent and the node. A WebSocket session costs one row when it is
+authenticated and one when it ends, queued and written by one background task,
+many rows to a transaction, so the socket never waits on them and a burst of
+reconnects is a few commits, not one per socket; nothing is written per frame.
+A row the database could not take stays queued and is written when it can be.
 
 Compliance reads the log by principal and period (``GET /admin/v1/access-log``)
 and exports it; the user dossier shows a user's recent sign-ins.
@@ -21,7 +23,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from ..domain.clock import Clock
 from ..domain.errors import BadRequest, Code, ImserverError
@@ -38,6 +40,13 @@ PAGE_MAX = 1000  # rows per read (and per export page)
 UNKNOWN_HANDLE = "unknown_handle"  # detail of a failed sign-in under a handle no account has
 USER_AGENT_CHARS = 256  # the column's width: longer agents are cut, never refused
 EXPORT_MAX = 100_000  # rows per export; a longer period is exported in several
+# The background writer: rows per transaction, how long it waits after a failed
+# write (doubling), and how many rows it holds while the database is away
+# (about 400 bytes each: 40 MiB at most).
+BATCH_ROWS = 500
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 10.0
+QUEUED_MAX = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +62,16 @@ def _view(row: dict) -> dict:
 
 
 class AccessLog:
-    def __init__(self, db: Database, clock: Clock, node: str) -> None:
+    def __init__(self, db: Database, clock: Clock, node: str, *, on_drop: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.clock = clock
         self.node = node[:128]
-        self._pending: set[asyncio.Task] = set()
+        self._queued: list[dict] = []  # rows for the background writer, oldest first
+        self._writer: asyncio.Task | None = None
+        self._stopping = False
+        self.dropped = 0  # rows refused because the queue was full
+        self.writes = 0  # transactions the background writer committed
+        self._on_drop = on_drop
 
     async def record(
         self,
@@ -83,18 +97,23 @@ class AccessLog:
                     detail = UNKNOWN_HANDLE if detail in (None, Code.INVALID_CREDENTIALS.value) else detail
             await store.add(
                 conn,
-                at=self.clock.now(),
-                event=event,
-                principal_kind=principal_kind,
-                principal_id=principal_id,
-                handle=handle,
-                ip=origin.ip[:64] if origin.ip else None,
-                user_agent=origin.user_agent[:USER_AGENT_CHARS] if origin.user_agent else None,
-                node=self.node,
-                connection=connection,
-                close_code=close_code,
-                detail=detail,
+                **self._row(event, principal_kind, principal_id, origin, handle, connection, close_code, detail),
             )
+
+    def _row(self, event, principal_kind, principal_id, origin: Origin, handle, connection, close_code, detail) -> dict:
+        return {
+            "at": self.clock.now(),
+            "event": event,
+            "principal_kind": principal_kind,
+            "principal_id": principal_id,
+            "handle": handle,
+            "ip": origin.ip[:64] if origin.ip else None,
+            "user_agent": origin.user_agent[:USER_AGENT_CHARS] if origin.user_agent else None,
+            "node": self.node,
+            "connection": connection,
+            "close_code": close_code,
+            "detail": detail,
+        }
 
     async def sign_in(self, principal_kind: str, handle: str, origin: Origin, attempt: Awaitable[tuple]) -> tuple:
         """Await a sign-in and record how it went; its result or error passes through unchanged.
@@ -130,22 +149,69 @@ class AccessLog:
             "signout", principal_kind=principal.kind.value, principal_id=principal.id, origin=origin, detail=detail
         )
 
-    def record_later(self, event: str, **kw) -> None:
-        """Record from a background task (WebSocket sessions: the socket does not wait)."""
-        task = asyncio.get_running_loop().create_task(self._record_quietly(event, **kw))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    def record_later(
+        self,
+        event: str,
+        *,
+        principal_kind: str,
+        principal_id: int,
+        origin: Origin,
+        connection: str | None = None,
+        close_code: int | None = None,
+    ) -> None:
+        """Queue a row for the background writer (WebSocket sessions: the socket does not wait).
 
-    async def _record_quietly(self, event: str, **kw) -> None:
+        The row's time is now, not when it is written. Beyond ``QUEUED_MAX`` rows
+        (the database unreachable for long) new rows are dropped and counted.
+        """
+        if len(self._queued) >= QUEUED_MAX:
+            self.dropped += 1
+            self._on_drop()
+            if self.dropped == 1 or self.dropped % 10_000 == 0:
+                log.error("network log queue full: %d rows dropped so far", self.dropped)
+            return
+        self._queued.append(
+            self._row(event, principal_kind, principal_id, origin, None, connection, close_code, None)
+        )
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_queued(), name="access-log-writer")
+
+    async def _write_queued(self) -> None:
+        """Write queued rows, up to ``BATCH_ROWS`` per transaction, until none are left."""
+        delay = RETRY_FIRST_SECONDS
         try:
-            await self.record(event, **kw)
-        except Exception:  # noqa: BLE001 - logged; a lost network-log row must not close a socket
-            log.exception("could not record %s", event)
+            while self._queued:
+                rows = self._queued[:BATCH_ROWS]
+                try:
+                    async with self.db.transaction() as conn:
+                        await store.add_many(conn, rows)
+                except Exception:  # noqa: BLE001 - kept queued and retried; a lost network-log row is a lost record
+                    log.exception("could not write %d network log rows; retrying in %.1f s", len(rows), delay)
+                    if self._stopping:
+                        return
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_SECONDS)
+                    continue
+                del self._queued[: len(rows)]
+                self.writes += 1
+                delay = RETRY_FIRST_SECONDS
+        finally:
+            self._writer = None
+
+    @property
+    def queued(self) -> int:
+        """Rows waiting for the background writer."""
+        return len(self._queued)
 
     async def drain(self) -> None:
-        """Wait for background records (on shutdown)."""
-        if self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Write what is queued (on shutdown): one more try if the database is failing."""
+        self._stopping = True
+        if self._writer is not None:
+            await self._writer
+        if self._queued:
+            await self._write_queued()
+        if self._queued:
+            log.error("network log: %d rows could not be written at shutdown", len(self._queued))
 
     # -- reading ------------------------------------------------------------------------------
 

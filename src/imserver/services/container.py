@@ -363,7 +363,7 @@ def build_services(
             local_zone=settings.local_timezone,
         ),
         records=records,
-        access_log=AccessLog(db, clock, node_id),
+        access_log=AccessLog(db, clock, node_id, on_drop=metrics.network_log_dropped.inc),
         checkpoints=Checkpoints(
             db,
             clock,

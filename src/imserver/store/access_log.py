@@ -20,6 +20,11 @@ async def add(conn: AsyncConnection, **values) -> int:
     return (await conn.execute(insert(access_log).values(**values).returning(access_log.c.id))).scalar_one()
 
 
+async def add_many(conn: AsyncConnection, rows: list[dict]) -> None:
+    """Insert rows (each with every column but id) in one statement execution."""
+    await conn.execute(insert(access_log), rows)
+
+
 async def principal_by_handle(conn: AsyncConnection, principal_kind: str, handle: str) -> int | None:
     table = users if principal_kind == "user" else operators
     return (await conn.execute(select(table.c.id).where(table.c.handle == handle.strip().lower()))).scalar()
