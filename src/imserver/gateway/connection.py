@@ -108,10 +108,13 @@ class Connection:
         # closing, or the transport has no synchronous write.
         self._flush_handle: asyncio.Handle | None = None
         self._writer_task: asyncio.Task | None = None
-        self._wake = asyncio.Event()  # the writer task has something to do
+        self._wake: asyncio.Event | None = None  # made with the writer task: it has something to do
         self._room: asyncio.Event | None = None  # made when a replay waits for the outbox to drain
         self._timers: dict[fx.Timer, asyncio.TimerHandle] = {}
-        self._inflight = asyncio.Semaphore(MAX_INFLIGHT_SENDS)
+        # Sends awaiting their commit, and the reader's wait when there are too many
+        # (a count and a future made only then, not a Semaphore per connection).
+        self._inflight = 0
+        self._inflight_room: asyncio.Future | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._replay: asyncio.Task | None = None
 
@@ -274,7 +277,13 @@ class Connection:
 
     async def _submit(self, frame: protocol.Send) -> None:
         """The one call into the send use case; its outcome goes back to the session."""
-        await self._inflight.acquire()
+        while self._inflight >= MAX_INFLIGHT_SENDS:  # only the reader submits: one waiter at most
+            self._inflight_room = self._loop.create_future()
+            try:
+                await self._inflight_room
+            finally:
+                self._inflight_room = None
+        self._inflight += 1
         try:
             future = await self.services.messaging.submit(
                 sender_id=self.session.user_id,
@@ -285,14 +294,20 @@ class Connection:
                 origin=self.conn_id,
             )
         except ImserverError as exc:
-            self._inflight.release()
+            self._send_settled()
             self._apply(self.session.on_send_refused(frame, exc))
             return
         # A callback, not a task per send: most acks go out from push_live.
         future.add_done_callback(lambda f: self._committed(frame, f))
 
+    def _send_settled(self) -> None:
+        self._inflight -= 1
+        room = self._inflight_room
+        if room is not None and not room.done():
+            room.set_result(None)
+
     def _committed(self, frame: protocol.Send, future: asyncio.Future[SendResult]) -> None:
-        self._inflight.release()
+        self._send_settled()
         session = self.session
         if future.cancelled():
             effects = session.on_send_cancelled(frame)
@@ -377,14 +392,16 @@ class Connection:
 
     def _start_writer(self) -> None:
         if self._writer_task is None and self._tg is not None:
+            self._wake = asyncio.Event()
             self._writer_task = self._tg.create_task(self._writer(), name="ws-writer")
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
 
     def _flush(self) -> None:
         """End of the loop turn: write what was queued, unless writing must wait (then the task does)."""
         self._flush_handle = None
         if self._writer_task is not None:
-            self._wake.set()
+            self._wake.set()  # made with the task
             return
         if self.session.closing is not None or self.transport.write_buffered() > WRITE_BUFFER_HIGH:
             self._start_writer()
@@ -426,7 +443,7 @@ class Connection:
             frames = self._outbox.pop_many(WRITE_CHUNK_BYTES)
             if not frames:
                 if direct and session.closing is None:
-                    self._writer_task = None  # caught up: _flush writes again
+                    self._writer_task = self._wake = None  # caught up: _flush writes again
                     return
                 self._wake.clear()
                 await self._wake.wait()

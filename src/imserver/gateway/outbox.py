@@ -18,10 +18,11 @@ class Outbox:
     def __init__(self, limit_bytes: int) -> None:
         self.limit = limit_bytes
         self.size = 0
-        self._frames: deque[tuple[bytes, bool]] = deque()
+        # None while empty: an idle connection holds no deque (about 600 bytes each).
+        self._frames: deque[tuple[bytes, bool]] | None = None
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return len(self._frames) if self._frames else 0
 
     def push(self, data: bytes, *, droppable: bool = False) -> bool:
         """Queue a frame. False means it did not fit: the consumer is too slow."""
@@ -31,6 +32,8 @@ class Outbox:
             self._drop_droppable()
             if self.size + len(data) > self.limit:
                 return False
+        if self._frames is None:
+            self._frames = deque()
         self._frames.append((data, droppable))
         self.size += len(data)
         return True
@@ -40,10 +43,14 @@ class Outbox:
         out: list[bytes] = []
         taken = 0
         frames = self._frames
+        if frames is None:
+            return out
         while frames and (not out or taken + len(frames[0][0]) <= max_bytes):
             data, _ = frames.popleft()
             taken += len(data)
             out.append(data)
+        if not frames:
+            self._frames = None
         self.size -= taken
         return out
 
@@ -52,6 +59,8 @@ class Outbox:
         return self.size <= self.limit * fraction
 
     def _drop_droppable(self) -> None:
+        if self._frames is None:
+            return
         kept = deque(f for f in self._frames if not f[1])
         self.size = sum(len(f[0]) for f in kept)
         self._frames = kept
