@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     from .admin import security as admin_security  # the operators' TOTP second factor
 
     app.include_router(admin_security.router)
-    app.include_router(ws_endpoint.router)  # the route table's record of /ws; WebSocketFastPath serves it
+    app.include_router(ws_endpoint.router)  # the route table's record of /ws; SocketsFirst serves it
     # HTTP limits and headers (api/http_limits.py): inside CatchAll, outside the routes.
     app.add_middleware(
         BodyGuard,
@@ -166,8 +166,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         body_timeout=settings.http_body_timeout_seconds,
     )
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(ws_endpoint.WebSocketFastPath)
     app.add_middleware(AccessMiddleware, metrics=metrics)  # outermost: request id, access line, counter
+    # Built now (no middleware can be added after this), with /ws upgrades
+    # taken ahead of all of it: ws_endpoint.SocketsFirst.
+    app.middleware_stack = ws_endpoint.SocketsFirst(app.build_middleware_stack())
     return app
 
 

@@ -17,6 +17,7 @@ from . import protocol, uvicorn_sansio
 from .connection import Connection
 
 router = APIRouter()
+PATH = "/ws"  # served by SocketsFirst, ahead of the middleware
 
 
 class StarletteTransport:
@@ -87,7 +88,7 @@ def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
     return origin.rstrip("/") in {o.rstrip("/") for o in allowed} or "*" in allowed
 
 
-@router.websocket("/ws")
+@router.websocket(PATH)
 async def websocket_endpoint(ws: WebSocket) -> None:
     services = ws.app.state.services  # scope["app"], set by the framework before any middleware
     if not origin_allowed(ws.headers.get("origin"), services.settings.allowed_origins):
@@ -106,21 +107,21 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         live.discard(conn)
 
 
-class WebSocketFastPath:
-    """ASGI middleware that hands ``/ws`` upgrades straight to the endpoint.
+class SocketsFirst:
+    """The application's outermost layer: ``/ws`` upgrades go straight to the endpoint.
 
-    Every frame a connection sends would otherwise pass through the framework's
-    per-message wrappers (exception handling, the async exit stack, routing)
-    that a WebSocket carrying thousands of frames a second does not need.
-    Everything else goes on to the app unchanged.
+    A WebSocket needs none of the HTTP middleware (error pages, body limits,
+    security headers, the access line), and every layer it passed through
+    stayed on its stack for the connection's life: seven coroutine frames,
+    about 1.7 KiB of each idle connection's memory. Everything else goes on to
+    the middleware stack unchanged.
     """
 
-    def __init__(self, app, path: str = "/ws") -> None:
+    def __init__(self, app) -> None:
         self.app = app
-        self.path = path
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == self.path:
-            await websocket_endpoint(WebSocket(scope, receive, send))
+        if scope["type"] == "websocket" and scope["path"] == PATH:
+            await websocket_endpoint(WebSocket(scope, receive, send))  # scope["app"]: set by the framework
             return
         await self.app(scope, receive, send)
