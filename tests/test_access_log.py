@@ -19,7 +19,7 @@ from sqlalchemy import text
 from imserver.domain.client_ip import client_address, parse_networks
 from imserver.domain.enums import Role
 from imserver.gateway import protocol
-from imserver.services.access_log import BATCH_ROWS, Origin
+from imserver.services.access_log import Origin
 
 from .console.console_helpers import console_client, csrf_of, make_operator
 from .console.console_helpers import sign_in as console_sign_in
@@ -237,8 +237,8 @@ async def test_a_burst_of_sessions_is_a_few_transactions_and_every_row_is_kept(a
     await services.access_log.drain()
     rows = [e for e in await log_of(services, principal_kind="user", principal_id=user["id"]) if e["event"] == "ws_open"]
     assert sorted(int(e["connection"]) for e in rows) == list(range(900))
-    assert services.access_log.writes <= 900 // BATCH_ROWS + 1
-    assert services.access_log.queued == 0
+    queue = services.access_log.queue
+    assert queue.writes <= 900 // queue.batch_rows + 1 and queue.queued == 0
 
 
 async def test_rows_the_database_refuses_stay_queued_until_it_takes_them(app, http, db):
@@ -253,15 +253,15 @@ async def test_rows_the_database_refuses_stay_queued_until_it_takes_them(app, ht
     )
     for _ in range(100):  # the first write is refused; the row stays queued
         await asyncio.sleep(0.01)
-        if services.access_log.writes == 0 and services.access_log.queued == 1:
+        if services.access_log.queue.writes == 0 and services.access_log.queue.queued == 1:
             break
     await asyncio.sleep(0.1)
-    assert (services.access_log.writes, services.access_log.queued) == (0, 1)
+    assert (services.access_log.queue.writes, services.access_log.queue.queued) == (0, 1)
     async with db.transaction() as conn:
         for statement in allow:
             await conn.execute(text(statement))
     opened = await wait_for(services, ["ws_open"], user["id"])  # the retry, half a second later
-    assert opened[0]["connection"] == "7" and services.access_log.queued == 0
+    assert opened[0]["connection"] == "7" and services.access_log.queue.queued == 0
 
 
 REFUSE_INSERTS = {

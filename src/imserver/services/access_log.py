@@ -4,10 +4,10 @@ Every user and operator sign-in, failed sign-in and sign-out, and every
 WebSocket session's start and end (with its close code) is recorded with the
 time, the client's address (as resolved through the trusted proxies), the user
 agent and the node. A WebSocket session costs one row when it is
-authenticated and one when it ends, queued and written by one background task,
-many rows to a transaction, so the socket never waits on them and a burst of
-reconnects is a few commits, not one per socket; nothing is written per frame.
-A row the database could not take stays queued and is written when it can be.
+authenticated and one when it ends, queued and written in the background many
+to a transaction (services/row_queue.py), so the socket never waits on them and
+a burst of reconnects is a few commits, not one per socket; a row the database
+could not take stays queued until it can. Nothing is written per frame.
 
 Compliance reads the log by principal and period (``GET /admin/v1/access-log``)
 and exports it; the user dossier shows a user's recent sign-ins.
@@ -15,7 +15,6 @@ and exports it; the user dossier shows a user's recent sign-ins.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -30,6 +29,7 @@ from ..domain.errors import BadRequest, Code, ImserverError
 from ..domain.principals import Principal
 from ..store import access_log as store
 from ..store.db import Database
+from .row_queue import RowQueue
 
 log = logging.getLogger("imserver.access_log")
 
@@ -40,13 +40,6 @@ PAGE_MAX = 1000  # rows per read (and per export page)
 UNKNOWN_HANDLE = "unknown_handle"  # detail of a failed sign-in under a handle no account has
 USER_AGENT_CHARS = 256  # the column's width: longer agents are cut, never refused
 EXPORT_MAX = 100_000  # rows per export; a longer period is exported in several
-# The background writer: rows per transaction, how long it waits after a failed
-# write (doubling), and how many rows it holds while the database is away
-# (about 400 bytes each: 40 MiB at most).
-BATCH_ROWS = 500
-RETRY_FIRST_SECONDS = 0.5
-RETRY_MAX_SECONDS = 10.0
-QUEUED_MAX = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +59,7 @@ class AccessLog:
         self.db = db
         self.clock = clock
         self.node = node[:128]
-        self._queued: list[dict] = []  # rows for the background writer, oldest first
-        self._writer: asyncio.Task | None = None
-        self._stopping = False
-        self.dropped = 0  # rows refused because the queue was full
-        self.writes = 0  # transactions the background writer committed
-        self._on_drop = on_drop
+        self.queue = RowQueue("network-log", self._write_rows, on_drop=on_drop)
 
     async def record(
         self,
@@ -161,57 +149,17 @@ class AccessLog:
     ) -> None:
         """Queue a row for the background writer (WebSocket sessions: the socket does not wait).
 
-        The row's time is now, not when it is written. Beyond ``QUEUED_MAX`` rows
-        (the database unreachable for long) new rows are dropped and counted.
+        The row's time is now, not when it is written (services/row_queue.py).
         """
-        if len(self._queued) >= QUEUED_MAX:
-            self.dropped += 1
-            self._on_drop()
-            if self.dropped == 1 or self.dropped % 10_000 == 0:
-                log.error("network log queue full: %d rows dropped so far", self.dropped)
-            return
-        self._queued.append(
-            self._row(event, principal_kind, principal_id, origin, None, connection, close_code, None)
-        )
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write_queued(), name="access-log-writer")
+        self.queue.add(self._row(event, principal_kind, principal_id, origin, None, connection, close_code, None))
 
-    async def _write_queued(self) -> None:
-        """Write queued rows, up to ``BATCH_ROWS`` per transaction, until none are left."""
-        delay = RETRY_FIRST_SECONDS
-        try:
-            while self._queued:
-                rows = self._queued[:BATCH_ROWS]
-                try:
-                    async with self.db.transaction() as conn:
-                        await store.add_many(conn, rows)
-                except Exception:  # noqa: BLE001 - kept queued and retried; a lost network-log row is a lost record
-                    log.exception("could not write %d network log rows; retrying in %.1f s", len(rows), delay)
-                    if self._stopping:
-                        return
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, RETRY_MAX_SECONDS)
-                    continue
-                del self._queued[: len(rows)]
-                self.writes += 1
-                delay = RETRY_FIRST_SECONDS
-        finally:
-            self._writer = None
-
-    @property
-    def queued(self) -> int:
-        """Rows waiting for the background writer."""
-        return len(self._queued)
+    async def _write_rows(self, rows: list[dict]) -> None:
+        async with self.db.transaction() as conn:
+            await store.add_many(conn, rows)
 
     async def drain(self) -> None:
-        """Write what is queued (on shutdown): one more try if the database is failing."""
-        self._stopping = True
-        if self._writer is not None:
-            await self._writer
-        if self._queued:
-            await self._write_queued()
-        if self._queued:
-            log.error("network log: %d rows could not be written at shutdown", len(self._queued))
+        """Write what is queued (on shutdown)."""
+        await self.queue.stop()
 
     # -- reading ------------------------------------------------------------------------------
 
