@@ -63,6 +63,8 @@ CONSTANT = {
     "imserver_broker_up",  # 1 with the in-process broker, from the start
     "imserver_database_up",  # 1 from the first scrape while the database answers (0: test_health.py)
     "process_start_time_seconds",
+    # Resident memory need not move under a little traffic: freed memory is reused in place.
+    "process_resident_memory_bytes",
     "process_max_fds",
     "process_virtual_memory_bytes",
     "python_info",
