@@ -36,10 +36,6 @@ class DecisionLog:
             "decision-log", self._write_rows, batch_rows=FLUSH_AT, linger=FLUSH_INTERVAL, max_queued=BACKLOG_MAX
         )
 
-    @property
-    def dropped(self) -> int:
-        return self.queue.dropped
-
     def add(self, outgoing: Outgoing, decision: Decision, *, message_id: int | None = None) -> None:
         """Queue one decision; returns at once."""
         self.queue.add(
